@@ -1,0 +1,113 @@
+"""plait: structured-concurrency patterns over anyio, for asyncio and trio.
+
+The core names are anyio's own objects, re-exported unchanged; plait adds
+patterns anyio lacks (limits, streaming, race, retry, rates), supervision of
+long-running work, and testing tools (``plait.testing``).
+"""
+
+from anyio import TASK_STATUS_IGNORED as TASK_STATUS_IGNORED
+from anyio import CancelScope as CancelScope
+from anyio import CapacityLimiter as CapacityLimiter
+from anyio import Condition as Condition
+from anyio import Event as Event
+from anyio import Lock as Lock
+from anyio import Semaphore as Semaphore
+from anyio import TaskCancelled as TaskCancelled
+from anyio import TaskFailed as TaskFailed
+from anyio import TaskHandle as TaskHandle
+from anyio import TaskNotFinished as TaskNotFinished
+from anyio import create_memory_object_stream as create_memory_object_stream
+from anyio import create_task_group as create_task_group
+from anyio import current_time as current_time
+from anyio import fail_after as fail_after
+from anyio import fail_at as fail_at
+from anyio import get_cancelled_exc_class as get_cancelled_exc_class
+from anyio import move_on_after as move_on_after
+from anyio import move_on_at as move_on_at
+from anyio import sleep as sleep
+from anyio import sleep_until as sleep_until
+from anyio.abc import TaskGroup as TaskGroup
+from anyio.abc import TaskStatus as TaskStatus
+
+from ._backend import current_backend as current_backend
+from ._backend import run as run
+from ._cancellation import is_cancelled as is_cancelled
+from ._cancellation import non_cancel_subgroup as non_cancel_subgroup
+from ._deadlines import checkpoint as checkpoint
+from ._deadlines import effective_deadline as effective_deadline
+from ._deadlines import remaining as remaining
+from ._deadlines import shield as shield
+from ._fuzz import fuzz_point as fuzz_point
+from ._jobs import DrainReport as DrainReport
+from ._jobs import Job as Job
+from ._jobs import JobHandler as JobHandler
+from ._jobs import JobHandlers as JobHandlers
+from ._jobs import TaskBackend as TaskBackend
+from ._retry import RetryPolicy as RetryPolicy
+from ._retry import retry as retry
+
+__version__ = "0.1.0"
+
+# Names plait defines report `plait` as their module, as anyio's do.
+for _name in (
+    "DrainReport",
+    "Job",
+    "JobHandler",
+    "JobHandlers",
+    "RetryPolicy",
+    "TaskBackend",
+    "checkpoint",
+    "current_backend",
+    "effective_deadline",
+    "fuzz_point",
+    "is_cancelled",
+    "non_cancel_subgroup",
+    "remaining",
+    "retry",
+    "run",
+    "shield",
+):
+    globals()[_name].__module__ = __name__
+del _name
+
+__all__ = (
+    "TASK_STATUS_IGNORED",
+    "CancelScope",
+    "CapacityLimiter",
+    "Condition",
+    "DrainReport",
+    "Event",
+    "Job",
+    "JobHandler",
+    "JobHandlers",
+    "Lock",
+    "RetryPolicy",
+    "Semaphore",
+    "TaskBackend",
+    "TaskCancelled",
+    "TaskFailed",
+    "TaskGroup",
+    "TaskHandle",
+    "TaskNotFinished",
+    "TaskStatus",
+    "checkpoint",
+    "create_memory_object_stream",
+    "create_task_group",
+    "current_backend",
+    "current_time",
+    "effective_deadline",
+    "fail_after",
+    "fail_at",
+    "fuzz_point",
+    "get_cancelled_exc_class",
+    "is_cancelled",
+    "move_on_after",
+    "move_on_at",
+    "non_cancel_subgroup",
+    "remaining",
+    "retry",
+    "run",
+    "shield",
+    "sleep",
+    "sleep_until",
+)

@@ -1,0 +1,85 @@
+"""Which event loop runs us, and running a function on a named one."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack
+
+import anyio
+import sniffio
+
+T = TypeVar("T")
+PosArgsT = TypeVarTuple("PosArgsT")
+
+BackendName = Literal["asyncio", "uvloop", "trio"]
+_BACKENDS: tuple[str, ...] = ("asyncio", "uvloop", "trio")
+
+
+def current_backend() -> Literal["asyncio", "trio"]:
+    """Return ``'asyncio'`` or ``'trio'``: the async library running this task.
+
+    uvloop reports ``'asyncio'``: it is an asyncio event loop.
+
+    Raises:
+        RuntimeError: when no supported event loop is running.
+
+    Example:
+        >>> import anyio, plait
+        >>> anyio.run(plait.current_backend)
+        'asyncio'
+    """
+    try:
+        name = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        raise RuntimeError("current_backend() needs a running event loop") from None
+    if name not in ("asyncio", "trio"):
+        raise RuntimeError(f"plait supports asyncio and trio, not {name!r}")
+    return "trio" if name == "trio" else "asyncio"
+
+
+def backend_run_args(
+    backend: str, backend_options: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """Translate plait's backend name to anyio's ``(backend, options)``."""
+    if backend not in _BACKENDS:
+        raise ValueError(
+            f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}"
+        )
+    options = dict(backend_options or {})
+    if backend == "uvloop":
+        options.setdefault("use_uvloop", True)
+        return "asyncio", options
+    return backend, options
+
+
+def run(
+    fn: Callable[[Unpack[PosArgsT]], Awaitable[T]],
+    *args: Unpack[PosArgsT],
+    backend: BackendName = "asyncio",
+    backend_options: Mapping[str, Any] | None = None,
+) -> T:
+    """Run ``fn(*args)`` on a new event loop and return its result.
+
+    Args:
+        fn: an async function.
+        *args: positional arguments for *fn*.
+        backend: ``'asyncio'``, ``'uvloop'`` (asyncio on uvloop's loop) or
+            ``'trio'``.
+        backend_options: passed to anyio's backend as ``backend_options``.
+
+    Example:
+        >>> import plait
+        >>> async def answer() -> int:
+        ...     await plait.sleep(0)
+        ...     return 42
+        >>> plait.run(answer, backend="asyncio")
+        42
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be an async function, got {fn!r}")
+    name, options = backend_run_args(backend, backend_options)
+
+    async def main() -> T:
+        return await fn(*args)
+
+    return anyio.run(main, backend=name, backend_options=options)

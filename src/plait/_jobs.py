@@ -1,0 +1,190 @@
+"""Background jobs as plain data, handlers by type, and the backend protocol.
+
+A job is a type name and a JSON payload, so the same ``submit`` call works on
+an in-process backend today and a durable one (SQLite, PostgreSQL) later.
+What cannot travel as data, such as the exception classes a retry policy
+matches, lives with the handler's registration instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
+
+from ._retry import RetryPolicy
+
+JobHandlerFn: TypeAlias = Callable[["Job"], Awaitable[object]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    """A unit of background work: a handler type and a JSON payload.
+
+    Attributes:
+        type: the name a handler was registered under.
+        payload: JSON-serialisable data for the handler.
+        priority: higher runs first on backends that queue. Default 0.
+        not_before: UNIX time (seconds) before which a queuing backend does
+            not start the job, or ``None`` for now.
+        idempotency_key: a second submit with the same key is a no-op on
+            durable backends; ``None`` for none.
+        id: set by the backend when the job is submitted.
+        attempt: set by the backend: 1 for the first run, 2 for the first
+            retry, and so on.
+
+    Example:
+        >>> import plait
+        >>> job = plait.Job("email.send", {"to": "ada@example.org"})
+        >>> job.type, job.payload["to"]
+        ('email.send', 'ada@example.org')
+    """
+
+    type: str
+    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    priority: int = 0
+    not_before: float | None = None
+    idempotency_key: str | None = None
+    id: str | None = None
+    attempt: int = 1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.type, str) or not self.type:
+            raise TypeError(f"Job type must be a non-empty str, got {self.type!r}")
+        if not isinstance(self.payload, Mapping):
+            raise TypeError(f"Job payload must be a mapping, got {self.payload!r}")
+        payload_json(self.payload)
+        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+            raise TypeError(f"Job priority must be an int, got {self.priority!r}")
+
+    def to_json(self) -> str:
+        """Return the payload as JSON text (keys sorted, so it is stable)."""
+        return payload_json(self.payload)
+
+
+def payload_json(payload: Mapping[str, Any]) -> str:
+    """Serialise *payload*, or raise TypeError naming what is not JSON."""
+    try:
+        return json.dumps(payload, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"Job payload must be JSON-serialisable: {exc}") from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class JobHandler:
+    """A registered handler: the async function and its retry policy."""
+
+    type: str
+    fn: JobHandlerFn
+    retry: RetryPolicy
+
+
+class JobHandlers:
+    """Handlers registered by job type, with the retry policy of each.
+
+    Example:
+        >>> import plait
+        >>> handlers = plait.JobHandlers()
+        >>> @handlers.register("greet", retry=plait.RetryPolicy(attempts=2))
+        ... async def greet(job: plait.Job) -> str:
+        ...     return f"hello {job.payload['name']}"
+        >>> handlers.get("greet").retry.attempts
+        2
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, JobHandler] = {}
+
+    def register(
+        self, type: str, *, retry: RetryPolicy | None = None
+    ) -> Callable[[JobHandlerFn], JobHandlerFn]:
+        """Register the decorated async function as the handler for *type*.
+
+        Args:
+            type: the job type it handles; registering a type twice is an error.
+            retry: how failed runs are retried; default: no retry
+                (``RetryPolicy(attempts=1)``).
+        """
+        if not isinstance(type, str) or not type:
+            raise TypeError(f"type must be a non-empty str, got {type!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, got {retry!r}")
+        policy = retry if retry is not None else RetryPolicy(attempts=1)
+
+        def decorate(fn: JobHandlerFn) -> JobHandlerFn:
+            self.add(type, fn, retry=policy)
+            return fn
+
+        return decorate
+
+    def add(self, type: str, fn: JobHandlerFn, *, retry: RetryPolicy) -> None:
+        """Register *fn* for *type* without a decorator."""
+        if type in self._handlers:
+            raise ValueError(f"a handler for job type {type!r} is already registered")
+        if not callable(fn):
+            raise TypeError(f"handler for {type!r} must be an async function, got {fn!r}")
+        self._handlers[type] = JobHandler(type, fn, retry)
+
+    def get(self, type: str) -> JobHandler:
+        """Return the handler for *type*; KeyError naming it if there is none."""
+        try:
+            return self._handlers[type]
+        except KeyError:
+            raise KeyError(f"no handler registered for job type {type!r}") from None
+
+    def __contains__(self, type: object) -> bool:
+        return type in self._handlers
+
+    def types(self) -> list[str]:
+        """Return the registered job types, sorted."""
+        return sorted(self._handlers)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DrainReport:
+    """What a backend's shutdown did with the jobs it still had.
+
+    Attributes:
+        finished: jobs that completed (done or failed) during the drain.
+        cancelled: ids of jobs cancelled when the drain timeout ran out.
+        released: ids of jobs handed back to a durable queue for another
+            worker to take.
+    """
+
+    finished: int = 0
+    cancelled: tuple[str, ...] = ()
+    released: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class TaskBackend(Protocol):
+    """What every background-job backend offers.
+
+    A backend is an async context manager, so its jobs always have an owner:
+    leaving the block drains it. ``submit`` returns the job's id.
+    """
+
+    handlers: JobHandlers
+
+    async def submit(self, job: Job) -> str:
+        """Hand *job* to the backend and return its id."""
+        ...
+
+    async def submit_many(self, jobs: Iterable[Job]) -> list[str]:
+        """Hand several jobs over at once (in one batch where the backend can)."""
+        ...
+
+    async def shutdown(self, *, drain_timeout: float | None = None) -> DrainReport:
+        """Stop taking jobs, drain what runs for up to *drain_timeout* seconds."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...

@@ -1,0 +1,212 @@
+"""Deadline-aware retries with exponential backoff and jitter."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack
+
+from anyio import current_time, sleep
+
+from ._awaitables import is_awaitable, raise_not_awaitable
+from ._deadlines import effective_deadline
+from ._random import plait_random
+
+T = TypeVar("T")
+PosArgsT = TypeVarTuple("PosArgsT")
+
+RetryOn: TypeAlias = (
+    type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to retry a failing call.
+
+    The delay before retry *n* (``n = 1`` after the first failure) is
+    ``min(max_delay, base_delay * multiplier ** (n - 1))``, then shortened by
+    up to ``jitter`` of itself: with ``jitter=0.1`` it is drawn uniformly from
+    ``[0.9 * d, d]``. ``jitter=0`` gives exact delays; ``jitter=1`` is "full
+    jitter" (anywhere from 0 to ``d``), which spreads a thundering herd best.
+    The draw comes from plait's one random source, which ``plait.testing``
+    seeds, so a test run replays exactly.
+
+    Only an ``Exception`` matching ``retry_on`` is retried; cancellation,
+    ``KeyboardInterrupt`` and other ``BaseException``\\s never are. Delays run
+    on the event loop's clock, so virtual time in tests skips them.
+
+    Attributes:
+        attempts: calls in total, the first included (>= 1). Default 3.
+        base_delay: seconds before the first retry (>= 0). Default 0.1.
+        max_delay: cap on any one delay (>= base_delay). Default 10.0.
+        multiplier: growth of the delay per retry (>= 1). Default 2.0.
+        jitter: fraction in [0, 1] by which a delay may be shortened at
+            random. Default 0.1.
+        retry_on: exception classes to retry, or a predicate taking the
+            exception. Default ``(Exception,)``: every error.
+
+    Example:
+        >>> import plait
+        >>> policy = plait.RetryPolicy(attempts=4, base_delay=0.1, jitter=0)
+        >>> [policy.backoff(n) for n in (1, 2, 3)]
+        [0.1, 0.2, 0.4]
+    """
+
+    attempts: int = 3
+    base_delay: float = 0.1
+    max_delay: float = 10.0
+    multiplier: float = 2.0
+    jitter: float = 0.1
+    retry_on: RetryOn = (Exception,)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise TypeError(f"attempts must be an int, got {self.attempts!r}")
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be >= 1, got {self.attempts}")
+        _check_number("base_delay", self.base_delay, minimum=0.0)
+        _check_number("max_delay", self.max_delay, minimum=self.base_delay)
+        _check_number("multiplier", self.multiplier, minimum=1.0)
+        _check_number("jitter", self.jitter, minimum=0.0)
+        if self.jitter > 1:
+            raise ValueError(f"jitter must be between 0 and 1, got {self.jitter}")
+        _check_retry_on(self.retry_on)
+
+    def backoff(self, retry_number: int) -> float:
+        """Return the delay before retry *retry_number* (1-based), without jitter."""
+        exponent = max(0, retry_number - 1)
+        try:
+            delay = self.base_delay * self.multiplier**exponent
+        except OverflowError:
+            delay = math.inf
+        return min(self.max_delay, delay)
+
+    def delay(self, retry_number: int) -> float:
+        """Return the delay before retry *retry_number*, with jitter drawn."""
+        delay = self.backoff(retry_number)
+        if self.jitter:
+            delay *= 1.0 - self.jitter * plait_random().random()
+        return delay
+
+    def retries(self, exc: BaseException) -> bool:
+        """Tell whether *exc* is an error this policy retries."""
+        if not isinstance(exc, Exception):
+            return False
+        retry_on = self.retry_on
+        if isinstance(retry_on, type | tuple):
+            return isinstance(exc, retry_on)
+        return bool(retry_on(exc))
+
+
+def _check_number(name: str, value: object, *, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if math.isnan(value) or value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+
+
+def _check_retry_on(retry_on: object) -> None:
+    classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    if isinstance(retry_on, type | tuple):
+        for cls in classes:
+            if not (isinstance(cls, type) and issubclass(cls, Exception)):
+                raise TypeError(
+                    "retry_on must name Exception subclasses (cancellation and "
+                    f"other BaseExceptions are never retried), got {cls!r}"
+                )
+    elif not callable(retry_on):
+        raise TypeError(
+            "retry_on must be an exception class, a tuple of them, or a "
+            f"predicate, got {retry_on!r}"
+        )
+
+
+def resolve_policy(policy: RetryPolicy | None, fields: dict[str, Any]) -> RetryPolicy:
+    """Return *policy* with *fields* applied, or a new policy from *fields*."""
+    if policy is not None and not isinstance(policy, RetryPolicy):
+        raise TypeError(f"policy must be a RetryPolicy, got {policy!r}")
+    unknown = set(fields) - {f.name for f in dataclasses.fields(RetryPolicy)}
+    if unknown:
+        raise TypeError(f"unknown RetryPolicy field(s): {', '.join(sorted(unknown))}")
+    if policy is None:
+        return RetryPolicy(**fields)
+    return dataclasses.replace(policy, **fields) if fields else policy
+
+
+async def pause_before_retry(
+    policy: RetryPolicy, attempt: int, exc: Exception
+) -> None:
+    """Sleep before the retry that follows failed *attempt*, or re-raise *exc*.
+
+    Re-raises at once when the policy has no attempts left, does not retry
+    *exc*, or the enclosing deadline would pass before the next attempt could
+    start: the caller then sees the real error, not a TimeoutError.
+    """
+    if attempt >= policy.attempts or not policy.retries(exc):
+        raise exc
+    delay = policy.delay(attempt)
+    deadline = effective_deadline()
+    if deadline is not None and current_time() + delay >= deadline:
+        exc.add_note(
+            f"plait.retry gave up after attempt {attempt}: the next attempt "
+            f"(in {delay:.3g}s) could not start before the deadline"
+        )
+        raise exc
+    await sleep(delay)
+
+
+async def retry(
+    fn: Callable[[Unpack[PosArgsT]], Awaitable[T]],
+    *args: Unpack[PosArgsT],
+    policy: RetryPolicy | None = None,
+    **policy_fields: Any,
+) -> T:
+    """Call ``await fn(*args)`` until it succeeds or the policy gives up.
+
+    Args:
+        fn: an async function (or any callable returning an awaitable); it is
+            called afresh for every attempt.
+        *args: positional arguments for *fn*.
+        policy: a ``RetryPolicy``; defaults to ``RetryPolicy()``.
+        **policy_fields: fields that override *policy*'s
+            (``attempts=5``, ``base_delay=1`` ...).
+
+    Returns:
+        What the first successful attempt returned.
+
+    Raises:
+        Exception: the last attempt's error, unchanged, when attempts run out,
+            the error is not one ``retry_on`` retries, or the enclosing
+            deadline would pass before the next attempt could start.
+            Cancellation is never retried: it propagates at once.
+
+    Example:
+        >>> import anyio, plait
+        >>> calls = []
+        >>> async def flaky() -> str:
+        ...     calls.append(1)
+        ...     if len(calls) < 3:
+        ...         raise ConnectionError("try again")
+        ...     return "ok"
+        >>> anyio.run(lambda: plait.retry(flaky, attempts=3, base_delay=0))
+        'ok'
+        >>> len(calls)
+        3
+    """
+    if not callable(fn):
+        raise TypeError(f"retry() fn must be an async function, got {fn!r}")
+    resolved = resolve_policy(policy, policy_fields)
+    attempt = 1
+    while True:
+        try:
+            made = fn(*args)
+            if is_awaitable(made):
+                return await made
+        except Exception as exc:
+            await pause_before_retry(resolved, attempt, exc)
+            attempt += 1
+            continue
+        # Misuse is not a failure to retry: report it at once.
+        raise_not_awaitable("retry", "fn", fn, made)

@@ -1,0 +1,1 @@
+"""Testing tools for concurrency code: virtual time, schedule fuzzing, probes."""

@@ -1,0 +1,1 @@
+"""pytest plugin for plait.testing (registered by entry point)."""

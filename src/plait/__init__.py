@@ -29,6 +29,7 @@ from anyio import sleep_until as sleep_until
 from anyio.abc import TaskGroup as TaskGroup
 from anyio.abc import TaskStatus as TaskStatus
 
+from ._as_completed import as_completed as as_completed
 from ._backend import current_backend as current_backend
 from ._backend import run as run
 from ._cancellation import is_cancelled as is_cancelled
@@ -38,11 +39,16 @@ from ._deadlines import effective_deadline as effective_deadline
 from ._deadlines import remaining as remaining
 from ._deadlines import shield as shield
 from ._fuzz import fuzz_point as fuzz_point
+from ._gather import gather as gather
+from ._imap import imap as imap
 from ._jobs import DrainReport as DrainReport
 from ._jobs import Job as Job
 from ._jobs import JobHandler as JobHandler
 from ._jobs import JobHandlers as JobHandlers
 from ._jobs import TaskBackend as TaskBackend
+from ._map import bounded_map as bounded_map
+from ._race import race as race
+from ._ratelimit import RateLimiter as RateLimiter
 from ._retry import RetryPolicy as RetryPolicy
 from ._retry import retry as retry
 
@@ -54,14 +60,20 @@ for _name in (
     "Job",
     "JobHandler",
     "JobHandlers",
+    "RateLimiter",
     "RetryPolicy",
     "TaskBackend",
+    "as_completed",
+    "bounded_map",
     "checkpoint",
     "current_backend",
     "effective_deadline",
     "fuzz_point",
+    "gather",
+    "imap",
     "is_cancelled",
     "non_cancel_subgroup",
+    "race",
     "remaining",
     "retry",
     "run",
@@ -71,7 +83,6 @@ for _name in (
 del _name
 
 __all__ = (
-    "TASK_STATUS_IGNORED",
     "CancelScope",
     "CapacityLimiter",
     "Condition",
@@ -81,8 +92,10 @@ __all__ = (
     "JobHandler",
     "JobHandlers",
     "Lock",
+    "RateLimiter",
     "RetryPolicy",
     "Semaphore",
+    "TASK_STATUS_IGNORED",
     "TaskBackend",
     "TaskCancelled",
     "TaskFailed",
@@ -90,6 +103,8 @@ __all__ = (
     "TaskHandle",
     "TaskNotFinished",
     "TaskStatus",
+    "as_completed",
+    "bounded_map",
     "checkpoint",
     "create_memory_object_stream",
     "create_task_group",
@@ -99,11 +114,14 @@ __all__ = (
     "fail_after",
     "fail_at",
     "fuzz_point",
+    "gather",
     "get_cancelled_exc_class",
+    "imap",
     "is_cancelled",
     "move_on_after",
     "move_on_at",
     "non_cancel_subgroup",
+    "race",
     "remaining",
     "retry",
     "run",

@@ -68,17 +68,37 @@ def call_for_awaitable(
     raise_not_awaitable(pattern, label, fn, result)
 
 
+class NotAwaitableError(TypeError):
+    """A callable given to a pattern returned something that is not awaitable.
+
+    Misuse, never a failure to retry or to put among the results: patterns
+    stop and raise it at the call.
+    """
+
+
 def raise_not_awaitable(
     pattern: str, label: str, fn: Callable[..., object], result: object
 ) -> NoReturn:
     """Raise the TypeError for a callable that returned a non-awaitable."""
+    raise not_awaitable_error(pattern, label, fn, result)
+
+
+def not_awaitable_error(
+    pattern: str, label: str, fn: Callable[..., object], result: object
+) -> NotAwaitableError:
+    """Build the TypeError for a callable that returned a non-awaitable."""
     close_unstarted((result,))
     name = getattr(fn, "__qualname__", None) or short_repr(fn)
-    raise TypeError(
-        f"{pattern}() {label} is a callable, so it must return an awaitable, but "
-        f"{name}() returned {short_repr(result)}. Pass an async function (or a "
-        f"lambda returning a coroutine), e.g. {pattern}(fetch) or "
-        f"{pattern}(lambda: fetch(url))"
+    if label == "fn":
+        hint = "define it with 'async def' (or return a coroutine from it)"
+    else:
+        hint = (
+            f"pass an async function or a lambda returning a coroutine, e.g. "
+            f"{pattern}(fetch) or {pattern}(lambda: fetch(url))"
+        )
+    return NotAwaitableError(
+        f"{pattern}() {label} must return an awaitable, but {name}() returned "
+        f"{short_repr(result)}: {hint}"
     )
 
 

@@ -124,7 +124,9 @@ class JobHandlers:
         if type in self._handlers:
             raise ValueError(f"a handler for job type {type!r} is already registered")
         if not callable(fn):
-            raise TypeError(f"handler for {type!r} must be an async function, got {fn!r}")
+            raise TypeError(
+                f"handler for {type!r} must be an async function, got {fn!r}"
+            )
         self._handlers[type] = JobHandler(type, fn, retry)
 
     def get(self, type: str) -> JobHandler:

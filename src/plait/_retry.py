@@ -135,9 +135,7 @@ def resolve_policy(policy: RetryPolicy | None, fields: dict[str, Any]) -> RetryP
     return dataclasses.replace(policy, **fields) if fields else policy
 
 
-async def pause_before_retry(
-    policy: RetryPolicy, attempt: int, exc: Exception
-) -> None:
+async def pause_before_retry(policy: RetryPolicy, attempt: int, exc: Exception) -> None:
     """Sleep before the retry that follows failed *attempt*, or re-raise *exc*.
 
     Re-raises at once when the policy has no attempts left, does not retry

@@ -1,0 +1,290 @@
+"""``gather``: run awaitables concurrently, results in argument order."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Literal, TypeVar, overload
+
+from anyio import TaskHandle, create_task_group
+
+from ._awaitables import (
+    AwaitableOrFn,
+    add_origin_note,
+    close_unstarted,
+    prepare_all,
+    to_coroutine,
+)
+from ._fuzz import current_fuzz_hook
+
+T = TypeVar("T")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
+T5 = TypeVar("T5")
+T6 = TypeVar("T6")
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> tuple[T1]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    /,
+    *,
+    return_exceptions: Literal[True],
+) -> tuple[T1 | Exception]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> tuple[T1, T2]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    /,
+    *,
+    return_exceptions: Literal[True],
+) -> tuple[T1 | Exception, T2 | Exception]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    aw3: AwaitableOrFn[T3],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> tuple[T1, T2, T3]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    aw3: AwaitableOrFn[T3],
+    /,
+    *,
+    return_exceptions: Literal[True],
+) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    aw3: AwaitableOrFn[T3],
+    aw4: AwaitableOrFn[T4],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> tuple[T1, T2, T3, T4]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    aw3: AwaitableOrFn[T3],
+    aw4: AwaitableOrFn[T4],
+    /,
+    *,
+    return_exceptions: Literal[True],
+) -> tuple[T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    aw3: AwaitableOrFn[T3],
+    aw4: AwaitableOrFn[T4],
+    aw5: AwaitableOrFn[T5],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> tuple[T1, T2, T3, T4, T5]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    aw3: AwaitableOrFn[T3],
+    aw4: AwaitableOrFn[T4],
+    aw5: AwaitableOrFn[T5],
+    /,
+    *,
+    return_exceptions: Literal[True],
+) -> tuple[
+    T1 | Exception, T2 | Exception, T3 | Exception, T4 | Exception, T5 | Exception
+]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    aw3: AwaitableOrFn[T3],
+    aw4: AwaitableOrFn[T4],
+    aw5: AwaitableOrFn[T5],
+    aw6: AwaitableOrFn[T6],
+    /,
+    *,
+    return_exceptions: Literal[False] = False,
+) -> tuple[T1, T2, T3, T4, T5, T6]: ...
+
+
+@overload
+async def gather(
+    aw1: AwaitableOrFn[T1],
+    aw2: AwaitableOrFn[T2],
+    aw3: AwaitableOrFn[T3],
+    aw4: AwaitableOrFn[T4],
+    aw5: AwaitableOrFn[T5],
+    aw6: AwaitableOrFn[T6],
+    /,
+    *,
+    return_exceptions: Literal[True],
+) -> tuple[
+    T1 | Exception,
+    T2 | Exception,
+    T3 | Exception,
+    T4 | Exception,
+    T5 | Exception,
+    T6 | Exception,
+]: ...
+
+
+@overload
+async def gather(
+    *aws: AwaitableOrFn[T], return_exceptions: Literal[False] = False
+) -> tuple[T, ...]: ...
+
+
+@overload
+async def gather(
+    *aws: AwaitableOrFn[T], return_exceptions: Literal[True]
+) -> tuple[T | Exception, ...]: ...
+
+
+@overload
+async def gather(
+    *aws: AwaitableOrFn[Any], return_exceptions: bool = False
+) -> tuple[Any, ...]: ...
+
+
+async def gather(
+    *aws: AwaitableOrFn[Any], return_exceptions: bool = False
+) -> tuple[Any, ...]:
+    """Run awaitables concurrently and return their results in argument order.
+
+    A drop-in superset of ``anyio.gather``: it also takes other awaitables and
+    zero-argument callables returning one (callables are called here, once).
+
+    On the first failure the rest are cancelled and waited for, and an
+    ``ExceptionGroup`` of the real failures is raised (the cancellations
+    gather caused are left out); each failure carries a note naming the
+    argument it came from. A cancellation from outside propagates as that
+    cancellation.
+
+    Args:
+        *aws: coroutine objects, awaitables, or callables returning one.
+        return_exceptions: if true, nothing is cancelled: each ``Exception``
+            takes its result's place. ``BaseException``\\s that are not
+            ``Exception`` (KeyboardInterrupt, an outer cancellation) still
+            propagate.
+
+    Returns:
+        A tuple of results, in argument order; ``()`` for no arguments.
+
+    Raises:
+        TypeError: at the call, if an argument is neither awaitable nor
+            callable, or a callable returns something not awaitable.
+        ExceptionGroup: the failures, when ``return_exceptions`` is false.
+
+    Example:
+        >>> import anyio, plait
+        >>> async def double(x: int) -> int:
+        ...     await anyio.sleep(0)
+        ...     return 2 * x
+        >>> async def main() -> tuple[int, int]:
+        ...     return await plait.gather(double(1), lambda: double(2))
+        >>> anyio.run(main)
+        (2, 4)
+    """
+    if not isinstance(return_exceptions, bool):
+        raise TypeError(f"return_exceptions must be a bool, got {return_exceptions!r}")
+    awaitables = prepare_all("gather", aws)
+    if not awaitables:
+        return ()
+    if return_exceptions or current_fuzz_hook() is not None:
+        return await _gather_settled(awaitables, return_exceptions)
+    return await _gather_fail_fast(awaitables)
+
+
+async def _gather_fail_fast(awaitables: list[Awaitable[Any]]) -> tuple[Any, ...]:
+    # Tasks run the user's coroutines directly (no wrapper per task); origin
+    # notes are added afterwards, from the handles, only when something failed.
+    handles: list[TaskHandle[Any]] = []
+    try:
+        async with create_task_group() as tg:
+            for aw in awaitables:
+                handles.append(tg.create_task(to_coroutine(aw)))
+    except BaseExceptionGroup:
+        _note_failures(handles, awaitables)
+        raise
+    return tuple([handle.return_value for handle in handles])
+
+
+def _note_failures(
+    handles: list[TaskHandle[Any]], awaitables: list[Awaitable[Any]]
+) -> None:
+    for index, handle in enumerate(handles):
+        if handle.status is TaskHandle.Status.FAILED:
+            exc = handle.exception
+            if exc is not None:
+                add_origin_note(exc, "gather", f"argument {index}", awaitables[index])
+
+
+async def _gather_settled(
+    awaitables: list[Awaitable[Any]], return_exceptions: bool
+) -> tuple[Any, ...]:
+    results: list[Any] = [None] * len(awaitables)
+    fuzz = current_fuzz_hook()
+
+    async def settle(index: int, aw: Awaitable[Any]) -> None:
+        if fuzz is not None:
+            try:
+                await fuzz("task_start")
+            except BaseException:
+                close_unstarted((aw,))
+                raise
+        try:
+            results[index] = await aw
+        except Exception as exc:
+            add_origin_note(exc, "gather", f"argument {index}", aw)
+            if not return_exceptions:
+                raise
+            results[index] = exc
+
+    async with create_task_group() as tg:
+        for index, aw in enumerate(awaitables):
+            tg.start_soon(settle, index, aw)
+    return tuple(results)

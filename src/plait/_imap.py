@@ -1,0 +1,365 @@
+"""``imap``: stream fn's results with at most ``limit`` items outstanding."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from contextvars import copy_context
+from types import CoroutineType, TracebackType
+from typing import Any, Generic, Literal, TypeVar, overload
+
+from anyio import Event, create_task_group
+from anyio.abc import TaskGroup
+
+from ._awaitables import is_awaitable
+from ._fuzz import FuzzHook, current_fuzz_hook
+from ._pool import (
+    FnMisuse,
+    Invoke,
+    ItemSource,
+    check_fn,
+    check_limit,
+    check_rate,
+    check_retry,
+    check_timeout,
+    make_invoke,
+    note_item,
+)
+from ._ratelimit import RateLimiter
+from ._retry import RetryPolicy
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# (index, succeeded, result or exception)
+_Entry = tuple[int, bool, Any]
+
+
+@overload
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    ordered: bool = True,
+    return_exceptions: Literal[False] = False,
+    with_index: Literal[False] = False,
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> AbstractAsyncContextManager[AsyncIterator[R]]: ...
+
+
+@overload
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    ordered: bool = True,
+    return_exceptions: Literal[False] = False,
+    with_index: Literal[True],
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> AbstractAsyncContextManager[AsyncIterator[tuple[int, R]]]: ...
+
+
+@overload
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    ordered: bool = True,
+    return_exceptions: Literal[True],
+    with_index: Literal[False] = False,
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> AbstractAsyncContextManager[AsyncIterator[R | Exception]]: ...
+
+
+@overload
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    ordered: bool = True,
+    return_exceptions: Literal[True],
+    with_index: Literal[True],
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> AbstractAsyncContextManager[AsyncIterator[tuple[int, R | Exception]]]: ...
+
+
+@overload
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    ordered: bool = True,
+    return_exceptions: bool = False,
+    with_index: bool = False,
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> AbstractAsyncContextManager[AsyncIterator[Any]]: ...
+
+
+def imap(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    ordered: bool = True,
+    return_exceptions: bool = False,
+    with_index: bool = False,
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+    """Stream ``await fn(item)`` for each item, with backpressure.
+
+    Use it as ``async with imap(fn, items, limit=10) as results:`` and
+    ``async for result in results:``. Items are pulled lazily (``items`` may
+    be endless). At most ``limit`` items are in flight or finished but not yet
+    read, so a slow reader holds the producers back and memory stays
+    O(limit).
+
+    With ``ordered=True`` results come in input order (like Rust's
+    ``buffered(n)``: a slow item holds back the ones after it); with
+    ``ordered=False`` as they complete (``buffer_unordered(n)``).
+
+    When an item fails (without ``return_exceptions``) no new items are
+    pulled; the ordered iterator first delivers every earlier result and then
+    raises the item's exception, the unordered one raises it at once. The
+    exception carries a note naming the item and leaves the block as itself,
+    not wrapped in a group. Leaving the block, early or not, cancels what is
+    still in flight and waits for it; an async generator given as ``items`` is
+    closed. Each call of fn sees the caller's context, as in ``bounded_map``.
+
+    Args:
+        fn: an async function taking one item.
+        items: an iterable or async iterable, pulled lazily.
+        limit: the most items in flight or waiting to be read (positive int).
+        ordered: deliver in input order (default) or in completion order.
+        return_exceptions: deliver an item's ``Exception`` as its result.
+        with_index: deliver ``(index, result)`` pairs.
+        timeout: seconds allowed per attempt of each call.
+        retry: a ``RetryPolicy`` for each item.
+        rate: calls of fn per second (retries included), or a RateLimiter.
+
+    Example:
+        >>> import anyio, plait
+        >>> async def square(x: int) -> int:
+        ...     await anyio.sleep(0)
+        ...     return x * x
+        >>> async def main() -> list[int]:
+        ...     async with plait.imap(square, range(5), limit=2) as results:
+        ...         return [r async for r in results]
+        >>> anyio.run(main)
+        [0, 1, 4, 9, 16]
+    """
+    check_fn("imap", fn)
+    limit = check_limit("imap", limit)
+    for name, flag in (
+        ("ordered", ordered),
+        ("return_exceptions", return_exceptions),
+        ("with_index", with_index),
+    ):
+        if not isinstance(flag, bool):
+            raise TypeError(f"imap() {name} must be a bool, got {flag!r}")
+    invoke = make_invoke(
+        "imap",
+        fn,
+        timeout=check_timeout("imap", timeout),
+        retry=check_retry("imap", retry),
+        limiter=check_rate("imap", rate),
+        fuzz=current_fuzz_hook(),
+    )
+    source = ItemSource("imap", items)
+    return _IMap(fn, source, limit, invoke, ordered, return_exceptions, with_index)
+
+
+class _IMap(Generic[T, R]):
+    def __init__(
+        self,
+        fn: Callable[[T], Awaitable[R]],
+        source: ItemSource[T],
+        limit: int,
+        invoke: Invoke[T, R] | None,
+        ordered: bool,
+        return_exceptions: bool,
+        with_index: bool,
+    ) -> None:
+        self.fn = fn
+        self.source = source
+        self.limit = limit
+        self.invoke = invoke
+        self.ordered = ordered
+        self.return_exceptions = return_exceptions
+        self.with_index = with_index
+        self.fuzz: FuzzHook | None = current_fuzz_hook()
+        self.caller_context = copy_context()
+        self.free_slots = limit
+        self.slot_freed: Event | None = None
+        self.result_ready: Event | None = None
+        self.by_index: dict[int, _Entry] = {}
+        self.by_completion: deque[_Entry] = deque()
+        self.next_index = 0
+        self.failure: _Entry | None = None
+        self.pulling = True
+        self.workers = 0
+        self.misuse: TypeError | None = None
+        self.misuse_seen = False
+        self.tg: TaskGroup
+        self.entered = False
+
+    async def __aenter__(self) -> _Results[Any]:
+        if self.entered:
+            raise RuntimeError("an imap() context can be entered only once")
+        self.entered = True
+        self.tg = create_task_group()
+        await self.tg.__aenter__()
+        self._spawn()
+        return _Results(self)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # The block's own exception is not the workers' business: stop them
+        # and let it leave the block as itself, not wrapped in a group.
+        self.pulling = False
+        self.tg.cancel("imap closed")
+        try:
+            await self.tg.__aexit__(None, None, None)
+        finally:
+            await self.source.aclose()
+        if exc is None and self.misuse is not None and not self.misuse_seen:
+            raise self.misuse
+
+    def _spawn(self) -> None:
+        self.workers += 1
+        self.tg.create_task(self._work(), context=self.caller_context.copy())
+
+    async def _work(self) -> None:
+        try:
+            await self._work_items()
+        finally:
+            self.workers -= 1
+            self._wake_reader()
+
+    async def _work_items(self) -> None:
+        if self.fuzz is not None:
+            await self.fuzz("task_start")
+        source, fn, invoke = self.source, self.fn, self.invoke
+        pull_sync = None if source.is_async else source.pull_sync
+        start = copy_context()
+        while self.pulling:
+            while self.free_slots == 0:
+                if self.slot_freed is None:
+                    self.slot_freed = Event()
+                await self.slot_freed.wait()
+            if not self.pulling:
+                return
+            self.free_slots -= 1
+            try:
+                pulled = pull_sync() if pull_sync else await source.pull_async()
+            except Exception as exc:
+                self._store((source.pulled, False, exc))
+                return
+            if pulled is None:
+                self._release_slot()
+                return
+            index, item = pulled
+            if self.workers < self.limit and not source.exhausted:
+                self._spawn()
+            try:
+                if invoke is None:
+                    aw = fn(item)
+                    if type(aw) is not CoroutineType and not is_awaitable(aw):
+                        raise FnMisuse("imap", fn, aw)
+                    entry: _Entry = (index, True, await aw)
+                else:
+                    entry = (index, True, await invoke(item))
+            except FnMisuse as misuse:
+                self.misuse = misuse.error
+                self.pulling = False
+                self._wake_reader()
+                return
+            except Exception as exc:
+                note_item(exc, "imap", index, item)
+                entry = (index, False, exc)
+            self._store(entry)
+            if copy_context() != start:
+                if self.pulling and not source.exhausted:
+                    self._spawn()
+                return
+
+    def _store(self, entry: _Entry) -> None:
+        if not entry[1] and not self.return_exceptions:
+            self.pulling = False
+            if not self.ordered:
+                self.failure = entry
+        if self.ordered:
+            self.by_index[entry[0]] = entry
+        elif self.failure is not entry:
+            self.by_completion.append(entry)
+        self._wake_reader()
+
+    def _wake_reader(self) -> None:
+        if self.result_ready is not None:
+            self.result_ready.set()
+            self.result_ready = None
+
+    def _release_slot(self) -> None:
+        self.free_slots += 1
+        if self.slot_freed is not None:
+            self.slot_freed.set()
+            self.slot_freed = None
+
+    def _take(self) -> _Entry | None:
+        if self.failure is not None:
+            return self.failure
+        if self.ordered:
+            return self.by_index.pop(self.next_index, None)
+        return self.by_completion.popleft() if self.by_completion else None
+
+    async def next_result(self) -> Any:
+        if self.fuzz is not None:
+            await self.fuzz("deliver")
+        while (entry := self._take()) is None:
+            if self.misuse is not None:
+                self.misuse_seen = True
+                raise self.misuse
+            if self.workers == 0:
+                raise StopAsyncIteration
+            self.result_ready = event = Event()
+            await event.wait()
+        index, succeeded, value = entry
+        if not succeeded and not self.return_exceptions:
+            self.pulling = False
+            self.failure = entry  # the iterator stays failed
+            raise value
+        self.next_index += 1
+        self._release_slot()
+        return (index, value) if self.with_index else value
+
+
+class _Results(AsyncIterator[R]):
+    """The async iterator ``imap`` yields: results as the options say."""
+
+    def __init__(self, run: _IMap[Any, Any]) -> None:
+        self._run = run
+
+    async def __anext__(self) -> R:
+        result: R = await self._run.next_result()
+        return result

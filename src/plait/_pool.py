@@ -1,0 +1,228 @@
+"""What ``bounded_map`` and ``imap`` share: pulling items and calling fn.
+
+Both run a pool of at most ``limit`` workers that pull items lazily from one
+iterator. Options that are not used cost nothing: ``make_invoke`` returns
+``None`` and the workers call fn directly, with no wrapper, scope or extra
+checkpoint per item.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+from anyio import Lock, fail_after
+
+from ._awaitables import (
+    add_origin_note,
+    is_awaitable,
+    not_awaitable_error,
+    short_repr,
+)
+from ._fuzz import FuzzHook
+from ._ratelimit import RateLimiter
+from ._retry import RetryPolicy, pause_before_retry
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Invoke = Callable[[T], Awaitable[R]]
+
+
+def check_limit(pattern: str, limit: object) -> int:
+    """Return *limit* if it is a positive int, else raise naming it."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"{pattern}() limit must be a positive int, got {limit!r}")
+    if limit < 1:
+        raise ValueError(f"{pattern}() limit must be a positive int, got {limit}")
+    return limit
+
+
+def check_fn(pattern: str, fn: object) -> None:
+    """Raise TypeError at the call if *fn* is not callable."""
+    if not callable(fn):
+        raise TypeError(
+            f"{pattern}() fn must be an async function taking one item, "
+            f"got {short_repr(fn)}"
+        )
+
+
+def check_timeout(pattern: str, timeout: object) -> float | None:
+    """Return *timeout* (seconds per attempt) or raise naming it."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(f"{pattern}() timeout must be a number, got {timeout!r}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"{pattern}() timeout must be >= 0, got {timeout!r}")
+    return float(timeout)
+
+
+def check_retry(pattern: str, retry: object) -> RetryPolicy | None:
+    """Return *retry* if it is a RetryPolicy or None, else raise naming it."""
+    if retry is None or isinstance(retry, RetryPolicy):
+        return retry
+    raise TypeError(f"{pattern}() retry must be a RetryPolicy or None, got {retry!r}")
+
+
+def check_rate(pattern: str, rate: object) -> RateLimiter | None:
+    """Return a RateLimiter for *rate* (calls per second, or a limiter)."""
+    if rate is None or isinstance(rate, RateLimiter):
+        return rate
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        raise TypeError(
+            f"{pattern}() rate must be calls per second or a RateLimiter, got {rate!r}"
+        )
+    if not (rate > 0 and math.isfinite(rate)):
+        raise ValueError(f"{pattern}() rate must be a positive number, got {rate!r}")
+    return RateLimiter(rate)
+
+
+class FnMisuse(Exception):
+    """fn returned something not awaitable: misuse, reported bare at the call.
+
+    Only raised by a pattern's own check of its fn, and always caught by that
+    same pattern, so one nested inside fn can never be mistaken for it.
+    """
+
+    def __init__(self, pattern: str, fn: Callable[..., object], result: object):
+        super().__init__(pattern)
+        self.error = not_awaitable_error(pattern, "fn", fn, result)
+
+
+def make_invoke(
+    pattern: str,
+    fn: Callable[[T], Awaitable[R]],
+    *,
+    timeout: float | None,
+    retry: RetryPolicy | None,
+    limiter: RateLimiter | None,
+    fuzz: FuzzHook | None,
+) -> Invoke[T, R] | None:
+    """Return a function running one item through the options, or ``None``.
+
+    Per attempt: wait for the rate limiter (outside the timeout), call fn,
+    await it under the timeout; on an error the retry policy matches, back
+    off (deadline-aware) and try again.
+    """
+    if timeout is None and retry is None and limiter is None and fuzz is None:
+        return None
+
+    async def invoke(item: T) -> R:
+        attempt = 1
+        while True:
+            if limiter is not None:
+                await limiter.acquire()
+            if fuzz is not None:
+                await fuzz("before_call")
+            try:
+                result = await _call_once(pattern, fn, item, timeout)
+            except FnMisuse:
+                raise
+            except Exception as exc:
+                if retry is None:
+                    raise
+                await pause_before_retry(retry, attempt, exc)
+                attempt += 1
+                continue
+            if fuzz is not None:
+                await fuzz("after_call")
+            return result
+
+    return invoke
+
+
+async def _call_once(
+    pattern: str, fn: Callable[[T], Awaitable[R]], item: T, timeout: float | None
+) -> R:
+    aw = fn(item)
+    if not is_awaitable(aw):
+        raise FnMisuse(pattern, fn, aw)
+    if timeout is None:
+        return await aw
+    try:
+        with fail_after(timeout):
+            return await aw
+    except TimeoutError as exc:
+        exc.add_note(f"{pattern}() timeout: the call took more than {timeout:g}s")
+        raise
+
+
+class ItemSource(Generic[T]):
+    """Items pulled lazily, one puller at a time, from a sync or async iterable.
+
+    An error raised by the iterable itself carries a note and propagates like
+    a failure of fn.
+    """
+
+    def __init__(self, pattern: str, items: Iterable[T] | AsyncIterable[T]) -> None:
+        self.pattern = pattern
+        self.pulled = 0
+        self.exhausted = False
+        self._sync: Iterator[T] | None = None
+        self._async: AsyncIterator[T] | None = None
+        if isinstance(items, AsyncIterable):
+            self._async = aiter(items)
+            self._lock = Lock(fast_acquire=True)
+        elif isinstance(items, Iterable):
+            self._sync = iter(items)
+        else:
+            raise TypeError(
+                f"{pattern}() items must be an iterable or async iterable, "
+                f"got {short_repr(items)}"
+            )
+
+    @property
+    def is_async(self) -> bool:
+        """True when items come from an async iterable."""
+        return self._async is not None
+
+    def pull_sync(self) -> tuple[int, T] | None:
+        """Return the next ``(index, item)`` of a sync iterable, or None at the end."""
+        assert self._sync is not None
+        if self.exhausted:
+            return None
+        try:
+            item = next(self._sync)
+        except StopIteration:
+            self.exhausted = True
+            return None
+        except Exception as exc:
+            self.exhausted = True
+            add_origin_note(exc, self.pattern, "items iterable", self._sync)
+            raise
+        index = self.pulled
+        self.pulled = index + 1
+        return index, item
+
+    async def pull_async(self) -> tuple[int, T] | None:
+        """Return the next ``(index, item)`` of an async iterable, or None at the end."""
+        assert self._async is not None
+        async with self._lock:
+            if self.exhausted:
+                return None
+            try:
+                item = await anext(self._async)
+            except StopAsyncIteration:
+                self.exhausted = True
+                return None
+            except Exception as exc:
+                self.exhausted = True
+                add_origin_note(exc, self.pattern, "items iterable", self._async)
+                raise
+            index = self.pulled
+            self.pulled = index + 1
+            return index, item
+
+    async def aclose(self) -> None:
+        """Close an async generator given as items (a no-op otherwise)."""
+        aclose = getattr(self._async, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def note_item(exc: BaseException, pattern: str, index: int, item: object) -> None:
+    """Note on *exc* which item of *pattern* it came from."""
+    add_origin_note(exc, pattern, f"item {index}", item)

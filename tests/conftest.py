@@ -1,10 +1,27 @@
-"""Every async test runs on asyncio, asyncio+uvloop and trio."""
+"""Every async test runs on asyncio, asyncio+uvloop and trio.
+
+anyio's plugin runs in auto mode (pyproject), so async tests need no marker.
+
+Virtual time: mark a test ``@pytest.mark.virtual_time`` or request the
+``clock`` fixture (both from plait's pytest plugin). The function-scoped
+``anyio_backend`` below then carries a fresh ``plait.testing.VirtualClock`` on
+asyncio and trio; on uvloop the test runs on real time and ``clock`` is a
+``plait.testing.RealClock`` whose ``approx()`` tolerates a loaded machine.
+Schedule fuzzing: ``@pytest.mark.fuzz_schedule`` or the ``fuzzer`` fixture,
+under ``--plait-seeds N`` seeds.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis' per-example deadline measures wall time, which a 2-core machine
+# shared with other test runs makes meaningless; budgets are set per test.
+settings.register_profile("plait", deadline=None)
+settings.load_profile("plait")
 
 BACKENDS = [
     pytest.param(("asyncio", {}), id="asyncio"),
@@ -17,16 +34,3 @@ BACKENDS = [
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     backend: tuple[str, dict[str, Any]] = request.param
     return backend
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        function = getattr(item, "function", None)
-        if function is not None and _is_async(function):
-            item.add_marker(pytest.mark.anyio)
-
-
-def _is_async(function: object) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(function)

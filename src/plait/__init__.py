@@ -38,36 +38,81 @@ from ._deadlines import checkpoint as checkpoint
 from ._deadlines import effective_deadline as effective_deadline
 from ._deadlines import remaining as remaining
 from ._deadlines import shield as shield
+from ._durable import DatabaseUnavailableError as DatabaseUnavailableError
+from ._durable import DurableBackend as DurableBackend
+from ._durable import JobRecord as JobRecord
+from ._durable import JobWorker as JobWorker
+from ._durable import QueueStats as QueueStats
+from ._durable import WorkerStats as WorkerStats
 from ._fuzz import fuzz_point as fuzz_point
 from ._gather import gather as gather
 from ._imap import imap as imap
+from ._inproc_backends import BackendStats as BackendStats
+from ._inproc_backends import InlineBackend as InlineBackend
+from ._inproc_backends import TrackedBackend as TrackedBackend
 from ._jobs import DrainReport as DrainReport
 from ._jobs import Job as Job
 from ._jobs import JobHandler as JobHandler
 from ._jobs import JobHandlers as JobHandlers
 from ._jobs import TaskBackend as TaskBackend
 from ._map import bounded_map as bounded_map
+from ._observers import LoggingObserver as LoggingObserver
+from ._observers import ServiceEvent as ServiceEvent
+from ._observers import SupervisorObserver as SupervisorObserver
+from ._otel import OpenTelemetryObserver as OpenTelemetryObserver
+from ._periodic import every as every
 from ._race import race as race
 from ._ratelimit import RateLimiter as RateLimiter
 from ._retry import RetryPolicy as RetryPolicy
 from ._retry import retry as retry
+from ._scheduler import PeriodicJobStats as PeriodicJobStats
+from ._scheduler import Scheduler as Scheduler
+from ._services import RestartPolicy as RestartPolicy
+from ._services import RestartStrategy as RestartStrategy
+from ._services import ServiceState as ServiceState
+from ._services import ServiceStats as ServiceStats
+from ._shutdown import ShutdownReport as ShutdownReport
+from ._signals import run_until_signal as run_until_signal
+from ._supervisor import Supervisor as Supervisor
 
 __version__ = "0.1.0"
 
 # Names plait defines report `plait` as their module, as anyio's do.
 for _name in (
+    "BackendStats",
+    "DatabaseUnavailableError",
     "DrainReport",
+    "DurableBackend",
+    "InlineBackend",
     "Job",
     "JobHandler",
     "JobHandlers",
+    "JobRecord",
+    "JobWorker",
+    "LoggingObserver",
+    "OpenTelemetryObserver",
+    "PeriodicJobStats",
+    "QueueStats",
     "RateLimiter",
+    "RestartPolicy",
+    "RestartStrategy",
     "RetryPolicy",
+    "Scheduler",
+    "ServiceEvent",
+    "ServiceState",
+    "ServiceStats",
+    "ShutdownReport",
+    "Supervisor",
+    "SupervisorObserver",
     "TaskBackend",
+    "TrackedBackend",
+    "WorkerStats",
     "as_completed",
     "bounded_map",
     "checkpoint",
     "current_backend",
     "effective_deadline",
+    "every",
     "fuzz_point",
     "gather",
     "imap",
@@ -77,24 +122,44 @@ for _name in (
     "remaining",
     "retry",
     "run",
+    "run_until_signal",
     "shield",
 ):
     globals()[_name].__module__ = __name__
 del _name
 
 __all__ = (
+    "BackendStats",
     "CancelScope",
     "CapacityLimiter",
     "Condition",
+    "DatabaseUnavailableError",
     "DrainReport",
+    "DurableBackend",
     "Event",
+    "InlineBackend",
     "Job",
     "JobHandler",
     "JobHandlers",
+    "JobRecord",
+    "JobWorker",
     "Lock",
+    "LoggingObserver",
+    "OpenTelemetryObserver",
+    "PeriodicJobStats",
+    "QueueStats",
     "RateLimiter",
+    "RestartPolicy",
+    "RestartStrategy",
     "RetryPolicy",
+    "Scheduler",
     "Semaphore",
+    "ServiceEvent",
+    "ServiceState",
+    "ServiceStats",
+    "ShutdownReport",
+    "Supervisor",
+    "SupervisorObserver",
     "TASK_STATUS_IGNORED",
     "TaskBackend",
     "TaskCancelled",
@@ -103,6 +168,8 @@ __all__ = (
     "TaskHandle",
     "TaskNotFinished",
     "TaskStatus",
+    "TrackedBackend",
+    "WorkerStats",
     "as_completed",
     "bounded_map",
     "checkpoint",
@@ -111,6 +178,7 @@ __all__ = (
     "current_backend",
     "current_time",
     "effective_deadline",
+    "every",
     "fail_after",
     "fail_at",
     "fuzz_point",
@@ -125,6 +193,7 @@ __all__ = (
     "remaining",
     "retry",
     "run",
+    "run_until_signal",
     "shield",
     "sleep",
     "sleep_until",

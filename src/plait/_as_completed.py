@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncGenerator, Awaitable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
 from anyio import (
@@ -123,16 +123,14 @@ class _AsCompleted:
         self.unsent.append(index)
         if index < len(self.handles):
             self._flush_unsent()
-        if not failed and self.started < len(self.awaitables):
-            if not self.tg.cancel_scope.cancel_called:
-                self._start_next()
+        more = self.started < len(self.awaitables)
+        if more and not failed and not self.tg.cancel_scope.cancel_called:
+            self._start_next()
 
     def _flush_unsent(self) -> None:
         while self.unsent and self.unsent[0] < len(self.handles):
             handle = self.handles[self.unsent.pop(0)]
-            try:
-                self.send.send_nowait(handle)
-            except (BrokenResourceError, ClosedResourceError):
-                pass  # the reader has left the block
+            with suppress(BrokenResourceError, ClosedResourceError):
+                self.send.send_nowait(handle)  # fails once the reader has left
         if self.finished == len(self.awaitables) and not self.unsent:
             self.send.close()

@@ -25,7 +25,9 @@ def current_backend() -> Literal["asyncio", "trio"]:
 
     Example:
         >>> import anyio, plait
-        >>> anyio.run(plait.current_backend)
+        >>> async def main() -> str:
+        ...     return plait.current_backend()
+        >>> anyio.run(main)
         'asyncio'
     """
     try:
@@ -54,7 +56,7 @@ def backend_run_args(
 
 def run(
     fn: Callable[[Unpack[PosArgsT]], Awaitable[T]],
-    *args: Unpack[PosArgsT],
+    *args: *PosArgsT,
     backend: BackendName = "asyncio",
     backend_options: Mapping[str, Any] | None = None,
 ) -> T:

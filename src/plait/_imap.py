@@ -18,6 +18,7 @@ from ._pool import (
     FnMisuse,
     Invoke,
     ItemSource,
+    WorkerSpawner,
     check_fn,
     check_limit,
     check_rate,
@@ -205,7 +206,6 @@ class _IMap(Generic[T, R]):
         self.return_exceptions = return_exceptions
         self.with_index = with_index
         self.fuzz: FuzzHook | None = current_fuzz_hook()
-        self.caller_context = copy_context()
         self.free_slots = limit
         self.slot_freed: Event | None = None
         self.result_ready: Event | None = None
@@ -214,10 +214,10 @@ class _IMap(Generic[T, R]):
         self.next_index = 0
         self.failure: _Entry | None = None
         self.pulling = True
-        self.workers = 0
         self.misuse: TypeError | None = None
         self.misuse_seen = False
         self.tg: TaskGroup
+        self.spawner: WorkerSpawner
         self.entered = False
 
     async def __aenter__(self) -> _Results[Any]:
@@ -226,7 +226,8 @@ class _IMap(Generic[T, R]):
         self.entered = True
         self.tg = create_task_group()
         await self.tg.__aenter__()
-        self._spawn()
+        self.spawner = WorkerSpawner(self.tg, self._work)
+        self.spawner.spawn()
         return _Results(self)
 
     async def __aexit__(
@@ -246,15 +247,11 @@ class _IMap(Generic[T, R]):
         if exc is None and self.misuse is not None and not self.misuse_seen:
             raise self.misuse
 
-    def _spawn(self) -> None:
-        self.workers += 1
-        self.tg.create_task(self._work(), context=self.caller_context.copy())
-
     async def _work(self) -> None:
         try:
             await self._work_items()
         finally:
-            self.workers -= 1
+            self.spawner.exited()
             self._wake_reader()
 
     async def _work_items(self) -> None:
@@ -268,7 +265,7 @@ class _IMap(Generic[T, R]):
                 if self.slot_freed is None:
                     self.slot_freed = Event()
                 await self.slot_freed.wait()
-            if not self.pulling:
+            if self._stopped_while_waiting():
                 return
             self.free_slots -= 1
             try:
@@ -280,8 +277,8 @@ class _IMap(Generic[T, R]):
                 self._release_slot()
                 return
             index, item = pulled
-            if self.workers < self.limit and not source.exhausted:
-                self._spawn()
+            if self.spawner.workers < self.limit and not source.exhausted:
+                self.spawner.spawn()
             try:
                 if invoke is None:
                     aw = fn(item)
@@ -301,8 +298,11 @@ class _IMap(Generic[T, R]):
             self._store(entry)
             if copy_context() != start:
                 if self.pulling and not source.exhausted:
-                    self._spawn()
+                    self.spawner.spawn()
                 return
+
+    def _stopped_while_waiting(self) -> bool:
+        return not self.pulling
 
     def _store(self, entry: _Entry) -> None:
         if not entry[1] and not self.return_exceptions:
@@ -340,7 +340,7 @@ class _IMap(Generic[T, R]):
             if self.misuse is not None:
                 self.misuse_seen = True
                 raise self.misuse
-            if self.workers == 0:
+            if self.spawner.workers == 0:
                 raise StopAsyncIteration
             self.result_ready = event = Event()
             await event.wait()

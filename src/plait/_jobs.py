@@ -74,7 +74,18 @@ def payload_json(payload: Mapping[str, Any]) -> str:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JobHandler:
-    """A registered handler: the async function and its retry policy."""
+    """A registered handler: the async function and its retry policy.
+
+    Example:
+        >>> import plait
+        >>> handlers = plait.JobHandlers()
+        >>> @handlers.register("noop")
+        ... async def noop(job: plait.Job) -> None:
+        ...     return None
+        >>> handler = handlers.get("noop")
+        >>> handler.type, handler.retry.attempts
+        ('noop', 1)
+    """
 
     type: str
     fn: JobHandlerFn
@@ -153,6 +164,12 @@ class DrainReport:
         cancelled: ids of jobs cancelled when the drain timeout ran out.
         released: ids of jobs handed back to a durable queue for another
             worker to take.
+
+    Example:
+        >>> import plait
+        >>> report = plait.DrainReport(finished=3, cancelled=("job-7",))
+        >>> report.finished, report.cancelled, report.released
+        (3, ('job-7',), ())
     """
 
     finished: int = 0
@@ -166,6 +183,13 @@ class TaskBackend(Protocol):
 
     A backend is an async context manager, so its jobs always have an owner:
     leaving the block drains it. ``submit`` returns the job's id.
+
+    Example:
+        >>> import plait
+        >>> class Nothing:
+        ...     handlers = plait.JobHandlers()
+        >>> isinstance(Nothing(), plait.TaskBackend)
+        False
     """
 
     handlers: JobHandlers

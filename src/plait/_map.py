@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from contextvars import copy_context
 from types import CoroutineType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from anyio import create_task_group
 from anyio.abc import TaskGroup
@@ -16,6 +16,7 @@ from ._pool import (
     FnMisuse,
     Invoke,
     ItemSource,
+    WorkerSpawner,
     check_fn,
     check_limit,
     check_rate,
@@ -33,6 +34,33 @@ R = TypeVar("R")
 _MISSING: Any = object()
 
 
+@overload
+async def bounded_map(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    return_exceptions: Literal[False] = False,
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> list[R]: ...
+
+
+@overload
+async def bounded_map(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    return_exceptions: Literal[True],
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> list[R | Exception]: ...
+
+
+@overload
 async def bounded_map(
     fn: Callable[[T], Awaitable[R]],
     items: Iterable[T] | AsyncIterable[T],
@@ -42,7 +70,19 @@ async def bounded_map(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
-) -> list[R]:
+) -> list[R] | list[R | Exception]: ...
+
+
+async def bounded_map(
+    fn: Callable[[T], Awaitable[R]],
+    items: Iterable[T] | AsyncIterable[T],
+    *,
+    limit: int,
+    return_exceptions: bool = False,
+    timeout: float | None = None,
+    retry: RetryPolicy | None = None,
+    rate: float | RateLimiter | None = None,
+) -> list[R] | list[R | Exception]:
     """Call ``await fn(item)`` for every item, at most ``limit`` at a time.
 
     A pool of at most ``limit`` worker tasks pulls items lazily from one
@@ -121,35 +161,32 @@ class _BoundedMap(Generic[T, R]):
         self.invoke = invoke
         self.fuzz: FuzzHook | None = current_fuzz_hook()
         self.results: list[R] = []
-        self.workers = 0
         self.misuse: TypeError | None = None
-        self.caller_context = copy_context()
         self.tg: TaskGroup
+        self.spawner: WorkerSpawner
 
     async def run(self) -> list[R]:
         try:
             async with create_task_group() as self.tg:
-                self._spawn()
+                self.spawner = WorkerSpawner(self.tg, self._work)
+                self.spawner.spawn()
         finally:
             await self.source.aclose()
         if self.misuse is not None:
             raise self.misuse
         return self.results
 
-    def _spawn(self) -> None:
-        self.workers += 1
-        self.tg.create_task(self._work(), context=self.caller_context.copy())
-
     async def _work(self) -> None:
         try:
             await self._work_items()
         finally:
-            self.workers -= 1
+            self.spawner.exited()
 
     async def _work_items(self) -> None:
         if self.fuzz is not None:
             await self.fuzz("task_start")
         source, results, fn, invoke = self.source, self.results, self.fn, self.invoke
+        spawner = self.spawner
         pull_sync = None if source.is_async else source.pull_sync
         start = copy_context()
         scope = self.tg.cancel_scope
@@ -163,8 +200,8 @@ class _BoundedMap(Generic[T, R]):
                 return
             index, item = pulled
             results.append(_MISSING)
-            if self.workers < self.limit and not source.exhausted:
-                self._spawn()
+            if spawner.workers < self.limit and not source.exhausted:
+                spawner.spawn()
             try:
                 if invoke is None:
                     aw = fn(item)
@@ -188,5 +225,5 @@ class _BoundedMap(Generic[T, R]):
                 # fn changed this task's context: a fresh worker takes over,
                 # so the next call sees the caller's context unchanged.
                 if not source.exhausted:
-                    self._spawn()
+                    spawner.spawn()
                 return

@@ -9,8 +9,15 @@ checkpoint per item.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
-from collections.abc import Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
+from contextvars import copy_context
 from typing import Any, Generic, TypeVar
 
 from anyio import Lock, fail_after
@@ -180,7 +187,7 @@ class ItemSource(Generic[T]):
         return self._async is not None
 
     def pull_sync(self) -> tuple[int, T] | None:
-        """Return the next ``(index, item)`` of a sync iterable, or None at the end."""
+        """Return the next ``(index, item)`` of a sync iterable, or None."""
         assert self._sync is not None
         if self.exhausted:
             return None
@@ -198,7 +205,7 @@ class ItemSource(Generic[T]):
         return index, item
 
     async def pull_async(self) -> tuple[int, T] | None:
-        """Return the next ``(index, item)`` of an async iterable, or None at the end."""
+        """Return the next ``(index, item)`` of an async iterable, or None."""
         assert self._async is not None
         async with self._lock:
             if self.exhausted:
@@ -221,6 +228,45 @@ class ItemSource(Generic[T]):
         aclose = getattr(self._async, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class WorkerSpawner:
+    """Starts a pool's worker tasks, each in a fresh copy of the caller's context.
+
+    Under an eager task factory (asyncio 3.12+) a new task runs inside
+    ``create_task`` until it first suspends, and a worker that starts the next
+    worker would nest one call stack per worker. Starts requested while one is
+    under way are queued and made by the outer call instead, in a loop.
+    """
+
+    __slots__ = ("_context", "_make", "_queued", "_spawning", "_tg", "workers")
+
+    def __init__(self, tg: Any, make: Callable[[], Any]) -> None:
+        self._tg = tg
+        self._make = make
+        self._context = copy_context()
+        self._queued = 0
+        self._spawning = False
+        self.workers = 0
+
+    def spawn(self) -> None:
+        """Start one more worker (counted in ``workers`` at once)."""
+        self.workers += 1
+        if self._spawning:
+            self._queued += 1
+            return
+        self._spawning = True
+        try:
+            self._tg.create_task(self._make(), context=self._context.copy())
+            while self._queued:
+                self._queued -= 1
+                self._tg.create_task(self._make(), context=self._context.copy())
+        finally:
+            self._spawning = False
+
+    def exited(self) -> None:
+        """Count a worker that has finished."""
+        self.workers -= 1
 
 
 def note_item(exc: BaseException, pattern: str, index: int, item: object) -> None:

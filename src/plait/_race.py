@@ -68,8 +68,10 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
     if stagger is None:
         # No stagger: every contestant starts now, so call the callables now
         # and report a bad one before anything runs.
-        return await _Race(tuple(prepare_all("race", aws)), None).run()
-    return await _Race(aws, stagger).run()
+        winner: T = await _Race(tuple(prepare_all("race", aws)), None).run()
+    else:
+        winner = await _Race(aws, stagger).run()
+    return winner
 
 
 def _check_stagger(stagger: object) -> None:

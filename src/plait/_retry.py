@@ -157,7 +157,7 @@ async def pause_before_retry(policy: RetryPolicy, attempt: int, exc: Exception) 
 
 async def retry(
     fn: Callable[[Unpack[PosArgsT]], Awaitable[T]],
-    *args: Unpack[PosArgsT],
+    *args: *PosArgsT,
     policy: RetryPolicy | None = None,
     **policy_fields: Any,
 ) -> T:

@@ -159,7 +159,8 @@ class Run:
     def __init__(self, number: int, *, initial: bool) -> None:
         self.number = number
         self.initial = initial
-        self.scope = CancelScope()
+        # Shielded: only the supervisor cancels a service, after its grace.
+        self.scope = CancelScope(shield=True)
         self.stopping = Event()
         self.settled = Event()  # set once ready or ended, whichever is first
         self.done = Event()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
 from anyio import (
+    BrokenResourceError,
     CancelScope,
+    ClosedResourceError,
     Event,
     create_memory_object_stream,
     create_task_group,
@@ -19,7 +22,7 @@ from anyio import (
 from anyio.abc import TaskGroup
 
 from ._awaitables import is_awaitable, raise_not_awaitable
-from ._cancellation import non_cancel_subgroup
+from ._cancellation import is_cancelled, non_cancel_subgroup
 from ._observers import LoggingObserver, ServiceEvent, SupervisorObserver, notify
 from ._retry import RetryPolicy
 from ._service_spec import make_service
@@ -151,9 +154,6 @@ class Supervisor:
         self._shutdown_done: Event | None = None
         self._report: ShutdownReport | None = None
         self._gave_up: ExceptionGroup[Exception] | None = None
-        self._events_tx, self._events_rx = create_memory_object_stream[
-            tuple[Service, Run]
-        ](math.inf)
 
     # -- context manager -------------------------------------------------
 
@@ -161,6 +161,9 @@ class Supervisor:
         if self._tg is not None:
             raise RuntimeError("a Supervisor can be entered only once")
         self._control_scope, self._control_done = CancelScope(), Event()
+        self._events_tx, self._events_rx = create_memory_object_stream[
+            tuple[Service, Run]
+        ](math.inf)
         tg = create_task_group()
         await tg.__aenter__()
         self._tg = tg
@@ -178,7 +181,14 @@ class Supervisor:
             with CancelScope(shield=True):
                 await self.shutdown()
         finally:
-            suppress = await self._tg.__aexit__(exc_type, exc, tb)
+            if exc is None or is_cancelled(exc):
+                suppress = await self._tg.__aexit__(exc_type, exc, tb)
+            else:
+                # Nothing runs any more; passing the body's error in would only
+                # wrap it in an ExceptionGroup of one.
+                self._tg.cancel_scope.cancel()
+                await self._tg.__aexit__(None, None, None)
+                suppress = False
         if self._gave_up is not None:
             raise self._gave_up
         return suppress
@@ -389,7 +399,8 @@ class Supervisor:
         run.done.set()
         run.settled.set()
         if not self._closing:
-            self._events_tx.send_nowait((service, run))
+            with contextlib.suppress(BrokenResourceError, ClosedResourceError):
+                self._events_tx.send_nowait((service, run))
 
     async def _control(self) -> None:
         """Decide restarts, one ended run at a time (as an OTP supervisor does)."""
@@ -405,6 +416,7 @@ class Supervisor:
                     ):
                         await self._handle_end(service, run)
         finally:
+            self._events_rx.close()
             self._control_done.set()
 
     async def _handle_end(self, service: Service, run: Run) -> None:

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Start a throwaway PostgreSQL server for plait's durable-job tests.
+#
+# Usage (from .ci/run or a developer shell):
+#     eval "$(bash .ci/postgres.sh)"
+#
+# stdout carries only shell `export` lines (PLAIT_TEST_POSTGRES_DSN, plus
+# PLAIT_TEST_POSTGRES_DATA and PLAIT_TEST_POSTGRES_BIN for stopping it:
+# "$PLAIT_TEST_POSTGRES_BIN/pg_ctl" -D "$PLAIT_TEST_POSTGRES_DATA" stop);
+# progress goes to stderr. With `--env-file FILE` the same lines are also
+# written to FILE. Installs PostgreSQL from Debian's packages when no server
+# binaries are present, initialises a cluster in a temp dir as an
+# unprivileged user, listens on 127.0.0.1 on a free port, creates the
+# database `plait_test`, and waits until it accepts connections. Any failure
+# exits non-zero with the server log on stderr, so `set -e` callers stop.
+set -euo pipefail
+
+env_file=""
+if [[ "${1:-}" == "--env-file" ]]; then
+    env_file="${2:?--env-file needs a path}"
+fi
+
+log() { echo "postgres.sh: $*" >&2; }
+
+find_bindir() {
+    local dir
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        if [[ -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]]; then
+            echo "$dir"
+            return 0
+        fi
+    done
+    return 1
+}
+
+bindir="$(find_bindir || true)"
+if [[ -z "$bindir" ]]; then
+    if [[ "$(id -u)" != 0 ]]; then
+        log "no PostgreSQL server binaries found and not root: cannot apt-get install"
+        exit 1
+    fi
+    log "installing PostgreSQL from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update >&2
+    apt-get install -y --no-install-recommends postgresql >&2
+    bindir="$(find_bindir || true)"
+    if [[ -z "$bindir" ]]; then
+        log "apt-get installed postgresql but no initdb/pg_ctl under /usr/lib/postgresql/*/bin"
+        exit 1
+    fi
+fi
+log "using $bindir"
+
+# initdb refuses to run as root: use the packaged `postgres` user, or nobody.
+run_as=()
+owner=""
+if [[ "$(id -u)" == 0 ]]; then
+    if id postgres >/dev/null 2>&1; then
+        owner=postgres
+    else
+        owner=nobody
+    fi
+    if command -v runuser >/dev/null 2>&1; then
+        run_as=(runuser -u "$owner" --)
+    else
+        run_as=(su -s /bin/sh "$owner" -c)
+    fi
+fi
+
+as_owner() {
+    if [[ ${#run_as[@]} -eq 0 ]]; then
+        "$@"
+    elif [[ "${run_as[0]}" == runuser ]]; then
+        "${run_as[@]}" "$@"
+    else
+        "${run_as[@]}" "$(printf '%q ' "$@")"
+    fi
+}
+
+base="$(mktemp -d /tmp/plait-pg.XXXXXX)"
+data="$base/data"
+sock="$base/sock"
+mkdir -p "$sock"
+if [[ -n "$owner" ]]; then
+    chown -R "$owner" "$base"
+fi
+chmod 755 "$base"
+
+port="$(python3 - <<'EOF'
+import socket
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+EOF
+)"
+
+log "initdb in $data (owner ${owner:-$(id -un)}), port $port"
+as_owner "$bindir/initdb" -D "$data" -U plait --auth=trust -E UTF8 \
+    --locale=C >"$base/initdb.log" 2>&1 || {
+    cat "$base/initdb.log" >&2
+    log "initdb failed"
+    exit 1
+}
+
+if ! as_owner "$bindir/pg_ctl" -D "$data" -l "$base/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$sock -c max_connections=200" \
+    start >&2; then
+    cat "$base/server.log" >&2 || true
+    log "PostgreSQL did not start"
+    exit 1
+fi
+
+ready=0
+for _ in $(seq 1 120); do
+    if "$bindir/pg_isready" -h 127.0.0.1 -p "$port" -U plait >/dev/null 2>&1; then
+        ready=1
+        break
+    fi
+    sleep 0.5
+done
+if [[ "$ready" != 1 ]]; then
+    cat "$base/server.log" >&2 || true
+    log "PostgreSQL is not accepting connections on 127.0.0.1:$port"
+    exit 1
+fi
+
+"$bindir/createdb" -h 127.0.0.1 -p "$port" -U plait plait_test >&2
+"$bindir/psql" -h 127.0.0.1 -p "$port" -U plait -d plait_test -qtAc "SELECT 1" >/dev/null || {
+    cat "$base/server.log" >&2 || true
+    log "cannot query the new database"
+    exit 1
+}
+
+dsn="postgresql://plait@127.0.0.1:$port/plait_test"
+log "ready: $dsn"
+lines="export PLAIT_TEST_POSTGRES_DSN=$dsn
+export PLAIT_TEST_POSTGRES_DATA=$data
+export PLAIT_TEST_POSTGRES_BIN=$bindir"
+if [[ -n "$env_file" ]]; then
+    printf '%s\n' "$lines" >"$env_file"
+fi
+printf '%s\n' "$lines"

@@ -1,0 +1,160 @@
+"""``python -m benchmarks --quick | --full``: run, check, write the table and plot.
+
+Exit status 1 when a sample's self-check failed or plait or a hand-written
+baseline raised (a broken harness); never because of a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ._imports import measure
+from ._model import BACKENDS, Backend
+from ._plot import plot
+from ._report import BEGIN, END, markdown
+from ._runner import ROOT, Settings, failures, plan, run_batched, run_isolated
+from .cases import FAMILIES
+
+RAW = ROOT / "benchmarks" / "results" / "raw"
+DOCS = ROOT / "docs"
+_PACKAGES = ("anyio", "trio", "uvloop", "aiometer", "aiostream", "quattro", "lionherd-core")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--quick", action="store_true", help="tiny N, seconds (CI)")
+    mode.add_argument("--full", action="store_true", help="the docs' numbers")
+    mode.add_argument("--report-only", metavar="RAW_JSON", help="re-render a raw run")
+    p.add_argument("--budget", type=float, default=1200.0, help="seconds (full mode)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (full: 5, quick: 2)")
+    p.add_argument("--min-time", type=float, help="seconds per sample (full: 0.5)")
+    p.add_argument("--backends", default=",".join(BACKENDS))
+    p.add_argument("--families", default=",".join(FAMILIES))
+    p.add_argument("--page", type=Path, help="markdown page to write the tables into")
+    p.add_argument("--png", type=Path, help="where the plot goes")
+    p.add_argument("--raw", type=Path, help="where the raw JSON goes")
+    return p.parse_args(argv)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def _versions() -> str:
+    found = []
+    for name in _PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} absent")
+    return ", ".join(found)
+
+
+def write_page(page: Path, section: str) -> None:
+    """Replace the generated section of *page* (between markers), or append it."""
+    text = page.read_text() if page.exists() else "# Performance\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text)
+
+
+def render(results: dict[str, Any], page: Path, png: Path) -> None:
+    """Write the table into *page* and the plot to *png*."""
+    problem = plot(results, png)
+    section = markdown(results)
+    if problem:
+        section = section.replace(END, f"_{problem}._\n{END}")
+    else:
+        rel = os.path.relpath(png, page.parent)
+        section = section.replace(
+            "### Targets", f"![cost per item vs N]({rel})\n\n### Targets", 1
+        )
+    write_page(page, section)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    quick = bool(args.quick)
+    label = "quick" if quick else "full"
+    raw = args.raw or RAW / f"{label}.json"
+    page = args.page or (RAW / "quick.md" if quick else DOCS / "performance.md")
+    png = args.png or (RAW / "quick.png" if quick else DOCS / "img" / "performance.png")
+    if args.report_only:
+        results = json.loads(Path(args.report_only).read_text())
+        render(results, page, png)
+        print(f"wrote {page} and {png}")
+        return 0
+    backends: tuple[Backend, ...] = tuple(
+        b for b in BACKENDS if b in args.backends.split(",")
+    )
+    settings = Settings(
+        mode=label,
+        rounds=args.rounds or (2 if quick else 5),
+        min_time=args.min_time if args.min_time is not None else (0.0 if quick else 0.5),
+        budget=args.budget,
+        isolate=not quick,
+        backends=backends,
+        families=tuple(f for f in FAMILIES if f in args.families.split(",")),
+    )
+    started = time.monotonic()
+    groups = plan(settings)
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    log(f"{len(groups)} groups ({label} mode)")
+    (run_batched if quick else run_isolated)(groups, settings, log)
+    imports = measure(3 if quick else 15)
+    failed = failures(groups)
+    results = {
+        "meta": {
+            "command": f"python -m benchmarks {' '.join(argv)}".strip(),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": _machine(),
+            "python": platform.python_version(),
+            "versions": _versions(),
+            "mode": label,
+            "rounds": settings.rounds,
+            "min_time": settings.min_time,
+            "isolate": settings.isolate,
+            "elapsed": time.monotonic() - started,
+        },
+        "groups": [g.as_json() for g in groups],
+        "imports": imports,
+        "failures": failed,
+    }
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(results, indent=1))
+    render(results, page, png)
+    log(f"wrote {raw}, {page}, {png} in {time.monotonic() - started:.0f}s")
+    for line in failed:
+        log(f"FAILED {line}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

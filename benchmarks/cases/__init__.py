@@ -1,0 +1,30 @@
+"""Case families: one module per family, each exposing ``FAMILY``.
+
+To add a family (the durable job backend's throughput, say), write
+``cases/<name>.py`` with a ``FAMILY = Family(...)`` and add ``<name>`` to
+``FAMILIES``; the runner, the self-checks and the report pick it up.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .._model import Family
+
+FAMILIES: tuple[str, ...] = (
+    "bounded_map",
+    "imap",
+    "gather",
+    "race",
+    "retry",
+    "scaling",
+    "memory",
+    "structure",
+)
+
+
+def load(name: str) -> Family:
+    """Import ``benchmarks.cases.<name>`` and return its ``FAMILY``."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    family: Family = module.FAMILY
+    return family

@@ -1,0 +1,76 @@
+"""The commands everyone uses: ``nox -l`` lists them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+
+ROOT = Path(__file__).parent
+# Every Python from 3.11 to 3.13 the machine has (pyenv puts them side by side).
+PYTHONS = [v for v in ("3.11", "3.12", "3.13") if shutil.which(f"python{v}")]
+LOWEST_ANYIO = "anyio==4.15.0"
+
+
+@nox.session(python=PYTHONS)
+@nox.parametrize("anyio", ["lowest", "newest"])
+def tests(session: nox.Session, anyio: str) -> None:
+    """The whole suite on asyncio, uvloop and trio (eager tasks on 3.12+)."""
+    session.install("-e", ".[test]")
+    if anyio == "lowest":
+        session.install(LOWEST_ANYIO)
+    else:
+        session.install("--upgrade", "anyio")
+    session.run("python", "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS[:1])
+def wheel(session: nox.Session) -> None:
+    """The suite against the built wheel, installed in a clean venv."""
+    dist = Path(session.create_tmp()) / "dist"
+    session.install("build")
+    session.run("python", "-m", "build", "--wheel", "--outdir", str(dist))
+    (built,) = dist.glob("plait-*.whl")
+    session.install(f"{built}[test]")
+    # Run from outside the checkout so `import plait` finds the wheel.
+    session.chdir(session.create_tmp())
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        str(ROOT / "tests"),
+        "-p",
+        "no:cacheprovider",
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(ROOT),
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHONS[:1])
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "benchmarks")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks")
+
+
+@nox.session(python=PYTHONS[:1])
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over src and tests."""
+    session.install("-e", ".[dev]")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHONS[:1])
+def bench(session: nox.Session) -> None:
+    """The benchmarks: `nox -s bench` (quick) or `nox -s bench -- --full`."""
+    session.install("-e", ".[bench]")
+    args = session.posargs or ["--quick"]
+    session.run("python", "-m", "benchmarks", *args)

@@ -1,0 +1,58 @@
+"""Driving a blocking engine from async code, and reconnecting with backoff."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from .._retry import RetryPolicy
+from ._engine import DatabaseUnavailableError, Engine, open_engine, redact
+
+T = TypeVar("T")
+
+logger = logging.getLogger("plait.durable")
+
+# Reconnection backoff: 0.1 s doubling to 10 s, full jitter so a fleet of
+# workers does not reconnect in lockstep after a database restart.
+CONNECT_BACKOFF = RetryPolicy(
+    attempts=1_000_000, base_delay=0.1, max_delay=10.0, jitter=0.5
+)
+
+
+async def in_thread(fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+    """Run one blocking engine call in a worker thread."""
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+
+async def connect(dsn: str) -> Engine:
+    """Open *dsn* once; DatabaseUnavailableError (naming it, redacted) if down."""
+    return await in_thread(open_engine, dsn)
+
+
+async def connect_retrying(dsn: str, *, what: str) -> Engine:
+    """Open *dsn*, retrying with backoff (logged) until the database answers."""
+    failures = 0
+    while True:
+        try:
+            return await connect(dsn)
+        except DatabaseUnavailableError as exc:
+            failures += 1
+            delay = CONNECT_BACKOFF.delay(failures)
+            logger.warning(
+                "%s: %s; retrying in %.1f s (attempt %d)",
+                what,
+                exc,
+                delay,
+                failures,
+            )
+            await anyio.sleep(delay)
+
+
+def describe(dsn: str) -> str:
+    """Name *dsn* for messages, without its password."""
+    return redact(dsn)

@@ -1,0 +1,74 @@
+"""Running a supervisor until the process is asked to stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterable
+
+from anyio import open_signal_receiver
+
+from ._services import check_seconds
+from ._shutdown import ShutdownReport
+from ._supervisor import Supervisor
+
+logger = logging.getLogger("plait")
+
+
+async def run_until_signal(
+    supervisor: Supervisor,
+    *,
+    signals: Iterable[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
+    grace: float | None = None,
+) -> ShutdownReport:
+    """Wait for SIGINT or SIGTERM, then shut *supervisor* down gracefully.
+
+    The signals are received with anyio's signal receiver, so the first one
+    does not raise ``KeyboardInterrupt``: it starts an orderly shutdown
+    (tier by tier, see ``Supervisor.shutdown``). Further signals that arrive
+    during the shutdown are absorbed; the grace periods bound how long it
+    takes. Call it from the main thread, inside the supervisor's block.
+
+    Args:
+        supervisor: an entered ``Supervisor``.
+        signals: the signals to wait for; default SIGINT and SIGTERM.
+        grace: passed to ``Supervisor.shutdown``.
+
+    Returns:
+        The shutdown's ``ShutdownReport``.
+
+    Example:
+        >>> import anyio, os, signal, plait
+        >>> async def main() -> tuple[str, ...]:
+        ...     async def worker(stopping: anyio.Event) -> None:
+        ...         await stopping.wait()
+        ...     async with plait.Supervisor(observers=()) as sup:
+        ...         await sup.start(worker)
+        ...         async def send() -> None:
+        ...             await anyio.sleep(0.05)
+        ...             os.kill(os.getpid(), signal.SIGTERM)
+        ...         async with anyio.create_task_group() as tg:
+        ...             tg.start_soon(send)
+        ...             report = await plait.run_until_signal(sup)
+        ...     return report.stopped
+        >>> anyio.run(main)
+        ('worker',)
+    """
+    wanted = tuple(signals)
+    if not wanted:
+        raise ValueError("signals must name at least one signal")
+    for sig in wanted:
+        if not isinstance(sig, int):
+            raise TypeError(f"signals must be signal numbers, got {sig!r}")
+    if not isinstance(supervisor, Supervisor):
+        raise TypeError(f"supervisor must be a plait.Supervisor, got {supervisor!r}")
+    check_seconds("grace", grace, allow_none=True)
+    with open_signal_receiver(*wanted) as received:
+        async for signum in received:
+            logger.info(
+                "plait: %s received; shutting down %r",
+                signal.Signals(signum).name,
+                supervisor.name,
+            )
+            break
+        return await supervisor.shutdown(grace=grace)

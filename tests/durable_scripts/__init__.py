@@ -1,0 +1,1 @@
+"""Helpers for the durable-job tests: engines, handler apps, worker processes."""

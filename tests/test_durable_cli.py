@@ -1,0 +1,106 @@
+"""``plait worker``: --status, --drain with progress, and its errors."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+import plait
+from durable_scripts.support import APP, ENGINES, make_dsn, postgres_dsn, run_cli
+from plait._durable._cli import load_handlers, main
+
+
+@pytest.fixture(params=ENGINES)
+def dsn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from make_dsn(request.param, tmp_path)
+
+
+def fill(dsn: str) -> None:
+    async def go() -> None:
+        async with plait.DurableBackend(dsn) as backend:
+            await backend.submit_many(
+                [plait.Job("flaky", {"fail": n % 4}) for n in range(40)]
+                + [plait.Job("noop") for _ in range(10)]
+                + [plait.Job("noop", not_before=time.time() + 3600)]
+            )
+
+    anyio.run(go)
+
+
+def test_status_prints_counts_per_state_and_type(dsn: str) -> None:
+    fill(dsn)
+    text = run_cli("worker", dsn, "--status")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0].split() == ["type", "queued", "running", "retrying", "done", "dead"]
+    assert lines[1].split() == ["flaky", "40", "0", "0", "0", "0"]
+    assert lines[2].split() == ["noop", "11", "0", "0", "0", "0"]
+    assert lines[3].split() == ["total", "51", "0", "0", "0", "0"]
+    assert lines[4].startswith("oldest queued: ")
+    assert lines[4].endswith(" s")
+    as_json = run_cli("worker", dsn, "--status", "--json")
+    data = json.loads(as_json.stdout)
+    assert data["counts"]["queued"] == 51
+    assert data["by_type"] == {"flaky": {"queued": 40}, "noop": {"queued": 11}}
+
+
+def test_drain_runs_until_empty_and_shows_progress(dsn: str) -> None:
+    fill(dsn)
+    # The job scheduled an hour ahead is future work: the drain leaves it.
+    done = run_cli(
+        "worker",
+        dsn,
+        "--app",
+        APP,
+        "--drain",
+        "--progress",
+        "plain",
+        "--poll-interval",
+        "0.05",
+        "--concurrency",
+        "4",
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"drain: \d+/51 finished", done.stderr), done.stderr
+    status = json.loads(run_cli("worker", dsn, "--status", "--json").stdout)
+    assert status["counts"]["done"] == 40
+    assert status["counts"]["dead"] == 10
+    assert status["counts"]["queued"] == 1
+
+
+def test_unreachable_database_is_a_clear_error_without_the_password() -> None:
+    postgres_dsn()
+    result = run_cli("worker", "postgresql://bob:hunter2@127.0.0.1:1/db", "--status")
+    assert result.returncode == 1
+    assert "postgresql://bob:***@127.0.0.1:1/db" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dsn = str(tmp_path / "jobs.db")
+    assert main(["worker", dsn, "--app", "nocolon"]) == 2
+    assert "--app must be MODULE:ATTR" in capsys.readouterr().err
+    assert main([dsn, "--app", "json:__name__"]) == 2
+    assert "must name a plait.JobHandlers" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main([dsn])
+    assert info.value.code == 2
+    assert "--app MODULE:ATTR is required" in capsys.readouterr().err
+    assert load_handlers(APP).types() == ["flaky", "noop", "once-blocks", "sleep"]
+
+
+@pytest.mark.parametrize("name", ["DurableBackend", "JobWorker"])
+def test_docstring_examples_run(name: str) -> None:
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder().find(getattr(plait, name), name, globs={}):
+        runner.run(test)
+    results = runner.summarize(verbose=False)
+    assert results.attempted > 0
+    assert results.failed == 0

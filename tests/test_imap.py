@@ -1,0 +1,206 @@
+"""imap: ordered and unordered streaming, backpressure, failures, early exit."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+import plait
+
+
+async def square_after(x: int) -> int:
+    for _ in range((7 - x) % 4):
+        await anyio.sleep(0)
+    return x * x
+
+
+async def test_ordered_results_in_input_order() -> None:
+    async with plait.imap(square_after, range(20), limit=4) as results:
+        assert [r async for r in results] == [x * x for x in range(20)]
+
+
+async def test_unordered_results_as_they_complete() -> None:
+    release = {x: anyio.Event() for x in range(3)}
+
+    async def wait_turn(x: int) -> int:
+        await release[x].wait()
+        return x
+
+    got: list[int] = []
+    async with plait.imap(wait_turn, range(3), limit=3, ordered=False) as results:
+        for x in (2, 0, 1):
+            release[x].set()
+            got.append(await anext(results))
+    assert got == [2, 0, 1]
+
+
+async def test_with_index() -> None:
+    async with plait.imap(
+        square_after, range(6), limit=3, ordered=False, with_index=True
+    ) as results:
+        pairs = [pair async for pair in results]
+    assert sorted(pairs) == [(x, x * x) for x in range(6)]
+
+
+async def test_empty_items() -> None:
+    async with plait.imap(square_after, [], limit=3) as results:
+        assert [r async for r in results] == []
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_slow_consumer_applies_backpressure(ordered: bool) -> None:
+    pulled = 0
+    delivered = 0
+    worst = 0
+
+    def endless() -> Iterator[int]:
+        nonlocal pulled, worst
+        for x in itertools.count():
+            pulled += 1
+            worst = max(worst, pulled - delivered)
+            yield x
+
+    async with plait.imap(square_after, endless(), limit=5, ordered=ordered) as results:
+        async for _ in results:
+            delivered += 1
+            for _ in range(10):  # a slow reader: let the workers run ahead
+                await anyio.sleep(0)
+            if delivered == 50:
+                break
+    assert worst <= 5
+    assert pulled <= 55
+
+
+async def test_ordered_failure_delivers_earlier_results_first() -> None:
+    async def fail_on_three(x: int) -> int:
+        if x == 3:
+            raise ValueError("three")
+        for _ in range(5):  # earlier items finish after the failure
+            await anyio.sleep(0)
+        return x
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="three") as info:
+        async with plait.imap(fail_on_three, range(10), limit=4) as results:
+            async for r in results:
+                got.append(r)
+    assert got == [0, 1, 2]
+    assert "raised by imap() item 3: 3" in info.value.__notes__
+
+
+async def test_unordered_failure_raises_at_once() -> None:
+    async def fail_on_three(x: int) -> int:
+        if x == 3:
+            raise ValueError("three")
+        await anyio.sleep_forever()
+        return x
+
+    with pytest.raises(ValueError, match="three"):
+        async with plait.imap(fail_on_three, range(10), limit=4, ordered=False) as rs:
+            async for _ in rs:
+                pass
+
+
+async def test_return_exceptions_delivers_errors_in_place() -> None:
+    async def odd_fails(x: int) -> int:
+        await anyio.sleep(0)
+        if x % 2:
+            raise ValueError(x)
+        return x
+
+    async with plait.imap(odd_fails, range(4), limit=2, return_exceptions=True) as rs:
+        got = [r if isinstance(r, int) else type(r) for r in [r async for r in rs]]
+    assert got == [0, ValueError, 2, ValueError]
+
+
+async def test_leaving_early_cancels_in_flight_and_leaks_nothing() -> None:
+    cancelled = 0
+    before = len(anyio.get_running_tasks())
+    closed = anyio.Event()
+
+    async def items() -> AsyncIterator[int]:
+        try:
+            for x in itertools.count():
+                yield x
+        finally:
+            closed.set()
+
+    started = 0
+
+    async def slow_after_first(x: int) -> int:
+        nonlocal cancelled, started
+        started += 1
+        if x == 0:
+            return 0
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled += 1
+            raise
+        return x
+
+    async with plait.imap(slow_after_first, items(), limit=4) as results:
+        async for r in results:
+            assert r == 0
+            break
+    assert 1 <= cancelled == started - 1 <= 3  # all in flight were cancelled
+    assert closed.is_set()
+    assert len(anyio.get_running_tasks()) == before
+
+
+async def test_error_in_the_block_leaves_as_itself() -> None:
+    with pytest.raises(KeyError):
+        async with plait.imap(square_after, range(10), limit=2) as results:
+            async for _ in results:
+                raise KeyError("consumer")
+
+
+async def test_outer_cancellation_while_reading() -> None:
+    async def forever(x: int) -> int:
+        await anyio.sleep_forever()
+        return x
+
+    with anyio.move_on_after(0.01) as scope:
+        async with plait.imap(forever, range(10), limit=3) as results:
+            async for _ in results:
+                pass
+    assert scope.cancelled_caught
+
+
+async def test_sync_fn_is_a_type_error() -> None:
+    def sync(x: int) -> int:
+        return x
+
+    with pytest.raises(TypeError, match="fn must return an awaitable"):
+        bad_fn: Any = sync
+        async with plait.imap(bad_fn, range(3), limit=2) as results:
+            async for _ in results:
+                pass
+
+
+async def test_bad_arguments_fail_at_the_call() -> None:
+    with pytest.raises(ValueError, match="limit must be a positive int"):
+        plait.imap(square_after, [1], limit=-1)
+    with pytest.raises(TypeError, match="ordered must be a bool"):
+        plait.imap(square_after, [1], limit=1, ordered=None)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="items must be an iterable"):
+        plait.imap(square_after, None, limit=1)  # type: ignore[call-overload]
+
+
+async def test_options_work_in_imap() -> None:
+    attempts: dict[int, int] = {}
+
+    async def flaky(x: int) -> int:
+        attempts[x] = attempts.get(x, 0) + 1
+        await anyio.sleep(0)
+        if attempts[x] < 2:
+            raise ConnectionError(x)
+        return x
+
+    policy = plait.RetryPolicy(attempts=2, base_delay=0)
+    async with plait.imap(flaky, range(5), limit=2, retry=policy, timeout=5) as rs:
+        assert [r async for r in rs] == list(range(5))

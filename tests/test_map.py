@@ -1,0 +1,373 @@
+"""bounded_map: order, limit, laziness, failures, options, context, bad input."""
+
+from __future__ import annotations
+
+import contextvars
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+import plait
+from plait.testing import Clock
+
+
+class InFlight:
+    """Counts concurrent calls and remembers the peak."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+        self.calls = 0
+
+    async def double(self, x: int) -> int:
+        self.now += 1
+        self.calls += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            for _ in range(x % 3 + 1):
+                await anyio.sleep(0)
+            return 2 * x
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.parametrize("limit", [1, 3, 50])
+async def test_results_in_order_and_limit_respected(limit: int) -> None:
+    probe = InFlight()
+    assert await plait.bounded_map(probe.double, range(40), limit=limit) == [
+        2 * x for x in range(40)
+    ]
+    assert 1 <= probe.peak <= limit
+
+
+@pytest.mark.parametrize("limit", [1, 3, 50])
+async def test_limit_is_reached_when_calls_block(limit: int) -> None:
+    in_flight = 0
+    peak = 0
+    all_started = anyio.Event()
+
+    async def wait_for_company(x: int) -> int:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight == limit:
+            all_started.set()
+        await all_started.wait()
+        in_flight -= 1
+        return x
+
+    assert await plait.bounded_map(wait_for_company, range(120), limit=limit) == (
+        list(range(120))
+    )
+    assert peak == limit
+
+
+async def test_empty_and_single_item() -> None:
+    assert await plait.bounded_map(InFlight().double, [], limit=4) == []
+    assert await plait.bounded_map(InFlight().double, [5], limit=4) == [10]
+
+
+async def test_items_are_pulled_lazily_never_more_than_limit_ahead() -> None:
+    pulled = 0
+    finished = 0
+    worst = 0
+
+    def items() -> Iterator[int]:
+        nonlocal pulled
+        for x in range(200):
+            pulled += 1
+            yield x
+
+    async def work(x: int) -> int:
+        nonlocal finished, worst
+        worst = max(worst, pulled - finished)
+        await anyio.sleep(0)
+        finished += 1
+        return x
+
+    assert await plait.bounded_map(work, items(), limit=7) == list(range(200))
+    assert worst <= 7
+
+
+async def test_async_iterable_items() -> None:
+    async def items() -> AsyncIterator[int]:
+        for x in range(10):
+            await anyio.sleep(0)
+            yield x
+
+    assert await plait.bounded_map(InFlight().double, items(), limit=3) == [
+        2 * x for x in range(10)
+    ]
+
+
+async def test_async_generator_is_closed_on_failure() -> None:
+    closed = anyio.Event()
+
+    async def items() -> AsyncIterator[int]:
+        try:
+            for x in range(1000):
+                yield x
+        finally:
+            closed.set()
+
+    async def fail_on_three(x: int) -> int:
+        await anyio.sleep(0)
+        if x == 3:
+            raise ValueError(x)
+        return x
+
+    with pytest.RaisesGroup(ValueError):
+        await plait.bounded_map(fail_on_three, items(), limit=2)
+    assert closed.is_set()
+
+
+async def test_first_failure_stops_pulling_and_cancels_in_flight() -> None:
+    cancelled = 0
+    pulled = 0
+
+    def items() -> Iterator[int]:
+        nonlocal pulled
+        for x in range(1000):
+            pulled += 1
+            yield x
+
+    async def work(x: int) -> int:
+        nonlocal cancelled
+        if x == 5:
+            raise KeyError(x)
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            cancelled += 1
+            raise
+        return x
+
+    with pytest.RaisesGroup(KeyError) as info:
+        await plait.bounded_map(work, items(), limit=10)
+    # Items 0-5 were pulled (one worker each); 5 failed, the rest were
+    # cancelled, and nothing more was pulled after the failure.
+    assert pulled == 6
+    assert cancelled == 5
+    (error,) = info.value.exceptions
+    assert "raised by bounded_map() item 5: 5" in error.__notes__
+
+
+async def test_error_from_items_propagates_like_a_failure() -> None:
+    def items() -> Iterator[int]:
+        yield 1
+        raise OSError("source broke")
+
+    with pytest.RaisesGroup(pytest.RaisesExc(OSError, match="source broke")) as info:
+        await plait.bounded_map(InFlight().double, items(), limit=2)
+    assert any("items iterable" in n for n in info.value.exceptions[0].__notes__)
+
+
+async def test_return_exceptions_keeps_going() -> None:
+    async def odd_fails(x: int) -> int:
+        await anyio.sleep(0)
+        if x % 2:
+            raise ValueError(x)
+        return x
+
+    results = await plait.bounded_map(
+        odd_fails, range(6), limit=2, return_exceptions=True
+    )
+    assert [r if isinstance(r, int) else type(r) for r in results] == [
+        0,
+        ValueError,
+        2,
+        ValueError,
+        4,
+        ValueError,
+    ]
+
+
+@pytest.mark.parametrize("return_exceptions", [False, True])
+async def test_caller_cancelled_midway(return_exceptions: bool) -> None:
+    started = 0
+    before = len(anyio.get_running_tasks())
+
+    async def forever(x: int) -> int:
+        nonlocal started
+        started += 1
+        await anyio.sleep_forever()
+        return x
+
+    with anyio.move_on_after(0.01) as scope:
+        await plait.bounded_map(
+            forever, range(100), limit=4, return_exceptions=return_exceptions
+        )
+    assert scope.cancelled_caught
+    assert started == 4
+    assert len(anyio.get_running_tasks()) == before
+
+
+async def test_timeout_applies_to_each_attempt(clock: Clock) -> None:
+    async def slow_on_two(x: int) -> int:
+        if x == 2:
+            await anyio.sleep(10)
+        return x
+
+    start = clock.now()
+    results = await plait.bounded_map(
+        slow_on_two, range(4), limit=4, timeout=0.2, return_exceptions=True
+    )
+    assert results[:2] == [0, 1]
+    assert results[3] == 3
+    assert isinstance(results[2], TimeoutError)
+    assert any("took more than 0.2s" in n for n in results[2].__notes__)
+    assert clock.now() - start == clock.approx(0.2)
+
+
+async def test_retry_with_timeout_retries_timeouts(clock: Clock) -> None:
+    attempts: dict[int, int] = {}
+
+    async def slow_first_time(x: int) -> int:
+        attempts[x] = attempts.get(x, 0) + 1
+        if attempts[x] == 1:
+            await anyio.sleep(10)
+        return x
+
+    policy = plait.RetryPolicy(attempts=2, base_delay=0.1, jitter=0)
+    start = clock.now()
+    assert await plait.bounded_map(
+        slow_first_time, range(3), limit=3, timeout=0.2, retry=policy
+    ) == [0, 1, 2]
+    assert attempts == {0: 2, 1: 2, 2: 2}
+    assert clock.now() - start == clock.approx(0.3)
+
+
+async def test_retry_gives_up_after_attempts() -> None:
+    calls = 0
+
+    async def always_fails(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        await anyio.sleep(0)
+        raise ConnectionError(x)
+
+    policy = plait.RetryPolicy(attempts=3, base_delay=0)
+    with pytest.RaisesGroup(ConnectionError):
+        await plait.bounded_map(always_fails, [1], limit=1, retry=policy)
+    assert calls == 3
+
+
+async def test_rate_limits_calls_retries_included(clock: Clock) -> None:
+    stamps: list[float] = []
+    failed_once: set[int] = set()
+
+    async def flaky(x: int) -> int:
+        stamps.append(clock.now())
+        if x not in failed_once:
+            failed_once.add(x)
+            raise ConnectionError(x)
+        return x
+
+    policy = plait.RetryPolicy(attempts=2, base_delay=0)
+    assert await plait.bounded_map(flaky, range(3), limit=3, retry=policy, rate=10) == [
+        0,
+        1,
+        2,
+    ]
+    assert len(stamps) == 6
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert gaps == [clock.approx(0.1)] * 5
+
+
+async def test_waiting_for_the_rate_does_not_count_against_the_timeout() -> None:
+    limiter = plait.RateLimiter(2)  # one call every 0.5 s
+
+    async def quick(x: int) -> int:
+        await anyio.sleep(0)
+        return x
+
+    # Four calls need 1.5 s of rate waits; each call itself is instant.
+    assert await plait.bounded_map(
+        quick, range(4), limit=4, rate=limiter, timeout=0.4
+    ) == [0, 1, 2, 3]
+
+
+async def test_each_call_sees_the_callers_context() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    var.set("caller")
+    seen: list[str] = []
+
+    async def sets_var(x: int) -> int:
+        seen.append(var.get())
+        var.set(f"item {x}")
+        await anyio.sleep(0)
+        return x
+
+    assert await plait.bounded_map(sets_var, range(20), limit=2) == list(range(20))
+    assert seen == ["caller"] * 20
+    assert var.get() == "caller"
+
+
+async def test_nested_bounded_map() -> None:
+    async def inner(x: int) -> list[int]:
+        return await plait.bounded_map(InFlight().double, range(x), limit=2)
+
+    assert await plait.bounded_map(inner, [0, 1, 3], limit=2) == [[], [0], [0, 2, 4]]
+
+
+async def test_limit_must_be_a_positive_int() -> None:
+    with pytest.raises(ValueError, match="limit must be a positive int, got 0"):
+        await plait.bounded_map(InFlight().double, [1], limit=0)
+    with pytest.raises(TypeError, match="limit must be a positive int"):
+        await plait.bounded_map(InFlight().double, [1], limit=2.5)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="limit must be a positive int"):
+        await plait.bounded_map(InFlight().double, [1], limit=True)
+
+
+async def test_bad_options_are_named() -> None:
+    double = InFlight().double
+    with pytest.raises(ValueError, match="timeout must be >= 0"):
+        await plait.bounded_map(double, [1], limit=1, timeout=-1)
+    with pytest.raises(ValueError, match="rate must be a positive number"):
+        await plait.bounded_map(double, [1], limit=1, rate=-5)
+    with pytest.raises(TypeError, match="retry must be a RetryPolicy"):
+        await plait.bounded_map(double, [1], limit=1, retry=3)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="items must be an iterable"):
+        await plait.bounded_map(double, 5, limit=1)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="fn must be an async function"):
+        await plait.bounded_map(5, [1], limit=1)  # type: ignore[call-overload]
+
+
+async def test_sync_fn_is_a_type_error_at_the_call_not_a_group() -> None:
+    def sync(x: int) -> int:
+        return x
+
+    bad_fn: Any = sync
+    with pytest.raises(TypeError, match=r"fn must return an awaitable.*async def"):
+        await plait.bounded_map(bad_fn, range(5), limit=2)
+    with pytest.raises(TypeError, match=r"fn must return an awaitable"):
+        await plait.bounded_map(bad_fn, range(5), limit=2, timeout=1)
+
+
+async def test_type_error_inside_fn_is_a_failure_not_misuse() -> None:
+    bad_fn: Any = lambda y: y  # noqa: E731 - a sync function where async is needed
+
+    async def nested_misuse(x: int) -> list[int]:
+        return await plait.bounded_map(bad_fn, [x], limit=1)
+
+    with pytest.RaisesGroup(TypeError):
+        await plait.bounded_map(nested_misuse, [1], limit=1)
+    results = await plait.bounded_map(
+        nested_misuse, [1], limit=1, return_exceptions=True
+    )
+    assert isinstance(results[0], TypeError)
+
+
+async def test_unused_options_add_no_cancel_scope_or_checkpoint() -> None:
+    """Without timeout, retry and rate, no deadline scope wraps fn."""
+    deadlines: list[float | None] = []
+
+    async def record(x: int) -> int:
+        deadlines.append(plait.effective_deadline())
+        return x
+
+    assert await plait.bounded_map(record, range(5), limit=1) == list(range(5))
+    assert deadlines == [None] * 5

@@ -1,0 +1,185 @@
+"""Memory bounds that are counted, not timed: live tasks and items held.
+
+``bounded_map`` and ``imap`` promise a pool of at most ``limit`` workers
+pulling items lazily, so that what they hold is O(limit) whatever the number
+of items. These tests check the promise at every call of fn over a million
+items (bounded_map) and a hundred thousand results of an endless stream
+(imap). fn is one checkpoint, so the run time is the patterns' own overhead.
+
+Live tasks are counted as the event loop spawns and reaps them (asyncio's
+task factory, a trio ``Instrument``: both public), which costs O(1) per call;
+``anyio.get_running_tasks()`` walks every task and would make the million
+checks take a minute per backend. The counter is checked against
+``anyio.get_running_tasks()`` every ``SAMPLE`` calls, so it cannot drift
+unnoticed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Coroutine, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import sniffio
+
+import plait
+
+LIMIT = 50
+MAP_ITEMS = 1_000_000
+IMAP_RESULTS = 100_000
+SAMPLE = 10_000
+
+
+class LiveTasks:
+    """Tasks spawned and not yet finished since counting began."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.baseline = len(anyio.get_running_tasks())
+        self.samples = 0
+
+    def spawned(self, *_: object) -> None:
+        self.count += 1
+
+    def exited(self, *_: object) -> None:
+        self.count -= 1
+
+    def check_against_anyio(self) -> None:
+        """Assert the counter agrees with a full walk of the running tasks."""
+        self.samples += 1
+        assert self.count == len(anyio.get_running_tasks()) - self.baseline
+
+
+@contextlib.contextmanager
+def counting_live_tasks() -> Generator[LiveTasks]:
+    """Count the tasks the running event loop spawns and reaps while open."""
+    live = LiveTasks()
+    if sniffio.current_async_library() == "asyncio":
+        loop = asyncio.get_running_loop()
+        previous = loop.get_task_factory()
+
+        def factory(
+            loop: asyncio.AbstractEventLoop,
+            coro: Coroutine[Any, Any, Any],
+            **kwargs: Any,
+        ) -> asyncio.Future[Any]:
+            # Wrap, not replace, a factory already there (an eager one, say).
+            if previous is None:
+                task: asyncio.Future[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+            else:
+                task = previous(loop, coro, **kwargs)
+            live.spawned()
+            task.add_done_callback(live.exited)
+            return task
+
+        loop.set_task_factory(factory)
+        try:
+            yield live
+        finally:
+            loop.set_task_factory(previous)
+    else:
+        import trio
+
+        class Counter(trio.abc.Instrument):
+            def task_spawned(self, task: trio.lowlevel.Task) -> None:
+                live.spawned()
+
+            def task_exited(self, task: trio.lowlevel.Task) -> None:
+                live.exited()
+
+        counter = Counter()
+        trio.lowlevel.add_instrument(counter)
+        try:
+            yield live
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+
+
+@dataclass
+class Counts:
+    """Counters the generator, fn and the reader update."""
+
+    pulled: int = 0
+    calls: int = 0
+    finished: int = 0
+    delivered: int = 0
+    most_live_tasks: int = 0
+    most_pulled_not_finished: int = 0
+    most_pulled_not_delivered: int = 0
+
+    def at_call(self, live: LiveTasks) -> None:
+        """Record the bounds as they stand at one call of fn."""
+        self.calls += 1
+        self.most_live_tasks = max(self.most_live_tasks, live.count)
+        self.most_pulled_not_finished = max(
+            self.most_pulled_not_finished, self.pulled - self.finished
+        )
+        if self.calls % SAMPLE == 1:
+            live.check_against_anyio()
+
+
+async def test_bounded_map_lazy_million_items_holds_limit() -> None:
+    counts = Counts()
+
+    def items() -> Iterator[int]:
+        for item in range(MAP_ITEMS):
+            counts.pulled += 1
+            yield item
+
+    with counting_live_tasks() as live:
+
+        async def fn(item: int) -> None:
+            counts.at_call(live)
+            await anyio.lowlevel.checkpoint()
+            counts.finished += 1
+
+        results = await plait.bounded_map(fn, items(), limit=LIMIT)
+        assert live.count == 0
+
+    assert len(results) == MAP_ITEMS
+    assert counts.calls == counts.pulled == MAP_ITEMS
+    assert live.samples == MAP_ITEMS // SAMPLE
+    # The calling task, already running, plus the tasks the pool added.
+    assert 1 + counts.most_live_tasks <= LIMIT + 2
+    assert counts.most_pulled_not_finished <= LIMIT
+
+
+async def test_imap_endless_stream_holds_limit() -> None:
+    counts = Counts()
+
+    def items() -> Iterator[int]:
+        for item in itertools.count():
+            counts.pulled += 1
+            counts.most_pulled_not_delivered = max(
+                counts.most_pulled_not_delivered, counts.pulled - counts.delivered
+            )
+            yield item
+
+    with counting_live_tasks() as live:
+
+        async def fn(item: int) -> int:
+            counts.at_call(live)
+            await anyio.lowlevel.checkpoint()
+            counts.finished += 1
+            return item
+
+        async with plait.imap(fn, items(), limit=LIMIT) as results:
+            async for result in results:
+                assert result == counts.delivered
+                counts.delivered += 1
+                if counts.delivered == IMAP_RESULTS:
+                    break
+        assert live.count == 0
+
+    assert counts.delivered == IMAP_RESULTS
+    assert live.samples >= IMAP_RESULTS // SAMPLE
+    assert 1 + counts.most_live_tasks <= LIMIT + 2
+    assert counts.most_pulled_not_finished <= LIMIT
+    assert counts.most_pulled_not_delivered <= LIMIT
+    # Beyond the last result read, only what the limit allows was pulled.
+    assert counts.pulled <= IMAP_RESULTS + LIMIT

@@ -1,0 +1,82 @@
+"""plait's exports: complete, sorted, and anyio's objects untouched."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.abc
+import pytest
+
+import plait
+
+ANYIO_REEXPORTS = {
+    "create_task_group": anyio.create_task_group,
+    "TaskGroup": anyio.abc.TaskGroup,
+    "TaskHandle": anyio.TaskHandle,
+    "TaskStatus": anyio.abc.TaskStatus,
+    "TASK_STATUS_IGNORED": anyio.TASK_STATUS_IGNORED,
+    "TaskFailed": anyio.TaskFailed,
+    "TaskCancelled": anyio.TaskCancelled,
+    "TaskNotFinished": anyio.TaskNotFinished,
+    "CancelScope": anyio.CancelScope,
+    "move_on_after": anyio.move_on_after,
+    "fail_after": anyio.fail_after,
+    "move_on_at": anyio.move_on_at,
+    "fail_at": anyio.fail_at,
+    "current_time": anyio.current_time,
+    "sleep": anyio.sleep,
+    "sleep_until": anyio.sleep_until,
+    "get_cancelled_exc_class": anyio.get_cancelled_exc_class,
+    "Lock": anyio.Lock,
+    "Semaphore": anyio.Semaphore,
+    "Event": anyio.Event,
+    "Condition": anyio.Condition,
+    "CapacityLimiter": anyio.CapacityLimiter,
+    "create_memory_object_stream": anyio.create_memory_object_stream,
+}
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert list(plait.__all__) == sorted(set(plait.__all__))
+
+
+def test_every_export_exists() -> None:
+    missing = [name for name in plait.__all__ if not hasattr(plait, name)]
+    assert missing == []
+
+
+def test_no_public_name_left_out_of_all() -> None:
+    public = {
+        name
+        for name, value in vars(plait).items()
+        if not name.startswith("_") and not isinstance(value, type(plait))
+    }
+    assert public - set(plait.__all__) == set()
+
+
+@pytest.mark.parametrize("name", sorted(ANYIO_REEXPORTS))
+def test_reexport_is_anyios_own_object(name: str) -> None:
+    assert getattr(plait, name) is ANYIO_REEXPORTS[name]
+    assert name in plait.__all__
+
+
+@pytest.mark.parametrize("name", sorted(ANYIO_REEXPORTS))
+def test_reexport_keeps_its_module(name: str) -> None:
+    obj = ANYIO_REEXPORTS[name]
+    module = getattr(obj, "__module__", None)
+    if module is not None:
+        assert not module.startswith("plait")
+
+
+def test_names_plait_defines_report_plait_as_module() -> None:
+    own = [name for name in plait.__all__ if name not in ANYIO_REEXPORTS]
+    assert own, "plait defines names of its own"
+    wrong = [name for name in own if getattr(plait, name).__module__ != "plait"]
+    assert wrong == []
+
+
+def test_names_plait_defines_have_docstrings_with_examples() -> None:
+    own = [name for name in plait.__all__ if name not in ANYIO_REEXPORTS]
+    lacking = [
+        name for name in own if ">>>" not in (getattr(plait, name).__doc__ or "")
+    ]
+    assert lacking == []

@@ -1,0 +1,207 @@
+"""race: first success wins, losers cancelled and finished, stagger."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import anyio
+import pytest
+
+import plait
+from plait.testing import Clock
+
+
+class Fatal(BaseException):
+    """A BaseException that is not an Exception (see test_gather)."""
+
+
+class Contestant:
+    """Records what happened to one contestant."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.started = False
+        self.finished = False
+        self.cancelled = False
+        self.go = anyio.Event()
+
+    async def run(
+        self, *, result: Any = None, error: BaseException | None = None
+    ) -> Any:
+        self.started = True
+        try:
+            await self.go.wait()
+            if error is not None:
+                raise error
+            return result
+        except anyio.get_cancelled_exc_class():
+            self.cancelled = True
+            raise
+        finally:
+            self.finished = True
+
+
+async def test_first_success_wins_and_losers_are_cancelled_and_finished() -> None:
+    a, b, c = Contestant("a"), Contestant("b"), Contestant("c")
+    b.go.set()
+    winner = await plait.race(a.run(result="a"), b.run(result="b"), c.run(result="c"))
+    assert winner == "b"
+    assert a.cancelled
+    assert c.cancelled
+    assert a.finished
+    assert b.finished
+    assert c.finished
+
+
+async def test_failure_does_not_end_the_race_while_another_can_win() -> None:
+    a, b = Contestant("a"), Contestant("b")
+    a.go.set()
+
+    async def release_b_later() -> str:
+        await anyio.sleep(0)
+        await anyio.sleep(0)
+        b.go.set()
+        result: str = await b.run(result="b")
+        return result
+
+    assert await plait.race(a.run(error=ValueError("a")), release_b_later) == "b"
+
+
+async def test_all_failing_raises_every_failure_with_notes() -> None:
+    errors = [ValueError("a"), KeyError("b"), OSError("c")]
+
+    async def fail(exc: Exception) -> None:
+        await anyio.sleep(0)
+        raise exc
+
+    with pytest.RaisesGroup(ValueError, KeyError, OSError) as info:
+        await plait.race(*(fail(e) for e in errors))
+    assert "all 3 contestants failed" in str(info.value)
+    notes = [n for e in info.value.exceptions for n in e.__notes__]
+    assert any("race() argument 2" in n for n in notes)
+
+
+async def test_no_contestants_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="at least one contestant"):
+        await plait.race()
+
+
+async def test_one_contestant() -> None:
+    assert await plait.race(lambda: _value(5)) == 5
+
+
+async def _value(value: int) -> int:
+    await anyio.sleep(0)
+    return value
+
+
+async def test_base_exception_ends_the_race_at_once() -> None:
+    slow = Contestant("slow")
+
+    async def fatal() -> None:
+        await anyio.sleep(0)
+        raise Fatal
+
+    with pytest.RaisesGroup(Fatal):
+        await plait.race(slow.run(result=1), fatal())
+    assert slow.cancelled
+    assert slow.finished
+
+
+async def test_a_loser_failing_while_cancelled_is_not_swallowed() -> None:
+    async def bad_loser() -> int:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise RuntimeError("cleanup broke")
+
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="cleanup broke")):
+        await plait.race(bad_loser(), lambda: _value(1))
+
+
+async def test_outer_cancellation_propagates_and_cancels_contestants() -> None:
+    a, b = Contestant("a"), Contestant("b")
+    with anyio.move_on_after(0.01) as scope:
+        await plait.race(a.run(), b.run())
+    assert scope.cancelled_caught
+    assert a.cancelled
+    assert b.cancelled
+
+
+async def test_stagger_starts_the_next_contestant_after_the_delay(
+    clock: Clock,
+) -> None:
+    starts: list[float] = []
+    finish = anyio.Event()
+
+    async def contestant(index: int) -> int:
+        starts.append(anyio.current_time())
+        if index == 1:
+            finish.set()
+            return index
+        await finish.wait()
+        await anyio.sleep_forever()
+        return index
+
+    assert (
+        await plait.race(*(lambda i=i: contestant(i) for i in range(3)), stagger=0.05)
+        == 1
+    )
+    assert len(starts) == 2  # the third never got its turn
+    assert starts[1] - starts[0] == clock.approx(0.05)
+
+
+async def test_stagger_starts_the_next_at_once_when_one_fails(clock: Clock) -> None:
+    started: list[int] = []
+
+    async def contestant(index: int) -> int:
+        started.append(index)
+        await anyio.sleep(0)
+        if index < 2:
+            raise ConnectionError(index)
+        return index
+
+    before = anyio.current_time()
+    winner = await plait.race(
+        *(lambda i=i: contestant(i) for i in range(3)), stagger=60
+    )
+    assert winner == 2
+    assert started == [0, 1, 2]
+    assert anyio.current_time() - before == clock.approx(0)
+
+
+async def test_stagger_never_starts_or_warns_about_unused_coroutines() -> None:
+    coros = [_value(1), _value(2), _value(3)]
+    assert await plait.race(*coros, stagger=10) == 1
+    assert all(inspect.getcoroutinestate(c) == inspect.CORO_CLOSED for c in coros)
+
+
+async def test_bad_stagger() -> None:
+    with pytest.raises(ValueError, match="stagger must be >= 0"):
+        await plait.race(lambda: _value(1), stagger=-1)
+    with pytest.raises(TypeError, match="stagger must be a number"):
+        await plait.race(lambda: _value(1), stagger="1")  # type: ignore[arg-type]
+
+
+async def test_bad_contestant_is_a_type_error_at_the_call() -> None:
+    coro = _value(1)
+    with pytest.raises(TypeError, match="argument 1 must be an awaitable"):
+        await plait.race(coro, 3)  # type: ignore[arg-type]
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+async def test_sync_callable_with_stagger_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="argument 1 must return an awaitable"):
+        await plait.race(lambda: _fail_soon(), lambda: 3, stagger=0)  # type: ignore[arg-type, return-value]
+
+
+async def _fail_soon() -> int:
+    await anyio.sleep(0)
+    raise ValueError
+
+
+async def test_no_task_left_after_race() -> None:
+    before = len(anyio.get_running_tasks())
+    await plait.race(anyio.sleep_forever(), _value(1))
+    assert len(anyio.get_running_tasks()) == before

@@ -1,0 +1,81 @@
+"""RateLimiter: spacing, burst, fairness, cancellation."""
+
+from __future__ import annotations
+
+import itertools
+
+import anyio
+import pytest
+
+import plait
+from plait.testing import Clock
+
+
+async def test_default_burst_spaces_acquisitions_evenly(clock: Clock) -> None:
+    limiter = plait.RateLimiter(5)  # one every 0.2 s
+    stamps: list[float] = []
+    for _ in range(4):
+        async with limiter:
+            stamps.append(clock.now())
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert gaps == [clock.approx(0.2)] * 3
+
+
+async def test_burst_lets_that_many_through_after_idle(clock: Clock) -> None:
+    limiter = plait.RateLimiter(10, per=1.0, burst=3)
+    start = clock.now()
+    stamps = []
+    for _ in range(5):
+        await limiter.acquire()
+        stamps.append(clock.now() - start)
+    assert stamps == [
+        clock.approx(0),
+        clock.approx(0),
+        clock.approx(0),
+        clock.approx(0.1),
+        clock.approx(0.2),
+    ]
+
+
+async def test_waiters_are_served_in_arrival_order() -> None:
+    limiter = plait.RateLimiter(1000)
+    order: list[int] = []
+
+    async def take(index: int, queued: anyio.Event) -> None:
+        queued.set()
+        await limiter.acquire()
+        order.append(index)
+
+    async with anyio.create_task_group() as tg:
+        for index in range(10):
+            queued = anyio.Event()
+            tg.start_soon(take, index, queued)
+            await queued.wait()
+    assert order == list(range(10))
+
+
+async def test_cancelled_last_waiter_gives_its_slot_back(clock: Clock) -> None:
+    limiter = plait.RateLimiter(1)  # one a second
+    await limiter.acquire()
+    with anyio.move_on_after(0.5):
+        await limiter.acquire()  # would wait until t=1
+    start = clock.now()
+    await limiter.acquire()
+    assert clock.now() - start == clock.approx(0.5)  # slot at t=1, not t=2
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="rate must be a positive"):
+        plait.RateLimiter(0)
+    with pytest.raises(ValueError, match="per must be a positive"):
+        plait.RateLimiter(1, per=-1)
+    with pytest.raises(ValueError, match="burst must be >= 1"):
+        plait.RateLimiter(1, burst=0)
+    with pytest.raises(TypeError, match="burst must be an int"):
+        plait.RateLimiter(1, burst=1.5)  # type: ignore[arg-type]
+
+
+def test_properties_and_repr() -> None:
+    limiter = plait.RateLimiter(3, per=2, burst=4)
+    assert (limiter.rate, limiter.per, limiter.burst) == (3, 2, 4)
+    assert repr(limiter) == "RateLimiter(rate=3, per=2, burst=4)"

@@ -1,0 +1,207 @@
+"""Graceful, priority-ordered shutdown of a supervisor's services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+import plait
+from plait.testing import RealClock, VirtualClock
+
+Clock = VirtualClock | RealClock
+
+
+def polite(log: list[str], name: str) -> Callable[..., Any]:
+    """A service that logs when it is asked to stop and when it has ended."""
+
+    async def service(stopping: anyio.Event) -> None:
+        try:
+            await stopping.wait()
+            log.append(f"asked {name}")
+            await anyio.lowlevel.checkpoint()
+        finally:
+            log.append(f"ended {name}")
+
+    return service
+
+
+async def test_tiers_stop_in_priority_order_dependants_first() -> None:
+    log: list[str] = []
+    async with plait.Supervisor(observers=()) as sup:
+        await sup.start(polite(log, "db"), name="db", priority=10)
+        await sup.start(polite(log, "cache"), name="cache", priority=5)
+        await sup.start(polite(log, "web"), name="web", depends_on=["db", "cache"])
+        await sup.start(polite(log, "metrics"), name="metrics")
+        await sup.start(polite(log, "api"), name="api", priority=10, depends_on="db")
+        report = await sup.shutdown()
+    assert report.tiers == (("web", "metrics"), ("cache",), ("api",), ("db",))
+    assert report.stopped == ("web", "metrics", "cache", "api", "db")
+    assert report.clean
+    position = {entry: index for index, entry in enumerate(log)}
+    for earlier, later in zip(report.tiers, report.tiers[1:]):
+        for done in earlier:
+            for asked in later:
+                assert position[f"ended {done}"] < position[f"asked {asked}"]
+
+
+async def test_same_priority_dependants_stop_before_what_they_depend_on() -> None:
+    log: list[str] = []
+    async with plait.Supervisor(observers=()) as sup:
+        await sup.start(polite(log, "db"), name="db")
+        await sup.start(polite(log, "repo"), name="repo", depends_on="db")
+        await sup.start(polite(log, "web"), name="web", depends_on="repo")
+    assert sup.report is not None
+    assert sup.report.tiers == (("web",), ("repo",), ("db",))
+    assert log == [
+        "asked web",
+        "ended web",
+        "asked repo",
+        "ended repo",
+        "asked db",
+        "ended db",
+    ]
+
+
+async def test_a_service_ignoring_the_request_is_cancelled_at_its_grace(
+    clock: Clock,
+) -> None:
+    grace = 30.0 if clock.virtual else 0.2
+    ended: dict[str, float] = {}
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            ended["stubborn"] = anyio.current_time()
+
+    async def quick(stopping: anyio.Event) -> None:
+        await stopping.wait()
+        ended["quick"] = anyio.current_time()
+
+    async with plait.Supervisor(observers=(), grace=grace * 10) as sup:
+        await sup.start(stubborn, grace=grace)
+        await sup.start(quick)
+        start = anyio.current_time()
+        report = await sup.shutdown()
+    assert report.cancelled == ("stubborn",)
+    assert report.stopped == ("quick",)
+    assert not report.clean
+    assert ended["stubborn"] - start == clock.approx(grace)
+    assert ended["quick"] - start == clock.approx(0)
+    assert sup.stats()["stubborn"].state is plait.ServiceState.STOPPED
+
+
+async def test_shutdown_grace_applies_to_services_without_their_own(
+    clock: Clock,
+) -> None:
+    grace = 12.0 if clock.virtual else 0.1
+
+    async with plait.Supervisor(observers=()) as sup:
+        await sup.start(anyio.sleep_forever, name="a")
+        await sup.start(anyio.sleep_forever, name="b", priority=1)
+        start = anyio.current_time()
+        report = await sup.shutdown(grace=grace)
+        took = anyio.current_time() - start
+    assert report.cancelled == ("a", "b")
+    assert took == clock.approx(2 * grace)
+
+
+async def test_a_failure_while_stopping_is_reported_and_not_restarted() -> None:
+    async def messy(stopping: anyio.Event) -> None:
+        await stopping.wait()
+        raise OSError("flush failed")
+
+    async with plait.Supervisor(observers=()) as sup:
+        await sup.start(messy)
+        report = await sup.shutdown()
+    assert [(name, str(exc)) for name, exc in report.failed] == [
+        ("messy", "flush failed")
+    ]
+    assert sup.stats()["messy"].runs == 1
+    assert sup.stats()["messy"].state is plait.ServiceState.FAILED
+
+
+async def test_shutdown_twice_returns_the_same_report() -> None:
+    log: list[str] = []
+    async with plait.Supervisor(observers=()) as sup:
+        await sup.start(polite(log, "x"), name="x")
+        first = await sup.shutdown()
+        second = await sup.shutdown()
+    assert first is second
+    assert sup.report is first
+    assert log == ["asked x", "ended x"]
+
+
+async def test_outer_cancellation_still_shuts_down_shielded_within_grace(
+    clock: Clock,
+) -> None:
+    grace = 20.0 if clock.virtual else 0.2
+    log: list[str] = []
+    stubborn_ended = anyio.Event()
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stubborn_ended.set()
+
+    with anyio.move_on_after(grace) as outer:
+        async with plait.Supervisor(observers=(), grace=grace) as sup:
+            await sup.start(polite(log, "web"), name="web")
+            await sup.start(stubborn, priority=1)
+            started = anyio.current_time()
+            await anyio.sleep_forever()
+    finished = anyio.current_time()
+    assert outer.cancelled_caught
+    assert sup.report is not None
+    assert sup.report.stopped == ("web",)
+    assert sup.report.cancelled == ("stubborn",)
+    assert log == ["asked web", "ended web"]
+    assert stubborn_ended.is_set()
+    assert finished - started == clock.approx(2 * grace)
+
+
+async def test_nothing_runs_after_the_block() -> None:
+    running: set[str] = set()
+
+    def service(name: str) -> Callable[..., Any]:
+        async def run(stopping: anyio.Event) -> None:
+            running.add(name)
+            try:
+                if name == "ignores":
+                    await anyio.sleep_forever()
+                await stopping.wait()
+            finally:
+                running.discard(name)
+
+        return run
+
+    async with plait.Supervisor(observers=(), grace=0) as sup:
+        for index, name in enumerate(["a", "b", "ignores", "c"]):
+            await sup.start(service(name), name=name, priority=index % 2)
+        assert running == {"a", "b", "ignores", "c"}
+    assert running == set()
+    assert all(s.state is plait.ServiceState.STOPPED for s in sup.stats().values())
+
+
+async def test_grace_zero_cancels_at_once() -> None:
+    async with plait.Supervisor(observers=()) as sup:
+        await sup.start(anyio.sleep_forever, name="x")
+        report = await sup.shutdown(grace=0)
+    assert report.cancelled == ("x",)
+
+
+def test_report_clean_property() -> None:
+    assert plait.ShutdownReport().clean
+    assert not plait.ShutdownReport(cancelled=("x",)).clean
+    assert not plait.ShutdownReport(failed=(("x", ValueError()),)).clean
+
+
+@pytest.mark.parametrize("grace", [-1, float("nan"), "5"])
+async def test_bad_grace_is_refused(grace: Any) -> None:
+    async with plait.Supervisor(observers=()) as sup:
+        with pytest.raises((TypeError, ValueError), match="grace must be"):
+            await sup.shutdown(grace=grace)

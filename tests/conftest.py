@@ -23,6 +23,9 @@ from hypothesis import settings
 settings.register_profile("plait", deadline=None)
 settings.load_profile("plait")
 
+# plait.testing's plugin tests run small pytest sessions of their own.
+pytest_plugins = ("pytester",)
+
 BACKENDS = [
     pytest.param(("asyncio", {}), id="asyncio"),
     pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),

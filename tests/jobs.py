@@ -14,7 +14,9 @@ time, so there a tick is a real millisecond.
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -87,12 +89,32 @@ def fuzz_seeds() -> st.SearchStrategy[int | None]:
 
 
 def run(
-    backend: Backend, fn: Callable[[], Awaitable[T]], *, fuzz_seed: int | None = None
+    backend: Backend,
+    fn: Callable[[], Awaitable[T]],
+    *,
+    fuzz_seed: int | None = None,
+    recorder: Recorder | None = None,
 ) -> T:
-    """Run *fn* on *backend*: virtual time where there is one, else real time."""
-    return testing.run(
-        fn, backend=backend, virtual_time=backend != "uvloop", fuzz_seed=fuzz_seed
-    )
+    """Run *fn* on *backend*: virtual time where there is one, else real time.
+
+    Fails if the run left a warning behind, an unclosed resource or a
+    coroutine never awaited included: those surface only when the garbage
+    is collected, so it is collected here, where the failing example is
+    still known, instead of in whichever test happens to run next. The
+    tracebacks of the errors *recorder* kept would keep the pattern's
+    frames, and what they hold, alive until then: they are dropped first.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = testing.run(
+            fn, backend=backend, virtual_time=backend != "uvloop", fuzz_seed=fuzz_seed
+        )
+        if recorder is not None:
+            for error in recorder.raised:
+                error.__traceback__ = None
+        gc.collect()
+    assert not caught, [f"{w.category.__name__}: {w.message}" for w in caught]
+    return result
 
 
 @dataclass
@@ -228,7 +250,6 @@ class Items:
         """Return the items in this form (call once per run)."""
         if self.form == "list":
             self.done = True
-            self.pulled = self.count
             return list(range(self.count))
         if self.form == "generator":
             return self._sync()
@@ -284,6 +305,11 @@ def same_objects(a: list[Any], b: list[Any]) -> bool:
     return sorted(map(id, a)) == sorted(map(id, b))
 
 
-def notes(exc: BaseException) -> list[str]:
-    """Return the notes on *exc*."""
-    return list(getattr(exc, "__notes__", []))
+def origin_notes(exc: BaseException, pattern: str) -> list[str]:
+    """Return *pattern*'s notes on *exc* naming where it came from, repr cut off."""
+    prefix = f"raised by {pattern}() "
+    return [
+        note.partition(":")[0]
+        for note in getattr(exc, "__notes__", [])
+        if note.startswith(prefix)
+    ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import itertools
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -273,21 +272,28 @@ async def test_rate_limits_calls_retries_included(clock: Clock) -> None:
         2,
     ]
     assert len(stamps) == 6
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert gaps == [clock.approx(0.1)] * 5
+    # Slots are 0.1 s apart from the first: a late call does not let the
+    # next one come sooner than its slot.
+    offsets = [stamp - stamps[0] for stamp in stamps]
+    assert offsets == [clock.approx(0.1 * k) for k in range(6)]
 
 
-async def test_waiting_for_the_rate_does_not_count_against_the_timeout() -> None:
-    limiter = plait.RateLimiter(2)  # one call every 0.5 s
+async def test_waiting_for_the_rate_does_not_count_against_the_timeout(
+    clock: Clock,
+) -> None:
+    limiter = plait.RateLimiter(20)  # one call every 0.05 s
 
     async def quick(x: int) -> int:
         await anyio.sleep(0)
         return x
 
-    # Four calls need 1.5 s of rate waits; each call itself is instant.
+    # Four calls wait 0.15 s for the rate in all; each call itself is instant,
+    # so a 0.04 s timeout per call is never hit.
+    start = clock.now()
     assert await plait.bounded_map(
-        quick, range(4), limit=4, rate=limiter, timeout=0.4
+        quick, range(4), limit=4, rate=limiter, timeout=0.04
     ) == [0, 1, 2, 3]
+    assert clock.now() - start == clock.approx(0.15)
 
 
 async def test_each_call_sees_the_callers_context() -> None:

@@ -205,3 +205,25 @@ async def test_bad_grace_is_refused(grace: Any) -> None:
     async with plait.Supervisor(observers=()) as sup:
         with pytest.raises((TypeError, ValueError), match="grace must be"):
             await sup.shutdown(grace=grace)
+
+
+async def test_a_service_can_shut_its_supervisor_down() -> None:
+    log: list[str] = []
+    reports: list[plait.ShutdownReport] = []
+
+    async def admin(sup: plait.Supervisor, stopping: anyio.Event) -> None:
+        try:
+            reports.append(await sup.shutdown())
+        finally:
+            log.append("admin ended")
+
+    async with plait.Supervisor(observers=(), grace=0) as sup:
+        await sup.start(polite(log, "db"), name="db", priority=1, grace=5)
+        await sup.start(admin, sup)
+        await sup.shutdown()
+    assert sup.report is not None
+    assert sup.report.tiers == (("admin",), ("db",))
+    assert sup.report.cancelled == ("admin",)
+    assert sup.report.stopped == ("db",)
+    assert log == ["admin ended", "asked db", "ended db"]
+    assert reports == []

@@ -52,9 +52,7 @@ class Recorder(plait.SupervisorObserver):
         self._add("give_up", event)
 
     def kinds(self, kind: str, service: str | None = None) -> list[tuple[str, int]]:
-        return [
-            (s, r) for k, s, r in self.events if k == kind and service in (None, s)
-        ]
+        return [(s, r) for k, s, r in self.events if k == kind and service in (None, s)]
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         with anyio.fail_after(10):
@@ -168,9 +166,7 @@ async def test_args_and_stopping_are_passed() -> None:
 async def test_permanent_restarts_exactly_k_times(k: int) -> None:
     calls: list[int] = []
     recorder = Recorder()
-    async with plait.Supervisor(
-        observers=[recorder], backoff=0, max_restarts=k
-    ) as sup:
+    async with plait.Supervisor(observers=[recorder], backoff=0, max_restarts=k) as sup:
         await sup.start(scripted(["fail"] * k, calls), name="svc")
         await recorder.wait_until(lambda: len(recorder.kinds("ready")) == k + 1)
         stats = sup.stats()["svc"]
@@ -183,7 +179,9 @@ async def test_temporary_runs_once_even_after_a_failure() -> None:
     calls: list[int] = []
     recorder = Recorder()
     async with plait.Supervisor(observers=[recorder], backoff=0) as sup:
-        await sup.start(scripted(["fail", "fail"], calls), name="t", restart="temporary")
+        await sup.start(
+            scripted(["fail", "fail"], calls), name="t", restart="temporary"
+        )
         await recorder.wait_until(lambda: bool(recorder.kinds("exit:failed")))
         await wait_all_tasks_blocked()
         stats = sup.stats()["t"]
@@ -236,18 +234,28 @@ def expected_runs(policy: str, actions: list[str]) -> int:
     policy=st.sampled_from(["permanent", "transient", "temporary"]),
     actions=st.lists(st.sampled_from(["fail", "exit"]), max_size=5),
 )
-async def test_restart_counts_follow_the_policy(policy: str, actions: list[str]) -> None:
+async def test_restart_counts_follow_the_policy(
+    policy: str, actions: list[str]
+) -> None:
     calls: list[int] = []
     recorder = Recorder()
     runs = expected_runs(policy, actions)
     ends_waiting = runs == len(actions) + 1
-    async with plait.Supervisor(observers=[recorder], backoff=0, max_restarts=10) as sup:
+    async with plait.Supervisor(
+        observers=[recorder], backoff=0, max_restarts=10
+    ) as sup:
         await sup.start(scripted(actions, calls), name="s", restart=policy)
         if ends_waiting:
             await recorder.wait_until(lambda: len(recorder.kinds("ready")) == runs)
         else:
             await recorder.wait_until(lambda: len(recorder.kinds("start")) == runs)
-            await recorder.wait_until(lambda: len(recorder.kinds("exit:failed")) + len(recorder.kinds("exit:exited")) == runs)
+            await recorder.wait_until(
+                lambda: (
+                    len(recorder.kinds("exit:failed"))
+                    + len(recorder.kinds("exit:exited"))
+                    == runs
+                )
+            )
         await wait_all_tasks_blocked()
         stats = sup.stats()["s"]
     assert len(calls) == runs
@@ -258,7 +266,9 @@ async def test_restart_counts_follow_the_policy(policy: str, actions: list[str])
 # -- strategies -------------------------------------------------------------
 
 
-async def _three_services(strategy: str, fail_run: str) -> tuple[Recorder, plait.Supervisor]:
+async def _three_services(
+    strategy: str, fail_run: str
+) -> tuple[Recorder, plait.Supervisor]:
     recorder = Recorder()
     failed: list[int] = []
     go = anyio.Event()
@@ -282,8 +292,10 @@ async def _three_services(strategy: str, fail_run: str) -> tuple[Recorder, plait
         go.set()
         await recorder.wait_until(lambda: len(recorder.kinds("restart")) >= 1)
         await recorder.wait_until(
-            lambda: recorder.kinds("ready")[-1] == ("c", 2)
-            or (strategy == "one_for_one" and ("b", 2) in recorder.kinds("ready"))
+            lambda: (
+                recorder.kinds("ready")[-1] == ("c", 2)
+                or (strategy == "one_for_one" and ("b", 2) in recorder.kinds("ready"))
+            )
         )
         await wait_all_tasks_blocked()
     return recorder, sup
@@ -423,7 +435,9 @@ async def test_backoff_delays_double_up_to_the_cap(clock: Clock) -> None:
     # The delay is really waited: each restart starts that long after its failure.
     times = {(k, r): e.time for (k, _, r), e in zip(recorder.events, recorder.details)}
     for run, delay in zip(range(2, 6), delays):
-        assert times[("start", run)] - times[("failure", run - 1)] == clock.approx(delay)
+        assert times[("start", run)] - times[("failure", run - 1)] == clock.approx(
+            delay
+        )
 
 
 async def test_backoff_jitter_comes_from_plaits_random_source() -> None:
@@ -582,7 +596,9 @@ async def test_bad_start_arguments() -> None:
             await sup.start(wait_forever, name="db")
         with pytest.raises(ValueError, match="depends_on: 'x' depends on 'nope'"):
             await sup.start(wait_forever, name="x", depends_on=["nope"])
-        with pytest.raises(ValueError, match="priority 5 of 'x' contradicts depends_on"):
+        with pytest.raises(
+            ValueError, match="priority 5 of 'x' contradicts depends_on"
+        ):
             await sup.start(wait_forever, name="x", depends_on="db", priority=5)
         with pytest.raises(ValueError, match="grace must be >= 0"):
             await sup.start(wait_forever, name="x", grace=-1)

@@ -132,9 +132,15 @@ async def test_marker(clock):
     assert clock.now() - before == clock.approx(3600 if clock.virtual else 0.01)
 
 @pytest.mark.anyio
-async def test_fixture_alone_opts_in(clock):
+async def test_fixture_alone_opts_in(clock, anyio_backend):
+    from plait.testing import current_clock
     await anyio.sleep(0.01)
-    assert isinstance(clock, VirtualClock) or isinstance(clock, RealClock)
+    if anyio_backend[1].get("use_uvloop"):
+        assert isinstance(clock, RealClock)
+    else:
+        assert isinstance(clock, VirtualClock)
+        assert current_clock() is clock
+        assert clock.now() == 0.01
 
 @pytest.mark.anyio
 async def test_untouched_without_opting_in(anyio_backend):
@@ -206,3 +212,27 @@ def test_own_loop_factory_conflicts_clearly(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*cannot replace the 'loop_factory'*"])
+
+
+def test_a_suites_own_clock_fixture_opts_nothing_in(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        USER_CONFTEST
+        + """
+@pytest.fixture
+def clock():
+    return "the suite's own clock"
+"""
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        from plait.testing import RealClock, current_clock
+
+        @pytest.mark.anyio
+        async def test_own_clock(clock):
+            assert clock == "the suite's own clock"
+            assert isinstance(current_clock(), RealClock)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=3)

@@ -15,8 +15,6 @@ from plait._fuzz import current_fuzz_hook
 from plait._random import plait_random
 from plait.testing import ScheduleFuzzer, fuzz_schedule, fuzz_seeds, run
 
-pytest_plugins = ("pytester",)
-
 Backend = Literal["asyncio", "trio"]
 FUZZ_BACKENDS: list[Backend] = ["asyncio", "trio"]
 

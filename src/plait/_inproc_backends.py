@@ -361,6 +361,11 @@ class TrackedBackend(_Counting):
             self._drained.set()
         return self._report
 
+    @property
+    def report(self) -> DrainReport | None:
+        """The shutdown's drain report, once the backend has shut down."""
+        return self._report
+
     async def _run(self, job: Job, scope: CancelScope) -> None:
         assert job.id is not None
         ended = False

@@ -24,6 +24,7 @@ from ._pool import (
     check_timeout,
     make_invoke,
     note_item,
+    note_items_error,
 )
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
@@ -162,6 +163,9 @@ class _BoundedMap(Generic[T, R]):
         self.fuzz: FuzzHook | None = current_fuzz_hook()
         self.results: list[R] = []
         self.misuse: TypeError | None = None
+        self.failures: list[Exception] = []
+        self.stopped = False
+        self.pairs = source.sync_pairs()
         self.tg: TaskGroup
         self.spawner: WorkerSpawner
 
@@ -174,11 +178,25 @@ class _BoundedMap(Generic[T, R]):
             await self.source.aclose()
         if self.misuse is not None:
             raise self.misuse
+        if self.failures:
+            count = len(self.failures)
+            raise ExceptionGroup(
+                f"bounded_map(): {count} call{'s' if count > 1 else ''} failed",
+                self.failures,
+            )
         return self.results
+
+    def _fail(self, exc: Exception) -> None:
+        self.failures.append(exc)
+        self.stopped = True
+        self.tg.cancel("bounded_map failed")
 
     async def _work(self) -> None:
         try:
             await self._work_items()
+        except Exception as exc:  # only the items iterable raises out of the loop
+            note_items_error(exc, "bounded_map", self.source)
+            self._fail(exc)
         finally:
             self.spawner.exited()
 
@@ -186,21 +204,16 @@ class _BoundedMap(Generic[T, R]):
         if self.fuzz is not None:
             await self.fuzz("task_start")
         source, results, fn, invoke = self.source, self.results, self.fn, self.invoke
-        spawner = self.spawner
-        pull_sync = None if source.is_async else source.pull_sync
+        spawner, limit = self.spawner, self.limit
+        pairs = self.pairs
         start = copy_context()
-        scope = self.tg.cancel_scope
-        while not scope.cancel_called:
-            try:
-                pulled = pull_sync() if pull_sync else await source.pull_async()
-            except Exception:
-                self.tg.cancel("bounded_map failed")
-                raise
-            if pulled is None:
+        while not self.stopped:
+            pair = next(pairs, None) if pairs is not None else await source.pull_async()
+            if pair is None:
                 return
-            index, item = pulled
+            index, item = pair
             results.append(_MISSING)
-            if spawner.workers < self.limit and not source.exhausted:
+            if spawner.workers < limit:
                 spawner.spawn()
             try:
                 if invoke is None:
@@ -212,18 +225,18 @@ class _BoundedMap(Generic[T, R]):
                     result = await invoke(item)
             except FnMisuse as misuse:
                 self.misuse = misuse.error
+                self.stopped = True
                 self.tg.cancel("bounded_map: fn is not async")
                 return
             except Exception as exc:
                 note_item(exc, "bounded_map", index, item)
                 if not self.return_exceptions:
-                    self.tg.cancel("bounded_map failed")
-                    raise
+                    self._fail(exc)
+                    return
                 result = exc  # type: ignore[assignment]
             results[index] = result
             if copy_context() != start:
                 # fn changed this task's context: a fresh worker takes over,
                 # so the next call sees the caller's context unchanged.
-                if not source.exhausted:
-                    spawner.spawn()
+                spawner.spawn()
                 return

@@ -77,7 +77,7 @@ def make_periodic(
         raise ValueError(
             f"jitter must be at most the interval ({interval}s), got {jitter!r}"
         )
-    label = name if name is not None else getattr(fn, "__qualname__", repr(fn))
+    label = name if name is not None else getattr(fn, "__name__", repr(fn))
     return _Periodic(interval, fn, args, label, missed, jitter, overlap, immediate)  # type: ignore[arg-type]
 
 

@@ -181,6 +181,16 @@ class ItemSource(Generic[T]):
                 f"got {short_repr(items)}"
             )
 
+    def sync_pairs(self) -> Iterator[tuple[int, T]] | None:
+        """Return one shared ``(index, item)`` iterator, or None for async items.
+
+        The fast path for sync iterables: workers call ``next(pairs, None)``
+        themselves (atomic between checkpoints) and note errors themselves.
+        """
+        if self._sync is None:
+            return None
+        return enumerate(self._sync)
+
     @property
     def is_async(self) -> bool:
         """True when items come from an async iterable."""
@@ -198,7 +208,7 @@ class ItemSource(Generic[T]):
             return None
         except Exception as exc:
             self.exhausted = True
-            add_origin_note(exc, self.pattern, "items iterable", self._sync)
+            note_items_error(exc, self.pattern, self._sync)
             raise
         index = self.pulled
         self.pulled = index + 1
@@ -217,7 +227,7 @@ class ItemSource(Generic[T]):
                 return None
             except Exception as exc:
                 self.exhausted = True
-                add_origin_note(exc, self.pattern, "items iterable", self._async)
+                note_items_error(exc, self.pattern, self._async)
                 raise
             index = self.pulled
             self.pulled = index + 1
@@ -272,3 +282,8 @@ class WorkerSpawner:
 def note_item(exc: BaseException, pattern: str, index: int, item: object) -> None:
     """Note on *exc* which item of *pattern* it came from."""
     add_origin_note(exc, pattern, f"item {index}", item)
+
+
+def note_items_error(exc: BaseException, pattern: str, items: object) -> None:
+    """Note on *exc* that the items iterable of *pattern* raised it."""
+    add_origin_note(exc, pattern, "items iterable", items)

@@ -7,6 +7,8 @@ from types import TracebackType
 
 from anyio import Event, current_time, sleep_until
 
+from ._fuzz import current_fuzz_hook
+
 
 class RateLimiter:
     """Let at most ``rate`` acquisitions through per ``per`` seconds.
@@ -89,6 +91,9 @@ class RateLimiter:
         ahead, done = self._last, Event()
         self._last = done
         try:
+            fuzz = current_fuzz_hook()
+            if fuzz is not None:
+                await fuzz("rate_wait")
             await sleep_until(start)
             if ahead is not None and not ahead.is_set():
                 await ahead.wait()

@@ -11,6 +11,7 @@ from anyio import current_time, sleep
 
 from ._awaitables import is_awaitable, raise_not_awaitable
 from ._deadlines import effective_deadline
+from ._fuzz import current_fuzz_hook
 from ._random import plait_random
 
 T = TypeVar("T")
@@ -196,8 +197,11 @@ async def retry(
     if not callable(fn):
         raise TypeError(f"retry() fn must be an async function, got {fn!r}")
     resolved = resolve_policy(policy, policy_fields)
+    fuzz = current_fuzz_hook()
     attempt = 1
     while True:
+        if fuzz is not None:
+            await fuzz("before_call")
         try:
             made = fn(*args)
             if is_awaitable(made):

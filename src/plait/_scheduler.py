@@ -172,6 +172,7 @@ class Scheduler:
             )
         finally:
             self._live = None
+            own_stop.set()
 
     async def __aenter__(self) -> Self:
         tg = create_task_group()

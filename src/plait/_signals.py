@@ -6,7 +6,8 @@ import logging
 import signal
 from collections.abc import Iterable
 
-from anyio import open_signal_receiver
+from anyio import TASK_STATUS_IGNORED, open_signal_receiver
+from anyio.abc import TaskStatus
 
 from ._services import check_seconds
 from ._shutdown import ShutdownReport
@@ -20,6 +21,7 @@ async def run_until_signal(
     *,
     signals: Iterable[signal.Signals] = (signal.SIGINT, signal.SIGTERM),
     grace: float | None = None,
+    task_status: TaskStatus[None] = TASK_STATUS_IGNORED,
 ) -> ShutdownReport:
     """Wait for SIGINT or SIGTERM, then shut *supervisor* down gracefully.
 
@@ -33,6 +35,9 @@ async def run_until_signal(
         supervisor: an entered ``Supervisor``.
         signals: the signals to wait for; default SIGINT and SIGTERM.
         grace: passed to ``Supervisor.shutdown``.
+        task_status: reports readiness once the signals are being received
+            (``await tg.start(plait.run_until_signal, sup)``), so that a
+            signal sent after that point is never missed.
 
     Returns:
         The shutdown's ``ShutdownReport``.
@@ -64,6 +69,7 @@ async def run_until_signal(
         raise TypeError(f"supervisor must be a plait.Supervisor, got {supervisor!r}")
     check_seconds("grace", grace, allow_none=True)
     with open_signal_receiver(*wanted) as received:
+        task_status.started()
         async for signum in received:
             logger.info(
                 "plait: %s received; shutting down %r",

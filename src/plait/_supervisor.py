@@ -21,10 +21,10 @@ from anyio import (
 )
 from anyio.abc import TaskGroup
 
-from ._awaitables import is_awaitable, raise_not_awaitable
-from ._cancellation import is_cancelled, non_cancel_subgroup
+from ._cancellation import is_cancelled
 from ._observers import LoggingObserver, ServiceEvent, SupervisorObserver, notify
 from ._retry import RetryPolicy
+from ._service_run import ServiceRunner
 from ._service_spec import make_service
 from ._services import (
     Outcome,
@@ -38,18 +38,6 @@ from ._services import (
     parse_enum,
 )
 from ._shutdown import ShutdownReport, stop_in_tiers
-
-
-class _ReadyStatus:
-    """The ``task_status`` a service receives: ``started()`` marks it ready."""
-
-    def __init__(self, supervisor: Supervisor, service: Service, run: Run) -> None:
-        self._supervisor, self._service, self._run = supervisor, service, run
-
-    def started(self, value: object = None) -> None:
-        if self._run.ready:
-            raise RuntimeError("called 'started' twice on the same task status")
-        self._supervisor._mark_ready(self._service, self._run, value)
 
 
 class Supervisor:
@@ -142,6 +130,7 @@ class Supervisor:
         self._observers: tuple[SupervisorObserver, ...] = (
             (LoggingObserver(),) if observers is None else tuple(observers)
         )
+        self._runner = ServiceRunner(name, self._observers, self._on_run_end)
         self._services: dict[str, Service] = {}
         self._order: list[Service] = []
         self._restarts: collections.deque[tuple[float, BaseException]] = (
@@ -251,7 +240,7 @@ class Supervisor:
         self._services[service.name] = service
         self._order = [s for s in self._order if s.name != service.name]
         self._order.append(service)
-        run = self._launch(tg, service, initial=True)
+        run = self._runner.launch(tg, service, initial=True)
         try:
             await run.settled.wait()
         finally:
@@ -281,21 +270,28 @@ class Supervisor:
         ended. No restarts happen during or after a shutdown, and ``start``
         then raises. Calling it again returns the first call's report.
 
+        The work is done by the supervisor's own task, shielded and bounded
+        by the grace periods: a caller that is cancelled meanwhile, or a
+        service that calls it and is stopped in its turn, does not cut it
+        short.
+
         Args:
             grace: seconds each service may take, unless it was started with
                 its own *grace*; default the supervisor's *grace*.
         """
         check_seconds("grace", grace, allow_none=True)
-        if self._shutdown_done is not None:
-            await self._shutdown_done.wait()
-            assert self._report is not None
-            return self._report
-        self._shutdown_done = Event()
-        self._closing = True
-        if self._control_scope is not None and self._control_done is not None:
-            self._control_scope.cancel()
-            await self._control_done.wait()
-        return await self._stop_everything(self.grace if grace is None else grace)
+        if self._shutdown_done is None:
+            self._shutdown_done = Event()
+            self._closing = True
+            if self._tg is None:
+                self._report = ShutdownReport()
+                self._shutdown_done.set()
+            else:
+                grace = self.grace if grace is None else grace
+                self._tg.start_soon(self._shut_down, grace, name="plait.shutdown")
+        await self._shutdown_done.wait()
+        assert self._report is not None
+        return self._report
 
     def stats(self) -> dict[str, ServiceStats]:
         """Return a snapshot of every service's health, in start order.
@@ -322,82 +318,7 @@ class Supervisor:
             raise RuntimeError(f"supervisor {self.name!r} is shutting down")
         return self._tg
 
-    def _event(self, service: Service, run: Run, **fields: Any) -> ServiceEvent:
-        return ServiceEvent(
-            self.name, service.name, run.number, current_time(), **fields
-        )
-
-    def _launch(self, tg: TaskGroup, service: Service, *, initial: bool) -> Run:
-        service.runs += 1
-        run = Run(service.runs, initial=initial)
-        service.run = run
-        service.state = ServiceState.STARTING
-        tg.start_soon(
-            self._run_service, service, run, name=f"plait.service.{service.name}"
-        )
-        return run
-
-    def _mark_ready(self, service: Service, run: Run, value: object) -> None:
-        if run.ready or run.done.is_set():
-            return
-        run.ready, run.value, run.initial = True, value, False
-        run.started_at = current_time()
-        if service.state is ServiceState.STARTING:
-            service.state = ServiceState.RUNNING
-        notify(self._observers, "on_ready", self._event(service, run))
-        run.settled.set()
-
-    async def _run_service(self, service: Service, run: Run) -> None:
-        notify(self._observers, "on_start", self._event(service, run))
-        kwargs: dict[str, Any] = {}
-        if service.pass_task_status:
-            status = _ReadyStatus(self, service, run)
-            kwargs["task_status"] = status if service.wait_for_started else _Ignored()
-        if service.pass_stopping:
-            kwargs["stopping"] = run.stopping
-        try:
-            with run.scope:
-                made = service.fn(*service.args, **kwargs)
-                if not is_awaitable(made):
-                    raise_not_awaitable("Supervisor.start", "fn", service.fn, made)
-                if not service.wait_for_started:
-                    self._mark_ready(service, run, None)
-                await made
-            run.outcome = (
-                Outcome.CANCELLED if run.scope.cancelled_caught else Outcome.EXITED
-            )
-        except Exception as exc:
-            run.outcome, run.error = Outcome.FAILED, exc
-        except BaseExceptionGroup as group:
-            rest = non_cancel_subgroup(group)
-            if not isinstance(rest, ExceptionGroup):
-                self._end_run(service, run, Outcome.CANCELLED)
-                raise
-            run.outcome, run.error = Outcome.FAILED, rest
-        except BaseException:
-            self._end_run(service, run, Outcome.CANCELLED)
-            raise
-        self._end_run(service, run, run.outcome)
-
-    def _end_run(self, service: Service, run: Run, outcome: Outcome) -> None:
-        run.outcome = outcome
-        now = current_time()
-        if outcome is Outcome.FAILED:
-            service.errors += 1
-            service.last_error, service.last_error_at = run.error, now
-            service.state = ServiceState.FAILED
-            notify(
-                self._observers,
-                "on_failure",
-                self._event(service, run, error=run.error),
-            )
-        else:
-            service.state = ServiceState.STOPPED
-        notify(
-            self._observers, "on_exit", self._event(service, run, outcome=outcome.value)
-        )
-        run.done.set()
-        run.settled.set()
+    def _on_run_end(self, service: Service, run: Run) -> None:
         if not self._closing:
             with contextlib.suppress(BrokenResourceError, ClosedResourceError):
                 self._events_tx.send_nowait((service, run))
@@ -470,7 +391,7 @@ class Supervisor:
         await sleep(delay)
         assert self._tg is not None
         for other in (s for s in self._order if s in restart):
-            await self._launch(self._tg, other, initial=False).settled.wait()
+            await self._runner.launch(self._tg, other, initial=False).settled.wait()
 
     def _affected(self, service: Service) -> list[Service]:
         if self.strategy is RestartStrategy.ONE_FOR_ONE:
@@ -492,7 +413,9 @@ class Supervisor:
             f"{service.name!r})",
             exceptions,
         )
-        notify(self._observers, "on_give_up", self._event(service, run, error=group))
+        notify(
+            self._observers, "on_give_up", self._runner.event(service, run, error=group)
+        )
         self._gave_up = group
         self._closing = True
         self._shutdown_done = Event()
@@ -500,6 +423,17 @@ class Supervisor:
             await self._stop_everything(self.grace)
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
+
+    async def _shut_down(self, grace: float) -> None:
+        # The supervisor's own task does the work, shielded (the grace periods
+        # bound it), so a caller that is cancelled, or is itself a service
+        # being stopped, does not cut the shutdown short.
+        assert self._control_scope is not None
+        assert self._control_done is not None
+        with CancelScope(shield=True):
+            self._control_scope.cancel()
+            await self._control_done.wait()
+            await self._stop_everything(grace)
 
     async def _stop_everything(self, grace: float) -> ShutdownReport:
         assert self._shutdown_done is not None
@@ -509,8 +443,3 @@ class Supervisor:
             self._events_tx.close()
             self._shutdown_done.set()
         return self._report
-
-
-class _Ignored:
-    def started(self, value: object = None) -> None:
-        pass

@@ -18,12 +18,16 @@ which anyio's cancellation delivery depends on.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import selectors
 import time
-from collections.abc import Mapping
-from typing import Any, TypeAlias
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias, TypeVar, TypeVarTuple
 
 import anyio.to_thread
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 
 # What selectors accept: typeshed calls it selectors._FileObject (private).
 FileObject: TypeAlias = Any
@@ -50,16 +54,44 @@ class VirtualTimeEventLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self.plait_time_source = source
         self.plait_clock = owner
+        self.plait_executor_calls = 0
         selector: selectors.BaseSelector = self._selector  # type: ignore[has-type]
         self._selector = _JumpingSelector(selector, self)
 
     def time(self) -> float:
         return self.plait_time_source.now
 
+    def run_in_executor(
+        self,
+        executor: concurrent.futures.Executor | None,
+        func: Callable[[*Ts], T],
+        *args: *Ts,
+    ) -> asyncio.Future[T]:
+        # asyncio's own thread work (getaddrinfo, to_thread) goes through
+        # here; count it as busy threads, like anyio's worker threads.
+        future = super().run_in_executor(executor, func, *args)
+        self.plait_executor_calls += 1
+        future.add_done_callback(self._executor_call_done)
+        return future
 
-def _worker_threads_busy() -> bool:
-    # Work in anyio's worker threads takes real time the virtual clock cannot
-    # see; while any runs, the clock follows real time instead of jumping.
+    def _executor_call_done(self, future: asyncio.Future[Any]) -> None:
+        self.plait_executor_calls -= 1
+
+    async def shutdown_default_executor(self, *args: Any) -> None:
+        # From Python 3.12 it joins the executor in a thread of its own under
+        # a 300 s timeout, which virtual time would let expire at once.
+        self.plait_executor_calls += 1
+        try:
+            await super().shutdown_default_executor(*args)
+        finally:
+            self.plait_executor_calls -= 1
+
+
+def _worker_threads_busy(loop: VirtualTimeEventLoop) -> bool:
+    # Work in worker threads takes real time the virtual clock cannot see;
+    # while any runs, the clock follows real time instead of jumping.
+    if loop.plait_executor_calls:
+        return True
     try:
         limiter = anyio.to_thread.current_default_thread_limiter()
     except Exception:
@@ -106,7 +138,7 @@ class _JumpingSelector(selectors.BaseSelector):
         if timeout is None:
             # No timer at all: only I/O (a thread finishing) can wake us.
             return self._selector.select(None)
-        if _worker_threads_busy():
+        if _worker_threads_busy(self._loop):
             started = time.monotonic()
             events = self._selector.select(timeout)
             source.now += time.monotonic() - started

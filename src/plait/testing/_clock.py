@@ -94,15 +94,19 @@ class VirtualClock:
     replace): asking for it raises ``VirtualTimeNotSupportedError``.
 
     **Threads.** Work in a worker thread takes real time the clock cannot
-    see. While a call made with ``anyio.to_thread.run_sync`` on anyio's
-    default thread limiter is running, the clock stops jumping and follows
-    real time, so a 50 ms thread call inside ``move_on_after(10)`` finishes
-    long before the deadline, as it would for real. Threads the clock cannot
-    see (a custom limiter, ``loop.run_in_executor``, your own
-    ``threading.Thread``) do not hold it back: if every task is waiting on
-    one, the clock jumps to the next deadline at once, so a timeout around
-    such a call fires immediately. Use the default limiter, or real time, for
-    tests of thread code.
+    see. While a thread call the clock knows of is running, it stops
+    jumping and follows real time, so a 50 ms thread call inside
+    ``move_on_after(10)`` finishes long before the deadline, as it would for
+    real. It knows of ``anyio.to_thread.run_sync`` calls on anyio's default
+    thread limiter (on trio that includes ``trio.to_thread`` calls and DNS
+    lookups) and, on asyncio, ``loop.run_in_executor`` calls (including
+    ``asyncio.to_thread`` and DNS lookups). Threads it cannot see (a custom
+    ``CapacityLimiter``, your own ``threading.Thread`` or executor handing
+    results back with ``from_thread``) do not hold it back: if every task
+    waits on one, the clock jumps to the next deadline at once, so a
+    ``move_on_after(10)`` around such a wait fires immediately, 10 virtual
+    seconds having passed in no real time. Use the default limiter, or real
+    time, for tests of such thread code.
 
     Use one of these per test run: ``plait.testing.run`` and the pytest
     ``clock`` fixture each make a fresh one.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import anyio
 
@@ -83,7 +83,9 @@ class ConcurrencyProbe:
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
-    def wrap(self, fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    def wrap(
+        self, fn: Callable[P, Awaitable[T]]
+    ) -> Callable[P, Coroutine[Any, Any, T]]:
         """Return an async function that runs *fn* inside the probe."""
 
         @functools.wraps(fn)
@@ -221,7 +223,7 @@ class Timeline:
 
     def wrap(
         self, fn: Callable[P, Awaitable[T]], label: str | None = None
-    ) -> Callable[P, Awaitable[T]]:
+    ) -> Callable[P, Coroutine[Any, Any, T]]:
         """Return an async function that runs *fn* tracked under *label*.
 
         *label* defaults to *fn*'s name.

@@ -9,10 +9,33 @@ Nothing here changes a test that does not opt in. A test opts in with:
   virtual time, the test runs on real time and ``clock`` is a ``RealClock``.
   The ``anyio_backend`` fixture must be function-scoped (anyio's default one
   is module-scoped): ``@pytest.fixture(params=[...]) def anyio_backend(...)``.
-- ``@pytest.mark.fuzz_schedule``, or requesting the ``fuzzer`` or
-  ``fuzz_seed`` fixture: the test runs once per seed (``--plait-seeds N``,
-  starting at ``--plait-seed S``) inside ``fuzz_schedule(seed)``; a failure
-  report names the seed.
+- ``@pytest.mark.fuzz_schedule`` (its keyword arguments go to
+  ``fuzz_schedule``), or requesting the ``fuzzer`` fixture: the test runs
+  once per seed (``--plait-seeds N``, default 1, starting at
+  ``--plait-seed S``, default 0, or ``random``) inside
+  ``fuzz_schedule(seed)``; a failure report names the seed and the options
+  that replay it. Requesting only ``fuzz_seed`` gives the parametrized seed
+  without installing the fuzzer.
+
+With hypothesis' ``@given`` on an async test, every example runs on a new
+event loop but the same clock, whose time keeps moving forward: compare
+differences of ``clock.now()``, not absolute instants, and read the clock with
+``plait.testing.current_clock()`` (hypothesis rejects function-scoped
+fixtures in ``@given`` tests). For a fresh fuzzing seed per example, draw it
+with ``plait.testing.fuzz_seeds()`` rather than using the ``fuzzer`` fixture.
+
+Example (a test module):
+
+    import anyio, plait, pytest
+
+    @pytest.mark.virtual_time
+    async def test_timeout(clock):
+        timeout = 30 if clock.virtual else 0.05  # real time on uvloop
+        start = clock.now()
+        with pytest.raises(TimeoutError):
+            with anyio.fail_after(timeout):
+                await anyio.sleep_forever()
+        assert clock.now() - start == clock.approx(timeout)
 """
 
 from __future__ import annotations
@@ -112,9 +135,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def _wants_virtual_time(item: pytest.Item) -> bool:
-    return item.get_closest_marker("virtual_time") is not None or "clock" in getattr(
-        item, "fixturenames", ()
-    )
+    if item.get_closest_marker("virtual_time") is not None:
+        return True
+    if "clock" not in getattr(item, "fixturenames", ()):
+        return False
+    # A suite's own fixture named `clock` overrides ours and opts nothing in.
+    # pytest has no public way to ask which definition wins; if its private
+    # record moves, assume ours.
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {}).get("clock", ())
+    if definitions:
+        func = getattr(definitions[-1], "func", None)
+        return getattr(func, "__module__", __name__) == __name__
+    return True
 
 
 def _autojump(item: pytest.Item) -> bool:

@@ -26,7 +26,15 @@ from .cases import FAMILIES
 
 RAW = ROOT / "benchmarks" / "results" / "raw"
 DOCS = ROOT / "docs"
-_PACKAGES = ("anyio", "trio", "uvloop", "aiometer", "aiostream", "quattro", "lionherd-core")
+_PACKAGES = (
+    "anyio",
+    "trio",
+    "uvloop",
+    "aiometer",
+    "aiostream",
+    "quattro",
+    "lionherd-core",
+)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -98,14 +106,18 @@ def render(results: dict[str, Any], page: Path, png: Path) -> None:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
-    quick = bool(args.quick)
+    loaded = (
+        json.loads(Path(args.report_only).read_text()) if args.report_only else None
+    )
+    quick = bool(args.quick) or (
+        loaded is not None and loaded["meta"]["mode"] == "quick"
+    )
     label = "quick" if quick else "full"
     raw = args.raw or RAW / f"{label}.json"
     page = args.page or (RAW / "quick.md" if quick else DOCS / "performance.md")
     png = args.png or (RAW / "quick.png" if quick else DOCS / "img" / "performance.png")
-    if args.report_only:
-        results = json.loads(Path(args.report_only).read_text())
-        render(results, page, png)
+    if loaded is not None:
+        render(loaded, page, png)
         print(f"wrote {page} and {png}")
         return 0
     backends: tuple[Backend, ...] = tuple(
@@ -114,7 +126,9 @@ def main(argv: list[str]) -> int:
     settings = Settings(
         mode=label,
         rounds=args.rounds or (2 if quick else 5),
-        min_time=args.min_time if args.min_time is not None else (0.0 if quick else 0.5),
+        min_time=args.min_time
+        if args.min_time is not None
+        else (0.0 if quick else 0.5),
         budget=args.budget,
         isolate=not quick,
         backends=backends,

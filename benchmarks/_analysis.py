@@ -22,7 +22,9 @@ class Row:
     note: str = ""
 
 
-def _values(samples: list[dict[str, Any] | None], key: str = "per_item") -> list[float | None]:
+def _values(
+    samples: list[dict[str, Any] | None], key: str = "per_item"
+) -> list[float | None]:
     return [
         s[key] if s is not None and s.get("status") == "ok" else None for s in samples
     ]
@@ -70,7 +72,9 @@ def rows(group: dict[str, Any], labels: dict[str, tuple[str, str]]) -> list[Row]
     return out
 
 
-def speedup(group: dict[str, Any], slow: str, fast: str) -> tuple[float, float, float] | None:
+def speedup(
+    group: dict[str, Any], slow: str, fast: str
+) -> tuple[float, float, float] | None:
     """Return how many times *fast* beats *slow* in *group*, with its interval."""
     samples = group["samples"]
     if slow not in samples or fast not in samples:
@@ -78,7 +82,9 @@ def speedup(group: dict[str, Any], slow: str, fast: str) -> tuple[float, float, 
     return paired_ratio(_values(samples[slow]), _values(samples[fast]))
 
 
-def structure_rows(group: dict[str, Any], labels: dict[str, tuple[str, str]]) -> list[tuple[str, dict[str, float], dict[str, float]]]:
+def structure_rows(
+    group: dict[str, Any], labels: dict[str, tuple[str, str]]
+) -> list[tuple[str, dict[str, float], dict[str, float]]]:
     """Return (label, per-item counts, counts minus the baseline's) per variant."""
     baseline = group["case"]["baseline"]
     per_item: dict[str, dict[str, float]] = {}

@@ -94,7 +94,9 @@ def measure(repeats: int) -> dict[str, Any]:
         "anyio_statement": anyio_stmt,
         "anyio_ms": statistics.median(anyio_us) / 1000,
         "plait_ms": statistics.median(plait_us) / 1000,
-        "diff_ms": statistics.median(p - a for p, a in zip(plait_us, anyio_us, strict=True))
+        "diff_ms": statistics.median(
+            p - a for p, a in zip(plait_us, anyio_us, strict=True)
+        )
         / 1000,
         "repeats": repeats,
         "extra_modules": extra,

@@ -66,6 +66,8 @@ class Variant:
         requires: modules that must import; otherwise skipped with a note.
         per_item_task: spawns one task per item, so it is slow at large N and
             is capped (and extrapolated) in the scaling curves.
+        unfit: why the variant cannot do this job at all (it is then skipped
+            with this note instead of run).
     """
 
     name: str
@@ -75,6 +77,7 @@ class Variant:
     backends: frozenset[Backend] = frozenset(BACKENDS)
     requires: tuple[str, ...] = ()
     per_item_task: bool = False
+    unfit: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from ._analysis import rows
+from ._format import labels
 from ._model import BACKENDS
-from ._report import labels
 
 
-def _series(groups: list[dict[str, Any]], family: str, backend: str, scale: float) -> dict[str, list[tuple[int, float, bool]]]:
+def _series(
+    groups: list[dict[str, Any]], family: str, backend: str, scale: float
+) -> dict[str, list[tuple[int, float, bool]]]:
     """Return ``{label: [(N, value, extrapolated)]}`` for one family on one backend."""
     out: dict[str, list[tuple[int, float, bool]]] = defaultdict(list)
     fam_labels = labels(family)
@@ -23,7 +25,9 @@ def _series(groups: list[dict[str, Any]], family: str, backend: str, scale: floa
         for row in rows(group, fam_labels):
             if row.value is not None:
                 extrapolated = row.n_run < group["case"]["n"]
-                out[row.label].append((group["case"]["n"], row.value * scale, extrapolated))
+                out[row.label].append(
+                    (group["case"]["n"], row.value * scale, extrapolated)
+                )
     for points in out.values():
         points.sort()
     return out
@@ -55,11 +59,15 @@ def plot(results: dict[str, Any], path: Path) -> str | None:
                 colour = colours.setdefault(label, f"C{len(colours) % 10}")
                 measured = [(n, v) for n, v, e in points if not e]
                 if measured:
-                    ax.plot(*zip(*measured, strict=True), "o-", color=colour, label=label)
+                    ax.plot(
+                        *zip(*measured, strict=True), "o-", color=colour, label=label
+                    )
                 extra = [(n, v) for n, v, e in points if e]
                 if extra and measured:
                     tail = [measured[-1], *extra]
-                    ax.plot([n for n, _ in tail], [v for _, v in tail], ":", color=colour)
+                    ax.plot(
+                        [n for n, _ in tail], [v for _, v in tail], ":", color=colour
+                    )
             ax.set_xscale("log")
             if family == "scaling":
                 ax.set_yscale("log")
@@ -67,7 +75,8 @@ def plot(results: dict[str, Any], path: Path) -> str | None:
             ax.set_ylabel(ylabel)
             ax.set_title(f"{family} on {backend}")
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
     fig.suptitle("plait vs hand-written and peers (dotted: extrapolated past the cap)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

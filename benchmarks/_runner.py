@@ -89,7 +89,9 @@ def plan(settings: Settings) -> list[Group]:
                 for vname in case.variants:
                     variant = family.variant(vname)
                     missing = [m for m in variant.requires if not installed(m)]
-                    if backend not in variant.backends:
+                    if variant.unfit:
+                        group.skipped[vname] = variant.unfit
+                    elif backend not in variant.backends:
                         group.skipped[vname] = f"does not run on {backend}"
                     elif missing:
                         group.skipped[vname] = f"not installed: {', '.join(missing)}"
@@ -115,7 +117,9 @@ def _spec(group: Group, variant: str, settings: Settings) -> dict[str, Any]:
     }
 
 
-def run_process(specs: Sequence[dict[str, Any]], timeout: float) -> list[dict[str, Any]]:
+def run_process(
+    specs: Sequence[dict[str, Any]], timeout: float
+) -> list[dict[str, Any]]:
     """Run *specs* in one fresh interpreter and return its results."""
     with tempfile.TemporaryDirectory(prefix="plait-bench-") as tmp:
         spec_path, out_path = Path(tmp, "in.json"), Path(tmp, "out.json")
@@ -126,7 +130,13 @@ def run_process(specs: Sequence[dict[str, Any]], timeout: float) -> list[dict[st
         ).rstrip(os.pathsep)
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "benchmarks._worker", str(spec_path), str(out_path)],
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks._worker",
+                    str(spec_path),
+                    str(out_path),
+                ],
                 cwd=ROOT,
                 env=env,
                 capture_output=True,
@@ -156,24 +166,28 @@ def _order(variants: list[str], round_number: int) -> list[str]:
 def run_isolated(
     groups: list[Group], settings: Settings, log: Callable[[str], None]
 ) -> None:
-    """Full mode: every sample in its own process, variants interleaved per round."""
+    """Full mode: every sample in its own process, variants interleaved per round.
+
+    Rounds go across all groups (round 1 of every group, then round 2 ...),
+    so when the time budget runs out every group has the same number of
+    rounds, rather than the last groups none.
+    """
     started = time.monotonic()
-    for index, group in enumerate(groups):
-        elapsed = time.monotonic() - started
-        if elapsed > settings.budget:
-            group.status = "not run: time budget spent"
-            continue
-        rounds = _rounds(group, settings)
-        group.samples = {v: [None] * rounds for v in group.variants}
-        for r in range(rounds):
+    for group in groups:
+        group.samples = {v: [None] * _rounds(group, settings) for v in group.variants}
+    for r in range(settings.rounds):
+        for group in groups:
+            if r >= _rounds(group, settings):
+                continue
+            if time.monotonic() - started > settings.budget:
+                if r == 0:
+                    group.status = "not run: time budget spent"
+                continue
             for variant in _order(group.variants, r):
-                [result] = run_process([_spec(group, variant, settings)], timeout=600)
+                [result] = run_process([_spec(group, variant, settings)], timeout=900)
                 group.samples[variant][r] = result
-        group.status = "ran"
-        log(
-            f"[{time.monotonic() - started:6.0f}s] {index + 1}/{len(groups)} "
-            f"{group.case.title} on {group.backend}"
-        )
+            group.status = "ran"
+        log(f"[{time.monotonic() - started:6.0f}s] round {r + 1} done")
 
 
 def run_batched(

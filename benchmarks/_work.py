@@ -12,7 +12,9 @@ from typing import Literal
 from ._model import Probe, WorkFn
 
 
-def native_checkpoint(backend: Literal["asyncio", "trio"]) -> Callable[[], Awaitable[None]]:
+def native_checkpoint(
+    backend: Literal["asyncio", "trio"],
+) -> Callable[[], Awaitable[None]]:
     """Return the backend's cheapest checkpoint."""
     if backend == "trio":
         import trio

@@ -23,8 +23,9 @@ from .cases import load
 WARMUP_N = 1_000
 
 
-def make_trial(family: Family, backend: Literal["asyncio", "trio"], n: int,
-               params: dict[str, Any]) -> Trial:
+def make_trial(
+    family: Family, backend: Literal["asyncio", "trio"], n: int, params: dict[str, Any]
+) -> Trial:
     """Build a trial's inputs (untimed)."""
     probe = Probe()
     trial = Trial(backend, n, params, probe, make_work(backend, probe))
@@ -58,7 +59,9 @@ async def memory_sample(spec: dict[str, Any]) -> dict[str, Any]:
     """Run once, no warm-up, and read the peak RSS the run added."""
     family = load(spec["family"])
     run = family.variant(spec["variant"]).run
-    trial = make_trial(family, _loop_backend(spec["backend"]), spec["n"], spec["params"])
+    trial = make_trial(
+        family, _loop_backend(spec["backend"]), spec["n"], spec["params"]
+    )
     gc.collect()
     base = _reset_peak_rss()
     result = await run(trial)
@@ -94,7 +97,11 @@ async def structure_sample(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_SAMPLERS = {"time": time_sample, "memory": memory_sample, "structure": structure_sample}
+_SAMPLERS = {
+    "time": time_sample,
+    "memory": memory_sample,
+    "structure": structure_sample,
+}
 
 
 def _loop_backend(backend: str) -> Literal["asyncio", "trio"]:

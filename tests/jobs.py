@@ -121,7 +121,6 @@ def run(
 class Recorder:
     """What happened to the jobs run through it, by index."""
 
-    limit: int | None = None
     in_flight: int = 0
     most_in_flight: int = 0
     started: list[int] = field(default_factory=list)
@@ -246,14 +245,22 @@ class Items:
     error: ItemsError | None = None
     on_pull: Callable[[], None] | None = None
 
+    repr: str = ""
+    """The repr of the iterable handed out, as plait's notes cut it."""
+
     def iterable(self) -> Any:
         """Return the items in this form (call once per run)."""
+        items: Any
         if self.form == "list":
             self.done = True
-            return list(range(self.count))
-        if self.form == "generator":
-            return self._sync()
-        return self._async()
+            items = list(range(self.count))
+        elif self.form == "generator":
+            items = self._sync()
+        else:
+            items = self._async()
+        text = repr(items)
+        self.repr = text if len(text) <= 60 else text[:57] + "..."
+        return items
 
     def _next(self, index: int) -> int:
         if index == self.fail_at:
@@ -278,6 +285,12 @@ class Items:
                 yield self._next(index)
         finally:
             self.done = True
+
+
+def items_notes(exc: BaseException, pattern: str) -> list[str]:
+    """Return *pattern*'s notes on *exc* about its items iterable, in full."""
+    prefix = f"raised by {pattern}() items iterable"
+    return [note for note in getattr(exc, "__notes__", []) if note.startswith(prefix)]
 
 
 def leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:

@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class Block:
     lang: str
     options: str
     code: str
+    in_tab: bool = False
 
     @property
     def where(self) -> str:
@@ -61,6 +63,12 @@ class Block:
     @property
     def is_output(self) -> bool:
         return self.lang == "text" and 'title="Output"' in self.options
+
+    @property
+    def test_module(self) -> str | None:
+        """The file name of a block titled ``test_*.py``: a pytest module."""
+        match = re.search(r'title="(test_\w+\.py)"', self.options)
+        return match[1] if match and self.lang == "python" else None
 
 
 def fenced_blocks(path: Path) -> list[Block]:
@@ -86,7 +94,8 @@ def fenced_blocks(path: Path) -> list[Block]:
             raise AssertionError(f"{path}:{start}: unclosed code fence")
         i += 1
         code = textwrap.dedent("\n".join(body)) if indent else "\n".join(body)
-        blocks.append(Block(path, start, lang.lstrip("{."), options, code + "\n"))
+        lang = lang.lstrip("{.")
+        blocks.append(Block(path, start, lang, options, code + "\n", bool(indent)))
     return blocks
 
 
@@ -97,10 +106,23 @@ def doc_pages() -> list[Path]:
 
 
 def run_blocks(blocks: list[Block]) -> int:
-    """Run *blocks* as a reader would, in one namespace; return how many ran."""
+    """Run *blocks* as a reader would, in one namespace; return how many ran.
+
+    An Output block checks what the python block before it printed; after a
+    group of tabs (indented python blocks in a row) it checks every tab.
+    """
     namespace: dict[str, object] = {"__name__": "__main__"}
     ran = 0
-    for index, block in enumerate(blocks):
+    printed: list[tuple[Block, str]] = []
+    for block in blocks:
+        if block.is_output:
+            assert printed, f"{block.where}: an Output block must follow python"
+            for source, text in printed:
+                assert _normalise(text) == _normalise(block.code), (
+                    f"{source.where}: printed output differs from {block.where}"
+                )
+            printed = []
+            continue
         if block.lang not in _RUN | _NOT_RUN:
             raise AssertionError(
                 f"{block.where}: code block in {block.lang!r}: write 'python' "
@@ -109,23 +131,45 @@ def run_blocks(blocks: list[Block]) -> int:
         if block.lang == "pycon":
             _run_doctest(block, namespace)
             ran += 1
+        elif block.test_module is not None:
+            _run_pytest(block)
+            ran += 1
+            printed = []
         elif block.lang == "python":
             stdout = io.StringIO()
             code = compile(block.code, block.where, "exec")
             with contextlib.redirect_stdout(stdout):
                 exec(code, namespace)
             ran += 1
-            following = blocks[index + 1] if index + 1 < len(blocks) else None
-            if following is not None and following.is_output:
-                expected = _normalise(following.code)
-                assert _normalise(stdout.getvalue()) == expected, (
-                    f"{block.where}: printed output differs from {following.where}"
-                )
+            in_tabs = block.in_tab and bool(printed) and printed[-1][0].in_tab
+            entry = (block, stdout.getvalue())
+            printed = [*printed, entry] if in_tabs else [entry]
+        else:
+            printed = []
     return ran
 
 
 def _normalise(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
+
+
+def _run_pytest(block: Block) -> None:
+    """Run a block titled ``test_*.py`` as its own pytest session: all pass."""
+    assert block.test_module is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        # An empty ini keeps the project's pytest settings out of the example.
+        (folder / "pytest.ini").write_text("[pytest]\n")
+        (folder / block.test_module).write_text(block.code)
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+    assert result.returncode == 0, f"{block.where}: pytest failed\n{result.stdout}"
 
 
 def _run_doctest(block: Block, namespace: dict[str, object]) -> None:
@@ -146,9 +190,9 @@ def test_page_examples_run(page: Path) -> None:
 
 
 def test_readme_example_runs() -> None:
-    blocks = [b for b in fenced_blocks(README) if b.lang == "python"]
-    assert blocks, "the README shows a Python example"
-    assert run_blocks(blocks) == len(blocks)
+    blocks = fenced_blocks(README)
+    assert any(b.lang == "python" for b in blocks), "the README shows Python"
+    assert run_blocks(blocks) == sum(b.lang == "python" for b in blocks)
 
 
 def test_every_output_block_follows_python() -> None:
@@ -188,6 +232,17 @@ def test_a_wrong_output_block_fails(tmp_path: Path) -> None:
     page = tmp_path / "page.md"
     page.write_text('```python\nprint(1)\n```\n\n```text title="Output"\n2\n```\n')
     with pytest.raises(AssertionError, match="printed output differs"):
+        run_blocks(fenced_blocks(page))
+
+
+def test_output_is_checked_for_every_tab(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        '=== "a"\n\n    ```python\n    print(1)\n    ```\n\n'
+        '=== "b"\n\n    ```python\n    print(2)\n    ```\n\n'
+        '```text title="Output"\n2\n```\n'
+    )
+    with pytest.raises(AssertionError, match=r"page.md:4: printed output differs"):
         run_blocks(fenced_blocks(page))
 
 

@@ -406,3 +406,22 @@ def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
         plait.JobWorker(dsn, {})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="grace must be >= 0 seconds"):
         plait.JobWorker(dsn, handlers, grace=-1)
+
+
+async def test_worker_retries_an_unreachable_postgres_without_leaking_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    postgres_dsn()
+    dsn = "postgresql://carol:pa55word@127.0.0.1:1/jobs"
+    worker = plait.JobWorker(dsn, plait.JobHandlers())
+    caplog.set_level(logging.WARNING, logger="plait.durable")
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            while len(caplog.records) < 2:
+                await anyio.sleep(0.02)
+            tg.cancel_scope.cancel()
+    messages = [r.getMessage() for r in caplog.records]
+    assert "postgresql://carol:***@127.0.0.1:1/jobs" in messages[0]
+    assert "(attempt 2)" in messages[1]
+    assert not any("pa55word" in m for m in messages)

@@ -180,3 +180,19 @@ def _callables() -> list[Callable[[], Awaitable[int]]]:
 
 async def test_many_callables() -> None:
     assert await plait.gather(*_callables()) == tuple(range(20))
+
+
+async def test_coroutines_in_an_already_cancelled_scope_never_warn() -> None:
+    coros = [value_after(1), value_after(2)]
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await plait.gather(*coros)
+    assert scope.cancelled_caught
+    for coro in coros:
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+    winner = [value_after(3), value_after(4)]
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await plait.race(*winner, stagger=1)
+    for coro in winner:
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED

@@ -95,9 +95,9 @@ async def test_bad_submissions_fail_at_the_call() -> None:
     async with backend:
         with pytest.raises(KeyError, match="no handler registered for job type 'nope'"):
             await backend.submit(plait.Job("nope"))
-        with pytest.raises(TypeError, match="job must be a plait.Job"):
+        with pytest.raises(TypeError, match=r"job must be a plait\.Job"):
             await backend.submit({"type": "ok"})  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="handlers must be a plait.JobHandlers"):
+    with pytest.raises(TypeError, match=r"handlers must be a plait\.JobHandlers"):
         plait.InlineBackend({})  # type: ignore[arg-type]
 
 

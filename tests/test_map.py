@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import plait
@@ -377,3 +378,30 @@ async def test_unused_options_add_no_cancel_scope_or_checkpoint() -> None:
 
     assert await plait.bounded_map(record, range(5), limit=1) == list(range(5))
     assert deadlines == [None] * 5
+
+
+async def test_unused_options_add_no_checkpoint_per_item() -> None:
+    """A fn that never yields runs all items without letting others run."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    async def never_yields(x: int) -> int:
+        return x
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(ticker)
+        await anyio.lowlevel.checkpoint()
+        before = ticks
+        assert await plait.bounded_map(never_yields, range(1000), limit=1) == list(
+            range(1000)
+        )
+        during = ticks - before
+        tg.cancel_scope.cancel()
+    # Starting and joining the one worker takes a few scheduling rounds; a
+    # checkpoint per item would take a thousand.
+    assert during < 10

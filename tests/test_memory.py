@@ -21,13 +21,15 @@ import contextlib
 import itertools
 from collections.abc import Coroutine, Generator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
 import sniffio
 
 import plait
+
+T = TypeVar("T")
 
 LIMIT = 50
 MAP_ITEMS = 1_000_000
@@ -65,14 +67,17 @@ def counting_live_tasks() -> Generator[LiveTasks]:
 
         def factory(
             loop: asyncio.AbstractEventLoop,
-            coro: Coroutine[Any, Any, Any],
+            coro: Coroutine[Any, Any, T] | Generator[Any, None, T],
+            /,
             **kwargs: Any,
-        ) -> asyncio.Future[Any]:
+        ) -> asyncio.Future[T]:
             # Wrap, not replace, a factory already there (an eager one, say).
-            if previous is None:
-                task: asyncio.Future[Any] = asyncio.Task(coro, loop=loop, **kwargs)
-            else:
-                task = previous(loop, coro, **kwargs)
+            make: Any = previous
+            task: asyncio.Future[T] = (
+                asyncio.Task(coro, loop=loop, **kwargs)
+                if make is None
+                else make(loop, coro, **kwargs)
+            )
             live.spawned()
             task.add_done_callback(live.exited)
             return task

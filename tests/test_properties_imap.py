@@ -23,6 +23,7 @@ from jobs import (
     JobError,
     Recorder,
     fuzz_seeds,
+    items_notes,
     jobs,
     origin_notes,
     run,
@@ -42,6 +43,7 @@ from jobs import (
     items_form=ITEMS_FORMS,
     reader_delay=st.integers(0, 3),
     stop_after=st.none() | st.integers(0, 12),
+    items_fail_at=st.none() | st.integers(0, 12),
     fuzz_seed=fuzz_seeds(),
 )
 def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
@@ -54,11 +56,19 @@ def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
     items_form: ItemsForm,
     reader_delay: int,
     stop_after: int | None,
+    items_fail_at: int | None,
     fuzz_seed: int | None,
 ) -> None:
-    """A slow reader (``reader_delay`` ticks per result) holds the pool back."""
+    """A slow reader (``reader_delay`` ticks per result) holds the pool back.
+
+    With ``items_fail_at``, the items iterable itself raises there, so only
+    the jobs before it are items.
+    """
     recorder = Recorder()
-    items = Items(len(specs), items_form)
+    if items_form == "list" or (items_fail_at or 0) >= len(specs):
+        items_fail_at = None
+    items = Items(len(specs), items_form, fail_at=items_fail_at)
+    count = len(specs) if items_fail_at is None else items_fail_at
     delivered: list[Any] = []
     bounds: dict[str, int] = {"tasks": 0, "unread": 0}
 
@@ -113,22 +123,32 @@ def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
             value = by_index[index] if specs[index].fails else specs[index].value(index)
             return (index, value) if with_index else value
 
+        # With return_exceptions, the iterable's own error may come as a
+        # result (or be raised, as bounded_map does): either way, once.
+        items_error_delivered = [
+            r for r in delivered if (r[1] if with_index else r) is items.error
+        ]
+        if items.error is None or not return_exceptions:
+            assert not items_error_delivered
+        values = [r for r in delivered if r not in items_error_delivered]
         if with_index:
-            indexes = [index for index, _ in delivered]
+            indexes = [index for index, _ in values]
         else:
-            indexes = [
-                r.index if isinstance(r, JobError) else r - 1000 for r in delivered
-            ]
+            indexes = [r.index if isinstance(r, JobError) else r - 1000 for r in values]
         # Each result once, and it is the one its item produced.
         assert len(set(indexes)) == len(indexes)
-        for index, result in zip(indexes, delivered, strict=True):
+        assert all(index < count for index in indexes)
+        for index, result in zip(indexes, values, strict=True):
             assert result == expected(index)
             if specs[index].fails:
                 assert (result[1] if with_index else result) is by_index[index]
 
-        stopped = stop_after is not None and stop_after < len(specs)
-        failing = [i for i, job in enumerate(specs) if job.fails]
+        stopped = stop_after is not None and stop_after < count
+        failing = [i for i, job in enumerate(specs[:count]) if job.fails]
         first_failure = failing[0] if failing and not return_exceptions else None
+        if items.error is not None and not stopped:
+            surfaced = len(items_error_delivered) + (raised is items.error)
+            assert surfaced == 1 or (first_failure is not None and surfaced == 0)
         if ordered:
             if first_failure is not None and (
                 stop_after is None or stop_after >= first_failure
@@ -136,22 +156,31 @@ def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
                 # Every earlier result, then the failure itself, unwrapped.
                 assert indexes == list(range(first_failure))
                 assert raised is by_index[first_failure]
+            elif items.error is not None and not stopped:
+                assert indexes == list(range(count))
+                if not return_exceptions:
+                    assert raised is items.error
             else:
                 assert raised is None
                 assert indexes == list(range(len(indexes)))
-                assert len(indexes) == (stop_after if stopped else len(specs))
+                assert len(indexes) == (stop_after if stopped else count)
         elif raised is not None:
-            assert not return_exceptions
-            assert isinstance(raised, JobError)
-            assert raised is by_index[raised.index]
-            assert all(not specs[i].fails for i in indexes)
+            assert raised is items.error or not return_exceptions
+            if raised is not items.error:
+                assert isinstance(raised, JobError)
+                assert raised is by_index[raised.index]
+            assert return_exceptions or all(not specs[i].fails for i in indexes)
         else:
             assert first_failure is None or stopped
             if not stopped:
-                assert sorted(indexes) == list(range(len(specs)))
+                assert sorted(indexes) == list(range(count))
         if isinstance(raised, JobError):
             assert origin_notes(raised, "imap") == [
                 f"raised by imap() item {raised.index}"
+            ]
+        if items.error is not None and (raised is items.error or items_error_delivered):
+            assert items_notes(items.error, "imap") == [
+                f"raised by imap() items iterable: {items.repr}"
             ]
 
     run(backend, main, fuzz_seed=fuzz_seed, recorder=recorder)
@@ -200,7 +229,7 @@ def test_imap_ordered_and_unordered_deliver_the_same_results(
         assert [index for index, _ in in_order] == list(range(len(specs)))
         assert sorted(as_done) == in_order
 
-    run(backend, main, fuzz_seed=fuzz_seed, recorder=recorder)
+    run(backend, main, fuzz_seed=fuzz_seed)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -21,6 +21,7 @@ from jobs import (
     JobError,
     Recorder,
     fuzz_seeds,
+    items_notes,
     jobs,
     leaves,
     origin_notes,
@@ -103,8 +104,8 @@ def test_bounded_map_keeps_order_limit_and_every_failure(
                     f"raised by bounded_map() item {exc.index}"
                 ]
             if items.error is not None:
-                assert origin_notes(items.error, "bounded_map") == [
-                    "raised by bounded_map() items iterable"
+                assert items_notes(items.error, "bounded_map") == [
+                    f"raised by bounded_map() items iterable: {items.repr}"
                 ]
             return
         assert items.error is None

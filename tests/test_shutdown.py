@@ -7,8 +7,12 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import plait
+from plait._services import Service
+from plait._shutdown import stop_tiers
 from plait.testing import RealClock, VirtualClock
 
 Clock = VirtualClock | RealClock
@@ -41,7 +45,7 @@ async def test_tiers_stop_in_priority_order_dependants_first() -> None:
     assert report.stopped == ("web", "metrics", "cache", "api", "db")
     assert report.clean
     position = {entry: index for index, entry in enumerate(log)}
-    for earlier, later in zip(report.tiers, report.tiers[1:]):
+    for earlier, later in zip(report.tiers, report.tiers[1:], strict=False):
         for done in earlier:
             for asked in later:
                 assert position[f"ended {done}"] < position[f"asked {asked}"]
@@ -148,11 +152,11 @@ async def test_outer_cancellation_still_shuts_down_shielded_within_grace(
         finally:
             stubborn_ended.set()
 
+    started = anyio.current_time()
     with anyio.move_on_after(grace) as outer:
         async with plait.Supervisor(observers=(), grace=grace) as sup:
             await sup.start(polite(log, "web"), name="web")
             await sup.start(stubborn, priority=1)
-            started = anyio.current_time()
             await anyio.sleep_forever()
     finished = anyio.current_time()
     assert outer.cancelled_caught
@@ -227,3 +231,44 @@ async def test_a_service_can_shut_its_supervisor_down() -> None:
     assert sup.report.stopped == ("db",)
     assert log == ["admin ended", "asked db", "ended db"]
     assert reports == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_stop_tiers_respect_priorities_and_dependencies(data: st.DataObject) -> None:
+    count = data.draw(st.integers(min_value=0, max_value=12))
+    services: list[Service] = []
+    for index in range(count):
+        priority = data.draw(st.integers(min_value=0, max_value=3))
+        allowed = [s.name for s in services if s.priority >= priority]
+        deps = (
+            data.draw(st.lists(st.sampled_from(allowed), unique=True))
+            if allowed
+            else []
+        )
+        services.append(
+            Service(
+                name=f"s{index}",
+                fn=anyio.sleep_forever,
+                args=(),
+                restart=plait.RestartPolicy.PERMANENT,
+                priority=priority,
+                depends_on=tuple(deps),
+                grace=None,
+                wait_for_started=False,
+                pass_task_status=False,
+                pass_stopping=False,
+                added_at=0.0,
+            )
+        )
+    tiers = stop_tiers(services)
+    tier_of = {s.name: i for i, tier in enumerate(tiers) for s in tier}
+    assert sorted(tier_of) == sorted(s.name for s in services)
+    assert sum(len(tier) for tier in tiers) == len(services)
+    for tier in tiers:
+        assert len({s.priority for s in tier}) == 1
+    priorities = [tier[0].priority for tier in tiers]
+    assert priorities == sorted(priorities)
+    for service in services:
+        for dep in service.depends_on:
+            assert tier_of[dep] > tier_of[service.name]

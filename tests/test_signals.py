@@ -54,5 +54,5 @@ async def test_run_until_signal_refuses_bad_arguments() -> None:
             await plait.run_until_signal(sup, signals=())
         with pytest.raises(ValueError, match="grace must be >= 0"):
             await plait.run_until_signal(sup, grace=-1)
-        with pytest.raises(TypeError, match="supervisor must be a plait.Supervisor"):
+        with pytest.raises(TypeError, match=r"supervisor must be a plait\.Supervisor"):
             await plait.run_until_signal(object())  # type: ignore[arg-type]

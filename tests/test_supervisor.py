@@ -8,9 +8,9 @@ from typing import Any
 
 import anyio
 import pytest
-from anyio.abc import TaskStatus
 from anyio import wait_all_tasks_blocked
-from hypothesis import given, settings
+from anyio.abc import TaskStatus
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plait
@@ -54,8 +54,10 @@ class Recorder(plait.SupervisorObserver):
     def kinds(self, kind: str, service: str | None = None) -> list[tuple[str, int]]:
         return [(s, r) for k, s, r in self.events if k == kind and service in (None, s)]
 
-    async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        with anyio.fail_after(10):
+    async def wait_until(
+        self, predicate: Callable[[], bool], timeout: float = 10
+    ) -> None:
+        with anyio.fail_after(timeout):
             while not predicate():
                 await self._changed.wait()
 
@@ -302,13 +304,13 @@ async def _three_services(
 
 
 async def test_one_for_one_restarts_only_the_failed_service() -> None:
-    recorder, sup = await _three_services("one_for_one", "b")
+    recorder, _ = await _three_services("one_for_one", "b")
     assert recorder.kinds("start")[3:] == [("b", 2)]
     assert recorder.kinds("restart") == [("b", 2)]
 
 
 async def test_one_for_all_restarts_everyone_in_start_order() -> None:
-    recorder, sup = await _three_services("one_for_all", "b")
+    recorder, _ = await _three_services("one_for_all", "b")
     after = recorder.events[recorder.events.index(("failure", "b", 1)) :]
     restarting = after[: after.index(("start", "a", 2))]
     stopped = {s for k, s, _ in restarting if k in ("exit:cancelled", "exit:exited")}
@@ -324,7 +326,7 @@ async def test_one_for_all_restarts_everyone_in_start_order() -> None:
 
 
 async def test_rest_for_one_restarts_the_failed_and_later_services() -> None:
-    recorder, sup = await _three_services("rest_for_one", "b")
+    recorder, _ = await _three_services("rest_for_one", "b")
     after = recorder.events[recorder.events.index(("failure", "b", 1)) :]
     restarting = after[: after.index(("ready", "c", 2)) + 1]
     assert [(s, r) for k, s, r in restarting if k == "start"] == [("b", 2), ("c", 2)]
@@ -427,14 +429,17 @@ async def test_backoff_delays_double_up_to_the_cap(clock: Clock) -> None:
         await sup.start(scripted(["fail"] * 4, calls), name="s")
         await recorder.wait_until(lambda: len(recorder.kinds("ready")) == 5)
     delays = [
-        e.delay
+        e.delay or 0.0
         for (k, _, _), e in zip(recorder.events, recorder.details, strict=True)
         if k == "restart"
     ]
     assert delays == [base, 2 * base, 3 * base, 3 * base]
     # The delay is really waited: each restart starts that long after its failure.
-    times = {(k, r): e.time for (k, _, r), e in zip(recorder.events, recorder.details)}
-    for run, delay in zip(range(2, 6), delays):
+    times = {
+        (k, r): e.time
+        for (k, _, r), e in zip(recorder.events, recorder.details, strict=True)
+    }
+    for run, delay in zip(range(2, 6), delays, strict=True):
         assert times[("start", run)] - times[("failure", run - 1)] == clock.approx(
             delay
         )
@@ -444,11 +449,14 @@ async def test_backoff_jitter_comes_from_plaits_random_source() -> None:
     def delays(seed: int) -> list[float]:
         plait._random.seed_plait_random(seed)
         sup = plait.Supervisor(backoff=1.0, jitter=0.5, max_backoff=100)
-        return [sup._backoff.delay(n) for n in (1, 2, 3)]
+        return [sup._budget.policy.delay(n) for n in (1, 2, 3)]
 
     first, again = delays(7), delays(7)
     assert first == again
-    assert all(d * 1 <= full and full * 0.5 <= d for d, full in zip(first, [1, 2, 4]))
+    assert all(
+        d * 1 <= full and full * 0.5 <= d
+        for d, full in zip(first, [1, 2, 4], strict=True)
+    )
 
 
 # -- stats and hooks ---------------------------------------------------------
@@ -603,7 +611,7 @@ async def test_bad_start_arguments() -> None:
         with pytest.raises(ValueError, match="grace must be >= 0"):
             await sup.start(wait_forever, name="x", grace=-1)
         with pytest.raises(TypeError, match="sync_service is a regular function"):
-            await sup.start(sync_service)
+            await sup.start(sync_service)  # type: ignore[arg-type]
         coro = wait_forever(anyio.Event())
         with pytest.raises(TypeError, match=r"not `await sup.start\(serve\(port\)\)`"):
             await sup.start(coro)  # type: ignore[arg-type]
@@ -619,14 +627,114 @@ async def test_bad_start_arguments() -> None:
 async def test_a_lambda_returning_a_non_awaitable_fails_at_start() -> None:
     async with plait.Supervisor(observers=()) as sup:
         with pytest.raises(TypeError, match="must return an awaitable"):
-            await sup.start(lambda: None, name="x")
+            await sup.start(lambda: None, name="x")  # type: ignore[arg-type,return-value]
 
 
 async def test_start_outside_the_block_and_after_shutdown() -> None:
     sup = plait.Supervisor(observers=())
-    with pytest.raises(RuntimeError, match="async with plait.Supervisor"):
+    with pytest.raises(RuntimeError, match=r"async with plait\.Supervisor"):
         await sup.start(wait_forever)
     async with sup:
         await sup.shutdown()
         with pytest.raises(RuntimeError, match="shutting down"):
             await sup.start(wait_forever)
+
+
+async def test_shutdown_during_backoff_stops_the_waiting_service(clock: Clock) -> None:
+    recorder = Recorder()
+
+    async def fails() -> None:
+        raise ValueError("down")
+
+    async with plait.Supervisor(observers=[recorder], backoff=1000, jitter=0) as sup:
+        await sup.start(fails, ready="begin")
+        await recorder.wait_until(lambda: bool(recorder.kinds("restart")))
+        assert sup.stats()["fails"].state is plait.ServiceState.BACKING_OFF
+        start = anyio.current_time()
+        report = await sup.shutdown()
+    assert anyio.current_time() - start == clock.approx(0)
+    assert report.tiers == ()
+    assert sup.stats()["fails"].state is plait.ServiceState.STOPPED
+    assert recorder.kinds("start") == [("fails", 1)]
+
+
+def gives_up_at(gaps: list[float], max_restarts: int, period: float) -> int | None:
+    """Which failure (0-based) exceeds the intensity, for failures *gaps* apart."""
+    now = 0.0
+    window: list[float] = []
+    for index, gap in enumerate(gaps):
+        now += gap
+        window = [t for t in window if t >= now - period] + [now]
+        if len(window) > max_restarts:
+            return index
+    return None
+
+
+@pytest.mark.anyio
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    gaps=st.lists(st.sampled_from([0.5, 1.0, 2.0, 3.0, 7.0]), min_size=1, max_size=8),
+    max_restarts=st.integers(min_value=0, max_value=3),
+)
+async def test_intensity_under_random_failure_schedules(
+    clock: Clock, gaps: list[float], max_restarts: int
+) -> None:
+    if not clock.virtual:
+        pytest.skip("window boundaries need exact instants: virtual time only")
+    period = 5.0
+    expected = gives_up_at(gaps, max_restarts, period)
+    calls: list[int] = []
+    recorder = Recorder()
+
+    async def service(stopping: anyio.Event) -> None:
+        calls.append(1)
+        if len(calls) <= len(gaps):
+            await anyio.sleep(gaps[len(calls) - 1])
+            raise ValueError(f"failure {len(calls)}")
+        await stopping.wait()
+
+    async def supervise() -> None:
+        async with plait.Supervisor(
+            observers=[recorder], backoff=0, max_restarts=max_restarts, period=period
+        ) as sup:
+            await sup.start(service, name="s")
+            await recorder.wait_until(
+                lambda: len(recorder.kinds("ready")) == len(gaps) + 1, timeout=1000
+            )
+
+    if expected is None:
+        await supervise()
+        assert len(calls) == len(gaps) + 1
+        return
+    with pytest.raises(ExceptionGroup) as info:
+        await supervise()
+    assert len(calls) == expected + 1
+    first = expected + 1 - max_restarts
+    assert [str(e) for e in info.value.exceptions] == [
+        f"failure {n}" for n in range(first, expected + 2)
+    ]
+
+
+async def test_a_restart_that_fails_before_ready_is_restarted_again() -> None:
+    recorder = Recorder()
+    runs: list[int] = []
+
+    async def service(stopping: anyio.Event, task_status: TaskStatus[int]) -> None:
+        runs.append(1)
+        if len(runs) == 2:
+            raise ConnectionError("reconnect failed")
+        task_status.started(len(runs))
+        if len(runs) == 1:
+            raise ConnectionError("dropped")
+        await stopping.wait()
+
+    async with plait.Supervisor(observers=[recorder], backoff=0) as sup:
+        assert await sup.start(service, name="conn") == 1
+        await recorder.wait_until(lambda: ("conn", 3) in recorder.kinds("ready"))
+        stats = sup.stats()["conn"]
+    assert (stats.runs, stats.errors) == (3, 2)
+    assert recorder.kinds("ready") == [("conn", 1), ("conn", 3)]

@@ -9,8 +9,8 @@ from .._model import Backend, Trial, expect
 
 ASYNCIO_ONLY: frozenset[Backend] = frozenset({"asyncio", "uvloop"})
 LIMITS: tuple[int, ...] = (10, 100, 1000)
-QUICK_N = 300
-FULL_N = 20_000
+QUICK_N = 200
+FULL_N = 10_000
 
 
 def check_mapped(trial: Trial, result: Any, *, ordered: bool, bounded: bool) -> None:

@@ -1,4 +1,4 @@
-"""bounded_map: N items through ``fn`` with at most ``limit`` at once, results in order."""
+"""bounded_map: N items through ``fn``, ``limit`` at once, results in order."""
 
 from __future__ import annotations
 

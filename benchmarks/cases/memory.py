@@ -19,7 +19,14 @@ _SIZES = {
     "quick": (1_000, 3_000),
     "full": (10_000, 30_000, 100_000, 300_000, 1_000_000),
 }
-_NAMES = ("plait", "anyio_pool", "semaphore_gather", "aiometer", "aiostream", "lionherd")
+_NAMES = (
+    "plait",
+    "anyio_pool",
+    "semaphore_gather",
+    "aiometer",
+    "aiostream",
+    "lionherd",
+)
 VARIANTS = tuple(v for v in bounded_map.VARIANTS if v.name in _NAMES)
 
 
@@ -43,6 +50,7 @@ def cases(mode: str) -> list[Case]:
             baseline="anyio_pool",
             variants=_NAMES,
             params={"limit": LIMIT, "cap": CAP[mode]},
+            backends=("asyncio", "trio"),
             group="memory",
         )
         for n in _SIZES[mode]
@@ -53,9 +61,7 @@ def check(trial: Trial, result: Any) -> None:
     n = trial.n
     values = list(result)
     expect(len(values) == n, f"expected {n} results, got {len(values)}")
-    expect(
-        all(v == (i & 0xFF) for i, v in enumerate(values)), "results out of order"
-    )
+    expect(all(v == (i & 0xFF) for i, v in enumerate(values)), "results out of order")
     expect(trial.probe.done == n, f"{trial.probe.done} of {n} items done")
     expect(trial.probe.peak <= trial.limit, f"peak {trial.probe.peak} > limit")
 

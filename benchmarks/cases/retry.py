@@ -13,8 +13,8 @@ from .._model import Case, Family, Trial, Variant, expect
 from .._work import native_checkpoint
 from ._common import names
 
-QUICK_N = 300
-FULL_N = 20_000
+QUICK_N = 200
+FULL_N = 10_000
 
 
 class Flaky(Exception):
@@ -77,7 +77,11 @@ VARIANTS = (
     Variant("plait", "plait.retry", "plait", plait_retry),
     Variant("direct", "plain await (try/except loop)", "baseline", direct),
     Variant(
-        "lionherd", "lionherd-core retry", "peer", lionherd_retry, requires=("lionherd_core",)
+        "lionherd",
+        "lionherd-core retry",
+        "peer",
+        lionherd_retry,
+        requires=("lionherd_core",),
     ),
 )
 

@@ -14,7 +14,14 @@ from . import bounded_map
 LIMIT = 100
 CAP = {"quick": 100, "full": 100_000}
 _SIZES = {"quick": (100, 300), "full": (1_000, 10_000, 100_000, 1_000_000)}
-_NAMES = ("plait", "anyio_pool", "semaphore_gather", "aiometer", "aiostream", "lionherd")
+_NAMES = (
+    "plait",
+    "anyio_pool",
+    "semaphore_gather",
+    "aiometer",
+    "aiostream",
+    "lionherd",
+)
 VARIANTS = tuple(v for v in bounded_map.VARIANTS if v.name in _NAMES)
 
 
@@ -28,6 +35,7 @@ def cases(mode: str) -> list[Case]:
             baseline="anyio_pool",
             variants=_NAMES,
             params={"limit": LIMIT, "cap": CAP[mode]},
+            backends=("asyncio", "trio"),
             group="scaling",
         )
         for n in _SIZES[mode]

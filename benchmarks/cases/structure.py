@@ -43,11 +43,16 @@ async def plait_retry(t: Trial) -> Any:
 VARIANTS = (
     Variant("plait", "plait.bounded_map, options unused", "plait", plait_unused),
     Variant("plait_timeout", "plait.bounded_map(timeout=3600)", "plait", plait_timeout),
-    Variant("plait_retry", "plait.bounded_map(retry=RetryPolicy())", "plait", plait_retry),
+    Variant(
+        "plait_retry", "plait.bounded_map(retry=RetryPolicy())", "plait", plait_retry
+    ),
     bounded_map.FAMILY.variant("anyio_pool"),
     Variant("gather_plait", "plait.gather", "plait", gather.plait_gather),
     Variant(
-        "gather_anyio", "hand-written anyio task group", "baseline", gather.anyio_task_group
+        "gather_anyio",
+        "hand-written anyio task group",
+        "baseline",
+        gather.anyio_task_group,
     ),
     Variant("imap_plait", "plait.imap", "plait", imap.plait_imap),
     imap.FAMILY.variant("anyio_pool_stream"),

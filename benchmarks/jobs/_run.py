@@ -46,16 +46,27 @@ def main(argv: list[str]) -> int:
     def record(name: str, workers: int | None, jobs: int, seconds: float) -> None:
         rate = jobs / seconds
         results.append(
-            {"case": name, "workers": workers, "jobs": jobs, "seconds": seconds,
-             "jobs_per_s": rate}
+            {
+                "case": name,
+                "workers": workers,
+                "jobs": jobs,
+                "seconds": seconds,
+                "jobs_per_s": rate,
+            }
         )
         who = "" if workers is None else f", {workers} worker process(es)"
-        print(f"{name}{who}: {jobs} jobs in {seconds:.2f} s = {rate:,.0f} jobs/s",
-              flush=True)
+        print(
+            f"{name}{who}: {jobs} jobs in {seconds:.2f} s = {rate:,.0f} jobs/s",
+            flush=True,
+        )
 
     if "tracked" in only:
-        record("plait TrackedBackend (in-process, not durable)", None, n,
-               anyio.run(_tracked, n))
+        record(
+            "plait TrackedBackend (in-process, not durable)",
+            None,
+            n,
+            anyio.run(_tracked, n),
+        )
     engines: list[tuple[str, Callable[[], contextlib.AbstractContextManager[str]]]]
     engines = [("sqlite", _sqlite_dsn)]
     if args.postgres:
@@ -68,15 +79,27 @@ def main(argv: list[str]) -> int:
         if "enqueue" in only:
             with make() as dsn:
                 one = min(n, 2000)
-                record(f"plait {engine} enqueue, one submit() per job", None, one,
-                       anyio.run(_enqueue, dsn, one, 1))
+                record(
+                    f"plait {engine} enqueue, one submit() per job",
+                    None,
+                    one,
+                    anyio.run(_enqueue, dsn, one, 1),
+                )
             with make() as dsn:
-                record(f"plait {engine} enqueue, submit_many() of {BATCH}", None,
-                       n, anyio.run(_enqueue, dsn, n, BATCH))
+                record(
+                    f"plait {engine} enqueue, submit_many() of {BATCH}",
+                    None,
+                    n,
+                    anyio.run(_enqueue, dsn, n, BATCH),
+                )
         for workers in counts:
             with make() as dsn:
-                record(f"plait {engine} submit+work", workers, n,
-                       _plait_workers(dsn, n, workers, args.concurrency))
+                record(
+                    f"plait {engine} submit+work",
+                    workers,
+                    n,
+                    _plait_workers(dsn, n, workers, args.concurrency),
+                )
     if args.postgres and "procrastinate" in only:
         try:
             import procrastinate  # noqa: F401
@@ -89,12 +112,24 @@ def main(argv: list[str]) -> int:
                         dsn, n, workers
                     )
                     if workers == counts[0] and "enqueue" in only:
-                        record("procrastinate enqueue, one defer_async() per job",
-                               None, enqueue_one[0], enqueue_one[1])
-                        record(f"procrastinate enqueue, batch_defer_async() of {BATCH}",
-                               None, enqueue_batch[0], enqueue_batch[1])
-                    record("procrastinate (concurrency 10) submit+work", workers,
-                           n, seconds)
+                        record(
+                            "procrastinate enqueue, one defer_async() per job",
+                            None,
+                            enqueue_one[0],
+                            enqueue_one[1],
+                        )
+                        record(
+                            f"procrastinate enqueue, batch_defer_async() of {BATCH}",
+                            None,
+                            enqueue_batch[0],
+                            enqueue_batch[1],
+                        )
+                    record(
+                        "procrastinate (concurrency 10) submit+work",
+                        workers,
+                        n,
+                        seconds,
+                    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
@@ -131,8 +166,19 @@ def _plait_workers(dsn: str, n: int, workers: int, concurrency: int) -> float:
     engine = open_engine(dsn)
     procs = [
         _spawn(
-            [sys.executable, "-m", "plait._durable._cli", "worker", dsn, "--app", APP,
-             "--concurrency", str(concurrency), "--poll-interval", "0.05"]
+            [
+                sys.executable,
+                "-m",
+                "plait._durable._cli",
+                "worker",
+                dsn,
+                "--app",
+                APP,
+                "--concurrency",
+                str(concurrency),
+                "--poll-interval",
+                "0.05",
+            ]
         )
         for _ in range(workers)
     ]
@@ -155,7 +201,10 @@ async def _submit(dsn: str, n: int) -> None:
     async with plait.DurableBackend(dsn) as backend:
         for start in range(0, n, BATCH):
             await backend.submit_many(
-                [plait.Job("noop", {"i": i}) for i in range(start, min(n, start + BATCH))]
+                [
+                    plait.Job("noop", {"i": i})
+                    for i in range(start, min(n, start + BATCH))
+                ]
             )
 
 
@@ -194,7 +243,8 @@ def _procrastinate(
             failed = conn.execute(
                 "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'"
             ).fetchone()
-        assert failed is not None and failed[0] == 0, "procrastinate jobs failed"
+        assert failed is not None
+        assert failed[0] == 0, "procrastinate jobs failed"
         return int(row[0]) if row else 0
 
     anyio.run(prepare_and_enqueue, 0, None)
@@ -202,8 +252,16 @@ def _procrastinate(
     one_seconds = anyio.run(prepare_and_enqueue, one, False)
     procs = [
         _spawn(
-            [sys.executable, "-m", "procrastinate", "--app",
-             "benchmarks.jobs._apps.app", "worker", "--concurrency", "10"]
+            [
+                sys.executable,
+                "-m",
+                "procrastinate",
+                "--app",
+                "benchmarks.jobs._apps.app",
+                "worker",
+                "--concurrency",
+                "10",
+            ]
         )
         for _ in range(workers)
     ]
@@ -220,8 +278,10 @@ def _procrastinate(
 
 def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'src'}")
+    # A file, not a pipe: a chatty worker would block on a full pipe.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the process)
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
     )
 
 
@@ -232,8 +292,7 @@ def _wait_done(
     while count() < target:
         for proc in procs:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"a worker exited early:\n{err}")
+                raise RuntimeError(f"a worker exited early: {proc.args!r}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"jobs not done after 600 s ({count()} of {target})")
         time.sleep(0.01)

@@ -72,6 +72,7 @@ async def as_completed(
             finally:
                 tg.cancel("as_completed closed")
     finally:
+        run.send.close()  # already closed unless the block ended early
         close_unstarted(awaitables[run.started :])
 
 

@@ -47,6 +47,12 @@ class BackendStats:
         done: jobs whose handler returned.
         failed: jobs whose handler raised on its last attempt.
         cancelled: jobs cancelled at shutdown.
+
+    Example:
+        >>> import plait
+        >>> stats = plait.BackendStats(submitted=3, done=2, failed=1)
+        >>> stats.done + stats.failed + stats.cancelled + stats.running
+        3
     """
 
     submitted: int = 0
@@ -105,7 +111,12 @@ class _Counting:
         attempt = 1
         while True:
             try:
-                await handler.fn(dataclasses.replace(job, attempt=attempt))
+                # The first attempt runs the accepted job itself: replace()
+                # re-validates the payload, which costs per job under load.
+                this = (
+                    job if attempt == 1 else dataclasses.replace(job, attempt=attempt)
+                )
+                await handler.fn(this)
             except Exception as exc:
                 try:
                     await pause_before_retry(handler.retry, attempt, exc)

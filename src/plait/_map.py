@@ -195,7 +195,7 @@ class _BoundedMap(Generic[T, R]):
         try:
             await self._work_items()
         except Exception as exc:  # only the items iterable raises out of the loop
-            note_items_error(exc, "bounded_map", self.source)
+            note_items_error(exc, "bounded_map", self.source.iterator)
             self._fail(exc)
         finally:
             self.spawner.exited()

@@ -23,6 +23,15 @@ class ServiceEvent:
         delay: the backoff before the restart, for ``on_restart``.
         outcome: how the run ended, for ``on_exit``: ``'exited'`` (returned),
             ``'cancelled'`` (cancelled by its supervisor) or ``'failed'``.
+
+    Example:
+        >>> import plait
+        >>> class PrintRestarts(plait.SupervisorObserver):
+        ...     def on_restart(self, event: plait.ServiceEvent) -> None:
+        ...         print(f"{event.service} restarts in {event.delay}s")
+        >>> event = plait.ServiceEvent("sup", "db", run=2, time=0.0, delay=0.5)
+        >>> PrintRestarts().on_restart(event)
+        db restarts in 0.5s
     """
 
     supervisor: str

@@ -90,8 +90,10 @@ class _Runner:
         errors: Errors,
         lock: Lock | None,
         on_error: Callable[[BaseException], None],
+        stop: Event,
     ) -> None:
         self.tg, self.errors, self.lock, self.on_error = tg, errors, lock, on_error
+        self.stop_event = stop
         self.scopes: set[CancelScope] = set()
         self.idle = Event()
         self.idle.set()
@@ -107,7 +109,10 @@ class _Runner:
             with scope:
                 if self.lock is not None:
                     async with self.lock:
-                        await self._invoke(job)
+                        # A run that queued for its turn does not start once
+                        # the stop is asked: only runs under way get the grace.
+                        if not self.stop_event.is_set():
+                            await self._invoke(job)
                 else:
                     await self._invoke(job)
         finally:
@@ -188,7 +193,8 @@ async def run_jobs(
 
     try:
         async with create_task_group() as tg:
-            runner = _Runner(tg, errors, Lock() if sequential else None, on_error)
+            lock = Lock() if sequential else None
+            runner = _Runner(tg, errors, lock, on_error, stop)
             for job in jobs:
                 tg.start_soon(_tick_loop, job, runner, stop)
             for event in stopping:
@@ -221,11 +227,12 @@ async def every(
 
     Runs at ``start``, ``start + interval``, ``start + 2 * interval`` ...
     on the event loop's clock, however long each run takes. It runs until
-    cancelled or until *stopping* is set: it then starts no new run, waits up
-    to *grace* seconds for the run under way and cancels it if it is still
-    going, and returns. It takes *task_status* and *stopping*, so
-    ``await sup.start(plait.every, 60, refresh)`` runs it as a service that
-    stops gracefully with its supervisor.
+    cancelled (which cancels a run under way at once) or until *stopping* is
+    set: it then starts no new run, waits up to *grace* seconds for the run
+    under way and cancels it if it is still going, and returns. It takes
+    *task_status* and *stopping*, so ``await sup.start(plait.every, 60,
+    refresh)`` runs it as a service that stops gracefully with its
+    supervisor.
 
     Args:
         interval: seconds between ticks (> 0).

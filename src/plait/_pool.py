@@ -192,6 +192,11 @@ class ItemSource(Generic[T]):
         return enumerate(self._sync)
 
     @property
+    def iterator(self) -> object:
+        """The iterator items are pulled from (for error notes)."""
+        return self._sync if self._sync is not None else self._async
+
+    @property
     def is_async(self) -> bool:
         """True when items come from an async iterable."""
         return self._async is not None

@@ -33,6 +33,14 @@ class PeriodicJobStats:
         interval: its interval in seconds.
         runs: runs started so far.
         missed_ticks: ticks that passed without a run of their own.
+
+    Example:
+        >>> import plait
+        >>> scheduler = plait.Scheduler()
+        >>> async def refresh() -> None: ...
+        >>> scheduler.every(60, refresh)
+        >>> scheduler.stats()
+        [PeriodicJobStats(name='refresh', interval=60, runs=0, missed_ticks=0)]
     """
 
     name: str
@@ -51,8 +59,10 @@ class Scheduler:
 
     Use it as an async context manager (the jobs run in the background of
     the block; leaving it stops them), or run it as a service with ``run``
-    (``await sup.start(scheduler.run)``). Stopping starts no new run, waits
-    up to *grace* seconds for the runs under way, then cancels them.
+    (``await sup.start(scheduler.run)``). Stopping starts no new run (nor
+    one queued for its turn), waits up to *grace* seconds for the runs under
+    way, then cancels them. A cancellation from outside cancels the runs at
+    once; under a supervisor, its shutdown is the graceful stop.
 
     Args:
         sequential: run the jobs strictly one after another.

@@ -128,6 +128,18 @@ class ServiceStats:
         last_error_at: when that happened.
         error_rate: errors per minute since the service was added (the age
             counted is at least one second).
+
+    Example:
+        >>> import anyio, plait
+        >>> async def main() -> plait.ServiceStats:
+        ...     async def worker(stopping: anyio.Event) -> None:
+        ...         await stopping.wait()
+        ...     async with plait.Supervisor(observers=()) as sup:
+        ...         await sup.start(worker)
+        ...         return sup.stats()["worker"]
+        >>> stats = anyio.run(main)
+        >>> stats.state, stats.runs, stats.restarts, stats.errors
+        (<ServiceState.RUNNING: 'running'>, 1, 0, 0)
     """
 
     name: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -22,8 +21,8 @@ from anyio import (
 from anyio.abc import TaskGroup
 
 from ._cancellation import is_cancelled
+from ._intensity import RestartBudget
 from ._observers import LoggingObserver, ServiceEvent, SupervisorObserver, notify
-from ._retry import RetryPolicy
 from ._service_run import ServiceRunner
 from ._service_spec import make_service
 from ._services import (
@@ -110,32 +109,21 @@ class Supervisor:
     ) -> None:
         self.name = name
         self.strategy = parse_enum(RestartStrategy, "strategy", strategy)
-        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int):
-            raise TypeError(f"max_restarts must be an int, got {max_restarts!r}")
-        if max_restarts < 0:
-            raise ValueError(f"max_restarts must be >= 0, got {max_restarts}")
-        for argument, value in (("period", period), ("backoff", backoff)):
-            check_seconds(argument, value)
         check_seconds("grace", grace)
-        check_seconds("max_backoff", max_backoff)
-        if not 0 <= jitter <= 1:
-            raise ValueError(f"jitter must be between 0 and 1, got {jitter!r}")
-        self.max_restarts, self.period, self.grace = max_restarts, period, grace
-        self._backoff = RetryPolicy(
-            base_delay=backoff,
-            max_delay=max(backoff, max_backoff),
-            multiplier=2.0,
+        self._budget = RestartBudget(
+            max_restarts=max_restarts,
+            period=period,
+            backoff=backoff,
+            max_backoff=max_backoff,
             jitter=jitter,
         )
+        self.max_restarts, self.period, self.grace = max_restarts, period, grace
         self._observers: tuple[SupervisorObserver, ...] = (
             (LoggingObserver(),) if observers is None else tuple(observers)
         )
         self._runner = ServiceRunner(name, self._observers, self._on_run_end)
         self._services: dict[str, Service] = {}
         self._order: list[Service] = []
-        self._restarts: collections.deque[tuple[float, BaseException]] = (
-            collections.deque()
-        )
         self._tg: TaskGroup | None = None
         self._control_scope: CancelScope | None = None
         self._control_done: Event | None = None
@@ -223,7 +211,12 @@ class Supervisor:
         Raises:
             Exception: what the service raised before it became ready; such a
                 service is not restarted.
-            RuntimeError: if it returned before it became ready.
+            RuntimeError: if it returned (or was stopped by a shutdown)
+                before it became ready, or the supervisor is not running.
+            ValueError, TypeError: bad arguments, named in the message.
+
+        If the caller is cancelled while it waits, the service carries on
+        under the supervisor, which then treats an early end like any other.
         """
         tg = self._require_running()
         service = make_service(
@@ -256,6 +249,11 @@ class Supervisor:
         if run.error is not None:
             run.error.add_note(f"service {service.name!r} failed before it was ready")
             raise run.error
+        if run.outcome is Outcome.CANCELLED:
+            raise RuntimeError(
+                f"service {service.name!r} was stopped before it was ready "
+                f"(supervisor {self.name!r} is shutting down)"
+            )
         raise RuntimeError(
             f"service {service.name!r} returned without calling task_status.started()"
         )
@@ -347,29 +345,11 @@ class Supervisor:
         ):
             return
         now = current_time()
-        cause = (
-            run.error
-            if run.error is not None
-            else RuntimeError(
-                f"permanent service {service.name!r} returned; permanent services "
-                f"are restarted whenever they end"
-            )
-        )
-        window = self._restarts
-        window.append((now, cause))
-        while window and window[0][0] < now - self.period:
-            window.popleft()
-        if len(window) > self.max_restarts:
-            await self._give_up(service, run, [c for _, c in window])
+        causes = self._budget.record(service, run, now)
+        if causes is not None:
+            await self._give_up(service, run, causes)
             return
-        if (
-            service.last_restart_at is None
-            or now - service.last_restart_at > self.period
-        ):
-            service.backoff_step = 0
-        service.backoff_step += 1
-        service.last_restart_at = now
-        delay = self._backoff.delay(service.backoff_step)
+        delay = self._budget.delay(service, now)
         affected = self._affected(service)
         for other in affected:
             other.state = ServiceState.BACKING_OFF if other.active else other.state
@@ -402,16 +382,13 @@ class Supervisor:
         return live[live.index(service) :]
 
     async def _give_up(
-        self, service: Service, run: Run, causes: list[BaseException]
+        self, service: Service, run: Run, causes: list[Exception]
     ) -> None:
-        exceptions = [
-            c if isinstance(c, Exception) else RuntimeError(repr(c)) for c in causes
-        ]
         group = ExceptionGroup(
             f"supervisor {self.name!r} gave up: more than {self.max_restarts} "
             f"restart(s) within {self.period}s (the last caused by service "
             f"{service.name!r})",
-            exceptions,
+            causes,
         )
         notify(
             self._observers, "on_give_up", self._runner.event(service, run, error=group)
@@ -427,7 +404,9 @@ class Supervisor:
     async def _shut_down(self, grace: float) -> None:
         # The supervisor's own task does the work, shielded (the grace periods
         # bound it), so a caller that is cancelled, or is itself a service
-        # being stopped, does not cut the shutdown short.
+        # being stopped, does not cut the shutdown short. The shield is entered
+        # before the first checkpoint, so a task group already cancelled from
+        # outside cannot cancel this task first.
         assert self._control_scope is not None
         assert self._control_done is not None
         with CancelScope(shield=True):
@@ -439,6 +418,9 @@ class Supervisor:
         assert self._shutdown_done is not None
         try:
             self._report = await stop_in_tiers(self._order, grace)
+            for service in self._order:
+                if not service.active and not service.terminated:
+                    service.state = ServiceState.STOPPED  # was waiting to restart
         finally:
             self._events_tx.close()
             self._shutdown_done.set()

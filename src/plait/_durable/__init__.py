@@ -8,8 +8,8 @@ from ._backend import DurableBackend as DurableBackend
 from ._engine import DatabaseUnavailableError as DatabaseUnavailableError
 from ._engine import JobRecord as JobRecord
 from ._engine import QueueStats as QueueStats
+from ._outcome import WorkerStats as WorkerStats
 from ._worker import JobWorker as JobWorker
-from ._worker import WorkerStats as WorkerStats
 
 __all__ = (
     "DatabaseUnavailableError",

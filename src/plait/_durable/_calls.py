@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -56,3 +56,31 @@ async def connect_retrying(dsn: str, *, what: str) -> Engine:
 def describe(dsn: str) -> str:
     """Name *dsn* for messages, without its password."""
     return redact(dsn)
+
+
+async def listen_for_jobs(engine: Any, name: str, wake: Callable[[], None]) -> None:
+    """Call *wake* on every NOTIFY of new jobs; reconnect with backoff."""
+    open_listener = engine.open_listener
+    failures = 0
+    while True:
+        listener: Any = None
+        try:
+            listener = await in_thread(open_listener)
+            failures = 0
+            while True:
+                await anyio.wait_readable(listener.fileno())
+                if listener.drain():
+                    wake()
+        except DatabaseUnavailableError as exc:
+            failures += 1
+            delay = min(10.0, 0.1 * 2**failures)
+            logger.warning(
+                "worker %s: listener: %s; retrying in %.1f s",
+                name,
+                exc,
+                delay,
+            )
+            await anyio.sleep(delay)
+        finally:
+            if listener is not None:
+                listener.close()

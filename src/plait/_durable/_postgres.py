@@ -168,18 +168,28 @@ class PostgresEngine:
         DatabaseUnavailableError and the next call reconnects."""
         psycopg = _psycopg()
         with self._lock:
-            try:
-                if self._conn.closed or self._conn.broken:
-                    self._conn.close()
-                    self._conn = _connect(self.dsn)
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    return fn(cur)
-            except psycopg.OperationalError as exc:
-                if not (self._conn.closed or self._conn.broken):
-                    raise
-                raise DatabaseUnavailableError(
-                    f"lost the job database {redact(self.dsn)}: {exc}".strip()
-                ) from None
+            for attempt in range(1, 4):
+                try:
+                    if self._conn.closed or self._conn.broken:
+                        self._conn.close()
+                        self._conn = _connect(self.dsn)
+                    with self._conn.transaction(), self._conn.cursor() as cur:
+                        return fn(cur)
+                except (
+                    psycopg.errors.DeadlockDetected,
+                    psycopg.errors.SerializationFailure,
+                ):
+                    # A deadlock between a reaper and an ack touching the same
+                    # rows in different orders: the transaction is safe to redo.
+                    if attempt == 3:
+                        raise
+                except psycopg.OperationalError as exc:
+                    if not (self._conn.closed or self._conn.broken):
+                        raise
+                    raise DatabaseUnavailableError(
+                        f"lost the job database {redact(self.dsn)}: {exc}".strip()
+                    ) from None
+            raise AssertionError("unreachable")
 
     def insert(self, jobs: Sequence[NewJob]) -> list[int]:
         now = time.time()

@@ -2,50 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
 import socket
 import time
-import traceback
-from typing import Any
 
 import anyio
 from anyio import TASK_STATUS_IGNORED, CancelScope, create_task_group
 from anyio.abc import TaskGroup, TaskStatus
 
-from .._jobs import Job, JobHandlers
-from ._calls import connect_retrying, describe, in_thread, logger
+from .._jobs import JobHandlers
+from ._calls import connect_retrying, describe, in_thread, listen_for_jobs, logger
 from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine
+from ._outcome import WorkerStats, check_seconds, run_handler
 
 DEFAULT_RETENTION = 7 * 24 * 3600.0
-ERROR_LIMIT = 8000
-
-
-@dataclasses.dataclass(slots=True)
-class WorkerStats:
-    """What one worker did so far.
-
-    Attributes:
-        claimed: jobs it claimed.
-        done: runs that succeeded and were recorded.
-        retried: failed runs recorded with a retry scheduled.
-        dead: runs recorded as dead-lettered (last attempt, or no handler).
-        rejected: outcomes the database refused because the lease had
-            expired or the job had been claimed again (fencing).
-        released: jobs handed back unfinished at shutdown.
-        lost_leases: jobs whose lease a heartbeat found gone; their run was
-            cancelled.
-    """
-
-    claimed: int = 0
-    done: int = 0
-    retried: int = 0
-    dead: int = 0
-    rejected: int = 0
-    released: int = 0
-    lost_leases: int = 0
 
 
 class JobWorker:
@@ -127,12 +98,12 @@ class JobWorker:
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         for label, value in (("lease", lease), ("grace", grace)):
-            _check_seconds(label, value, positive=label == "lease")
+            check_seconds(label, value, positive=label == "lease")
         if poll_interval is not None:
-            _check_seconds("poll_interval", poll_interval, positive=True)
-        _check_seconds("retention", retention, positive=False)
+            check_seconds("poll_interval", poll_interval, positive=True)
+        check_seconds("retention", retention, positive=False)
         if dead_retention is not None:
-            _check_seconds("dead_retention", dead_retention, positive=False)
+            check_seconds("dead_retention", dead_retention, positive=False)
         self.dsn = str(dsn)
         self.handlers = handlers
         self.concurrency = concurrency
@@ -166,7 +137,7 @@ class JobWorker:
         (a later call can only shorten the grace period).
         """
         grace = self.grace if grace is None else grace
-        _check_seconds("grace", grace, positive=False)
+        check_seconds("grace", grace, positive=False)
         deadline = anyio.current_time() + grace
         self._claiming = False
         self._stop_at = (
@@ -330,7 +301,7 @@ class JobWorker:
         try:
             with CancelScope() as scope:
                 self._running[claimed.id] = scope
-                ack = await self._execute(claimed)
+                ack = await run_handler(self.handlers, claimed, self.name)
         finally:
             del self._running[claimed.id]
             if ack is not None:
@@ -341,57 +312,6 @@ class JobWorker:
             else:
                 self._releases.append((claimed.id, claimed.token))
             self._kick()
-
-    async def _execute(self, claimed: Claimed) -> Ack:
-        if claimed.type not in self.handlers:
-            known = ", ".join(map(repr, self.handlers.types())) or "none"
-            return Ack(
-                claimed.id,
-                claimed.token,
-                "dead",
-                error=f"no handler registered for job type {claimed.type!r} at "
-                f"worker {self.name} (it handles: {known})",
-            )
-        handler = self.handlers.get(claimed.type)
-        policy = handler.retry
-        try:
-            job = Job(
-                claimed.type,
-                json.loads(claimed.payload),
-                priority=claimed.priority,
-                not_before=claimed.not_before,
-                idempotency_key=claimed.idempotency_key,
-                id=str(claimed.id),
-                attempt=claimed.attempts,
-            )
-            value = await handler.fn(job)
-            result = _result_json(value)
-        except Exception as exc:
-            error = "".join(traceback.format_exception(exc))[-ERROR_LIMIT:]
-            if claimed.attempts < policy.attempts and policy.retries(exc):
-                due = time.time() + policy.delay(claimed.attempts)
-                return Ack(
-                    claimed.id,
-                    claimed.token,
-                    "retry",
-                    error=error,
-                    not_before=due,
-                    max_attempts=policy.attempts,
-                )
-            return Ack(
-                claimed.id,
-                claimed.token,
-                "dead",
-                error=error,
-                max_attempts=policy.attempts,
-            )
-        return Ack(
-            claimed.id,
-            claimed.token,
-            "done",
-            result=result,
-            max_attempts=policy.attempts,
-        )
 
     async def _housekeeping(self) -> None:
         """Heartbeat held leases, requeue expired ones, prune old jobs."""
@@ -449,33 +369,12 @@ class JobWorker:
             )
 
     async def _listen(self) -> None:
-        """Wake the pump on NOTIFY; reconnect the listener with backoff."""
         assert self._engine is not None
-        open_listener = self._engine.open_listener  # type: ignore[attr-defined]
-        failures = 0
-        while True:
-            listener: Any = None
-            try:
-                listener = await in_thread(open_listener)
-                failures = 0
-                while True:
-                    await anyio.wait_readable(listener.fileno())
-                    if listener.drain():
-                        self._maybe_work = True
-                        self._kick()
-            except DatabaseUnavailableError as exc:
-                failures += 1
-                delay = min(10.0, 0.1 * 2**failures)
-                logger.warning(
-                    "worker %s: listener: %s; retrying in %.1f s",
-                    self.name,
-                    exc,
-                    delay,
-                )
-                await anyio.sleep(delay)
-            finally:
-                if listener is not None:
-                    listener.close()
+        await listen_for_jobs(self._engine, self.name, self._notified)
+
+    def _notified(self) -> None:
+        self._maybe_work = True
+        self._kick()
 
     async def _final_flush(self) -> None:
         engine = self._engine
@@ -510,20 +409,3 @@ class JobWorker:
         finally:
             self._engine = None
             await in_thread(engine.close)
-
-
-def _result_json(value: object) -> str | None:
-    if value is None:
-        return None
-    try:
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"handler result must be JSON-serialisable: {exc}") from None
-
-
-def _check_seconds(name: str, value: object, *, positive: bool) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
-    if math.isnan(value) or value < 0 or (positive and value == 0):
-        rule = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be {rule} seconds, got {value!r}")

@@ -7,9 +7,14 @@ from plait's ban on importing asyncio. Private items it relies on (checked by
 - ``asyncio.BaseEventLoop._selector``: the selector ``_run_once`` blocks on.
   We wrap it so that, when nothing is ready and the next timer is ``timeout``
   seconds away, ``select`` returns at once and the virtual clock jumps.
-- ``asyncio.BaseEventLoop._scheduled`` and ``TimerHandle._when``: read to jump
-  to the next timer's exact instant rather than ``now + (when - now)``, which
-  can miss it by a rounding error.
+- ``asyncio.BaseEventLoop._scheduled``: the heap of timers, whose head
+  (``.when()``) we read to jump to the next timer's exact instant rather than
+  to ``now + (when - now)``, which can miss it by a rounding error.
+
+It also overrides two public loop methods to see thread work:
+``run_in_executor`` and ``shutdown_default_executor`` (which from Python 3.12
+waits for the executor under a 300 s timeout that virtual time must not
+expire).
 
 Nothing here reorders the ready queue: callbacks run in asyncio's FIFO order,
 which anyio's cancellation delivery depends on.
@@ -143,8 +148,8 @@ class _JumpingSelector(selectors.BaseSelector):
             events = self._selector.select(timeout)
             source.now += time.monotonic() - started
             return events
-        if timeout < _MAXIMUM_SELECT_TIMEOUT:
-            scheduled: list[asyncio.TimerHandle] = self._loop._scheduled  # type: ignore[attr-defined]
+        scheduled: list[asyncio.TimerHandle] = self._loop._scheduled  # type: ignore[attr-defined]
+        if scheduled and timeout < _MAXIMUM_SELECT_TIMEOUT:
             source.now = max(source.now, scheduled[0].when())
         else:
             source.now += timeout
@@ -157,8 +162,3 @@ def running_loop_clock() -> object | None:
     if isinstance(loop, VirtualTimeEventLoop):
         return loop.plait_clock
     return None
-
-
-def running_on_uvloop() -> bool:
-    """Tell whether the running asyncio loop is uvloop's."""
-    return type(asyncio.get_running_loop()).__module__.startswith("uvloop")

@@ -91,11 +91,6 @@ class TrioTime:
         self.mock.autojump_threshold = 0 if autojump else math.inf
 
 
-def running_clock_is(mock: object) -> bool:
-    """Tell whether *mock* is the clock of the running trio run."""
-    return trio.lowlevel.current_clock() is mock
-
-
 def running_mock_clock() -> object:
     """Return the running trio run's clock object."""
     return trio.lowlevel.current_clock()

@@ -1,0 +1,76 @@
+"""Restart intensity and backoff: when a supervisor restarts, and when it gives up."""
+
+from __future__ import annotations
+
+import collections
+
+from ._retry import RetryPolicy
+from ._services import Run, Service, check_seconds
+
+
+class RestartBudget:
+    """Counts restarts in a sliding window and spaces them out.
+
+    At most *max_restarts* restarts may fall within any *period* seconds;
+    the one beyond makes the supervisor give up. The delay before restart
+    *n* of a service in a row (a row ends when the service stays up longer
+    than *period*) is ``min(max_backoff, backoff * 2 ** (n - 1))``,
+    shortened by up to *jitter* of itself at random, drawn from plait's
+    seedable random source.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_restarts: int,
+        period: float,
+        backoff: float,
+        max_backoff: float,
+        jitter: float,
+    ) -> None:
+        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int):
+            raise TypeError(f"max_restarts must be an int, got {max_restarts!r}")
+        if max_restarts < 0:
+            raise ValueError(f"max_restarts must be >= 0, got {max_restarts}")
+        check_seconds("period", period)
+        check_seconds("backoff", backoff)
+        check_seconds("max_backoff", max_backoff)
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float):
+            raise TypeError(f"jitter must be a number, got {jitter!r}")
+        if not 0 <= jitter <= 1:
+            raise ValueError(f"jitter must be between 0 and 1, got {jitter!r}")
+        self.max_restarts, self.period = max_restarts, period
+        self.policy = RetryPolicy(
+            base_delay=backoff,
+            max_delay=max(backoff, max_backoff),
+            multiplier=2.0,
+            jitter=jitter,
+        )
+        self._window: collections.deque[tuple[float, Exception]] = collections.deque()
+
+    def record(self, service: Service, run: Run, now: float) -> list[Exception] | None:
+        """Count a restart of *service* at *now*; return the causes if over budget."""
+        cause = run.error if isinstance(run.error, Exception) else None
+        if cause is None:
+            cause = RuntimeError(
+                f"permanent service {service.name!r} returned; permanent services "
+                f"are restarted whenever they end"
+            )
+        window = self._window
+        window.append((now, cause))
+        while window and window[0][0] < now - self.period:
+            window.popleft()
+        if len(window) > self.max_restarts:
+            return [c for _, c in window]
+        return None
+
+    def delay(self, service: Service, now: float) -> float:
+        """Return the backoff before restarting *service*, counting the row."""
+        if (
+            service.last_restart_at is None
+            or now - service.last_restart_at > self.period
+        ):
+            service.backoff_step = 0
+        service.backoff_step += 1
+        service.last_restart_at = now
+        return self.policy.delay(service.backoff_step)

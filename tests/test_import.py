@@ -1,0 +1,69 @@
+"""``import plait`` loads nothing optional.
+
+Run in a fresh interpreter, because the test process itself has pytest,
+hypothesis and (through the plugin) more loaded. The import-time comparison
+with anyio lives in the benchmark (``python -m benchmarks``), not here: a
+timing is no unit test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import plait
+
+# Extras and tools plait must import lazily, only when the feature is used.
+OPTIONAL = (
+    "trio",
+    "uvloop",
+    "hypothesis",
+    "pytest",
+    "matplotlib",
+    "numpy",
+    "opentelemetry",
+    "psycopg",
+    "psycopg_pool",
+    "asyncpg",
+    "aiosqlite",
+    "sqlite3",
+    "redis",
+    "plait.testing",
+)
+
+
+def _modules_after(statement: str) -> set[str]:
+    env = dict(os.environ)
+    # The interpreter must find the same plait the tests import.
+    src = str(Path(plait.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    ).stdout
+    return set(json.loads(out))
+
+
+def _loaded(modules: set[str], name: str) -> bool:
+    return name in modules or any(m.startswith(name + ".") for m in modules)
+
+
+def test_import_plait_loads_nothing_optional() -> None:
+    modules = _modules_after("import plait")
+    assert "plait" in modules
+    loaded = [name for name in OPTIONAL if _loaded(modules, name)]
+    assert loaded == [], f"import plait loaded optional modules: {loaded}"
+
+
+def test_the_check_sees_an_import() -> None:
+    # Guards the test above against passing vacuously.
+    modules = _modules_after("import plait, trio")
+    assert _loaded(modules, "trio")

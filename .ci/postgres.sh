@@ -4,10 +4,12 @@
 # Usage (from .ci/run or a developer shell):
 #     eval "$(bash .ci/postgres.sh)"
 #
+#     trap 'bash .ci/postgres.sh --stop' EXIT
+#
 # stdout carries only shell `export` lines (PLAIT_TEST_POSTGRES_DSN, plus
-# PLAIT_TEST_POSTGRES_DATA and PLAIT_TEST_POSTGRES_BIN for stopping it:
-# "$PLAIT_TEST_POSTGRES_BIN/pg_ctl" -D "$PLAIT_TEST_POSTGRES_DATA" stop);
-# progress goes to stderr. With `--env-file FILE` the same lines are also
+# PLAIT_TEST_POSTGRES_DATA and PLAIT_TEST_POSTGRES_BIN, which `--stop` reads
+# to stop the server as its owner: pg_ctl refuses to run as root); progress
+# goes to stderr. With `--env-file FILE` the same lines are also
 # written to FILE. Installs PostgreSQL from Debian's packages when no server
 # binaries are present, initialises a cluster in a temp dir as an
 # unprivileged user, listens on 127.0.0.1 on a free port, creates the
@@ -16,9 +18,13 @@
 set -euo pipefail
 
 env_file=""
-if [[ "${1:-}" == "--env-file" ]]; then
-    env_file="${2:?--env-file needs a path}"
-fi
+stop=0
+case "${1:-}" in
+    --env-file) env_file="${2:?--env-file needs a path}" ;;
+    --stop) stop=1 ;;
+    "") ;;
+    *) echo "usage: postgres.sh [--env-file FILE | --stop]" >&2; exit 2 ;;
+esac
 
 log() { echo "postgres.sh: $*" >&2; }
 
@@ -76,6 +82,13 @@ as_owner() {
         "${run_as[@]}" "$(printf '%q ' "$@")"
     fi
 }
+
+if [[ "$stop" == 1 ]]; then
+    data="${PLAIT_TEST_POSTGRES_DATA:?--stop needs PLAIT_TEST_POSTGRES_DATA}"
+    bindir="${PLAIT_TEST_POSTGRES_BIN:?--stop needs PLAIT_TEST_POSTGRES_BIN}"
+    as_owner "$bindir/pg_ctl" -D "$data" -m fast -w stop >&2
+    exit 0
+fi
 
 base="$(mktemp -d /tmp/plait-pg.XXXXXX)"
 data="$base/data"

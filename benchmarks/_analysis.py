@@ -37,6 +37,33 @@ def _error(samples: list[dict[str, Any] | None]) -> str:
     return ""
 
 
+def fill_extrapolated(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give capped variants the samples of the same variant at N = cap.
+
+    One-task-per-item variants are not run past their cap; their cost per
+    item there is taken as flat (the report marks those cells).
+    """
+    by_size = {
+        (g["case"]["family"], g["backend"], g["case"]["n"]): g
+        for g in groups
+        if g["status"] == "ran"
+    }
+    out = []
+    for group in groups:
+        capped = group.get("extrapolated") or []
+        if capped:
+            group = {**group, "samples": dict(group["samples"])}
+            group["variants"] = list(group["variants"])
+            for variant in capped:
+                cap = group["sizes"][variant]
+                source = by_size.get((group["case"]["family"], group["backend"], cap))
+                if source and variant in source["samples"]:
+                    group["samples"][variant] = source["samples"][variant]
+                    group["variants"].append(variant)
+        out.append(group)
+    return out
+
+
 def rows(group: dict[str, Any], labels: dict[str, tuple[str, str]]) -> list[Row]:
     """Summarise a time or memory group: one Row per variant, baseline first."""
     case = group["case"]

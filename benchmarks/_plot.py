@@ -6,7 +6,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ._analysis import rows
+from ._analysis import fill_extrapolated, rows
 from ._format import labels
 from ._model import BACKENDS
 
@@ -42,8 +42,15 @@ def plot(results: dict[str, Any], path: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return "matplotlib is not installed: no plot"
-    groups = results["groups"]
-    backends = [b for b in BACKENDS if any(g["backend"] == b for g in groups)]
+    groups = fill_extrapolated(results["groups"])
+    families = ("scaling", "memory")
+    backends = [
+        b
+        for b in BACKENDS
+        if any(g["backend"] == b and g["case"]["family"] in families for g in groups)
+    ]
+    if not backends:
+        return "no scaling or memory cases ran: no plot"
     fig, axes = plt.subplots(
         2, len(backends), figsize=(5 * len(backends), 8), squeeze=False
     )

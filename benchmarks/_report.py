@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from . import _targets
-from ._analysis import Row, rows, structure_rows
+from ._analysis import Row, fill_extrapolated, rows, structure_rows
 from ._format import fmt_ratio, fmt_time, labels, name_cell
 from ._model import BACKENDS
 
@@ -162,7 +162,7 @@ def _header(meta: dict[str, Any]) -> list[str]:
 
 def markdown(results: dict[str, Any]) -> str:
     """Return the whole generated section of the performance page."""
-    groups = results["groups"]
+    groups = fill_extrapolated(results["groups"])
     out = [BEGIN, "", *_header(results["meta"]), "### Targets", ""]
     out += _targets.table(groups, results.get("imports"))
     current = None

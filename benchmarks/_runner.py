@@ -38,6 +38,7 @@ class Group:
         default_factory=dict
     )
     status: str = "planned"
+    extrapolated: list[str] = dataclasses.field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """Return the group as plain JSON data."""
@@ -51,6 +52,7 @@ class Group:
             "sizes": self.sizes,
             "samples": self.samples,
             "status": self.status,
+            "extrapolated": self.extrapolated,
         }
 
 
@@ -97,10 +99,12 @@ def plan(settings: Settings) -> list[Group]:
                         group.skipped[vname] = f"not installed: {', '.join(missing)}"
                     else:
                         group.variants.append(vname)
-                        n = case.n
-                        if cap is not None and variant.per_item_task and n > cap:
-                            n = int(cap)
-                        group.sizes[vname] = n
+                        group.sizes[vname] = case.n
+                        if cap is not None and variant.per_item_task and case.n > cap:
+                            # Not run: the report reuses its samples at N=cap.
+                            group.variants.remove(vname)
+                            group.sizes[vname] = int(cap)
+                            group.extrapolated.append(vname)
                 groups.append(group)
     return groups
 

@@ -9,8 +9,7 @@ import anyio
 import pytest
 
 import plait
-from plait._random import seed_plait_random
-from plait.testing import RealClock, VirtualClock
+from plait.testing import RealClock, VirtualClock, seed_randomness
 
 Clock = VirtualClock | RealClock
 
@@ -87,9 +86,9 @@ async def test_not_immediate_waits_one_interval(clock: Clock) -> None:
 
 
 async def test_jitter_delays_runs_within_bounds_reproducibly(clock: Clock) -> None:
-    seed_plait_random(3)
+    seed_randomness(3)
     first = await run_every(clock, [], runs=4, jitter=unit_for(clock) / 2)
-    seed_plait_random(3)
+    seed_randomness(3)
     again = await run_every(clock, [], runs=4, jitter=unit_for(clock) / 2)
     if clock.virtual:
         assert first == pytest.approx(again)

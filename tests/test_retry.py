@@ -6,8 +6,7 @@ import anyio
 import pytest
 
 import plait
-from plait._random import seed_plait_random
-from plait.testing import Clock
+from plait.testing import Clock, seed_randomness
 
 
 class Flaky:
@@ -81,12 +80,12 @@ async def test_deadline_aware_reraises_the_real_error_at_once(clock: Clock) -> N
 
 async def test_jitter_is_drawn_from_plaits_seedable_source() -> None:
     policy = plait.RetryPolicy(base_delay=1.0, jitter=0.5)
-    seed_plait_random(1234)
+    seed_randomness(1234)
     first = [policy.delay(n) for n in (1, 2, 3)]
-    seed_plait_random(1234)
+    seed_randomness(1234)
     assert [policy.delay(n) for n in (1, 2, 3)] == first
     assert all(0.5 * d <= j <= d for j, d in zip(first, (1, 2, 4), strict=True))
-    seed_plait_random(None)
+    seed_randomness(None)
 
 
 def test_backoff_is_capped() -> None:

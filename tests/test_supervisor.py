@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plait
+import plait.testing
 from plait.testing import RealClock, VirtualClock
 
 Clock = VirtualClock | RealClock
@@ -447,7 +448,7 @@ async def test_backoff_delays_double_up_to_the_cap(clock: Clock) -> None:
 
 async def test_backoff_jitter_comes_from_plaits_random_source() -> None:
     def delays(seed: int) -> list[float]:
-        plait._random.seed_plait_random(seed)
+        plait.testing.seed_randomness(seed)
         sup = plait.Supervisor(backoff=1.0, jitter=0.5, max_backoff=100)
         return [sup._budget.policy.delay(n) for n in (1, 2, 3)]
 

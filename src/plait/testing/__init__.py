@@ -58,6 +58,7 @@ from ._probes import Timeline as Timeline
 from ._probes import TimelineEvent as TimelineEvent
 from ._probes import assert_no_leaked_tasks as assert_no_leaked_tasks
 from ._run import run as run
+from ._seeding import seed_randomness as seed_randomness
 from ._strategies import JobError as JobError
 from ._strategies import JobPlan as JobPlan
 from ._strategies import JobSpec as JobSpec
@@ -84,6 +85,7 @@ __all__ = (
     "job_plans",
     "job_specs",
     "run",
+    "seed_randomness",
 )
 
 for _name in __all__:

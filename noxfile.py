@@ -57,8 +57,9 @@ def wheel(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
-    session.run("ruff", "check", "src", "tests", "benchmarks")
-    session.run("ruff", "format", "--check", "src", "tests", "benchmarks")
+    paths = ["src", "tests", "benchmarks", "notebooks", "docs/_ext", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
 
 
 @nox.session(python=PYTHONS[:1])
@@ -74,3 +75,23 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[bench]")
     args = session.posargs or ["--quick"]
     session.run("python", "-m", "benchmarks", *args)
+
+
+@nox.session(python=PYTHONS[:1])
+def docs(session: nox.Session) -> None:
+    """Build the site strictly, and run every example in the docs."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("python", "-m", "pytest", "tests/test_docs.py", *session.posargs)
+
+
+@nox.session(python=PYTHONS[:1])
+def notebooks(session: nox.Session) -> None:
+    """Execute every notebook (`nox -s notebooks -- --write` stores outputs)."""
+    session.install("-e", ".[docs]")
+    if "--write" in session.posargs:
+        session.run("python", "tests/test_notebooks.py")
+    else:
+        session.run(
+            "python", "-m", "pytest", "tests/test_notebooks.py", *session.posargs
+        )

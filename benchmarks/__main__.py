@@ -19,9 +19,19 @@ from typing import Any
 
 from ._imports import measure
 from ._model import BACKENDS, Backend
+from ._page import write_page
 from ._plot import plot
-from ._report import BEGIN, END, markdown
-from ._runner import ROOT, Settings, failures, plan, run_batched, run_isolated
+from ._report import END, markdown
+from ._runner import (
+    ROOT,
+    Group,
+    Settings,
+    failures,
+    installed,
+    plan,
+    run_batched,
+    run_isolated,
+)
 from .cases import FAMILIES
 
 RAW = ROOT / "benchmarks" / "results" / "raw"
@@ -77,19 +87,6 @@ def _versions() -> str:
     return ", ".join(found)
 
 
-def write_page(page: Path, section: str) -> None:
-    """Replace the generated section of *page* (between markers), or append it."""
-    text = page.read_text() if page.exists() else "# Performance\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(text)
-
-
 def render(results: dict[str, Any], page: Path, png: Path) -> None:
     """Write the table into *page* and the plot to *png*."""
     problem = plot(results, png)
@@ -104,70 +101,98 @@ def render(results: dict[str, Any], page: Path, png: Path) -> None:
     write_page(page, section)
 
 
-def main(argv: list[str]) -> int:
-    args = parse(argv)
-    loaded = (
-        json.loads(Path(args.report_only).read_text()) if args.report_only else None
-    )
-    quick = bool(args.quick) or (
-        loaded is not None and loaded["meta"]["mode"] == "quick"
-    )
-    label = "quick" if quick else "full"
-    raw = args.raw or RAW / f"{label}.json"
-    page = args.page or (RAW / "quick.md" if quick else DOCS / "performance.md")
-    png = args.png or (RAW / "quick.png" if quick else DOCS / "img" / "performance.png")
-    if loaded is not None:
-        render(loaded, page, png)
-        print(f"wrote {page} and {png}")
-        return 0
+def _settings(args: argparse.Namespace, quick: bool) -> Settings:
+    wanted = [b for b in BACKENDS if b in args.backends.split(",")]
+    # A backend whose event loop is not installed is left out, with a note.
     backends: tuple[Backend, ...] = tuple(
-        b for b in BACKENDS if b in args.backends.split(",")
+        b for b in wanted if b == "asyncio" or installed(b)
     )
-    settings = Settings(
-        mode=label,
+    for missing in sorted(set(wanted) - set(backends)):
+        print(f"note: {missing} is not installed; its cases are skipped")
+    min_time = args.min_time if args.min_time is not None else (0.0 if quick else 0.5)
+    return Settings(
+        mode="quick" if quick else "full",
         rounds=args.rounds or (2 if quick else 5),
-        min_time=args.min_time
-        if args.min_time is not None
-        else (0.0 if quick else 0.5),
+        min_time=min_time,
         budget=args.budget,
         isolate=not quick,
         backends=backends,
         families=tuple(f for f in FAMILIES if f in args.families.split(",")),
     )
-    started = time.monotonic()
-    groups = plan(settings)
 
-    def log(line: str) -> None:
-        print(line, flush=True)
 
-    log(f"{len(groups)} groups ({label} mode)")
-    (run_batched if quick else run_isolated)(groups, settings, log)
-    imports = measure(3 if quick else 15)
-    failed = failures(groups)
-    results = {
+def _results(
+    argv: list[str],
+    settings: Settings,
+    groups: list[Group],
+    imports: dict[str, Any],
+    elapsed: float,
+) -> dict[str, Any]:
+    return {
         "meta": {
             "command": f"python -m benchmarks {' '.join(argv)}".strip(),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": _machine(),
             "python": platform.python_version(),
             "versions": _versions(),
-            "mode": label,
+            "mode": settings.mode,
             "rounds": settings.rounds,
             "min_time": settings.min_time,
             "isolate": settings.isolate,
-            "elapsed": time.monotonic() - started,
+            "elapsed": elapsed,
         },
         "groups": [g.as_json() for g in groups],
         "imports": imports,
-        "failures": failed,
+        "failures": failures(groups),
     }
+
+
+def main(argv: list[str]) -> int:
+    """Run (or re-render) and return the exit status."""
+    args = parse(argv)
+    loaded = None
+    if args.report_only:
+        loaded = json.loads(Path(args.report_only).read_text())
+    quick = bool(args.quick) or (
+        loaded is not None and loaded["meta"]["mode"] == "quick"
+    )
+    # The full run's raw samples are kept next to the harness, so the page can
+    # be re-rendered from them; quick runs go to the git-ignored raw/ folder.
+    raw = args.raw or (RAW / "quick.json" if quick else RAW.parent / "full.json")
+    page = args.page or (RAW / "quick.md" if quick else DOCS / "performance.md")
+    png = args.png or (RAW / "quick.png" if quick else DOCS / "img" / "performance.png")
+    if loaded is not None:
+        render(loaded, page, png)
+        print(f"wrote {page} and {png}")
+        return 0
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    settings = _settings(args, quick)
+    started = time.monotonic()
+    imports = measure(2 if quick else 15)
+    groups = plan(settings)
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps(results, indent=1))
+
+    def save() -> dict[str, Any]:
+        elapsed = time.monotonic() - started
+        results = _results(argv, settings, groups, imports, elapsed)
+        raw.write_text(json.dumps(results, separators=(",", ":")))
+        return results
+
+    log(f"{len(groups)} groups ({settings.mode} mode)")
+    if quick:
+        run_batched(groups, settings, log)
+    else:
+        # Saved after every round: a run cut short can still be rendered.
+        run_isolated(groups, settings, log, save)
+    results = save()
     render(results, page, png)
     log(f"wrote {raw}, {page}, {png} in {time.monotonic() - started:.0f}s")
-    for line in failed:
+    for line in results["failures"]:
         log(f"FAILED {line}")
-    return 1 if failed else 0
+    return 1 if results["failures"] else 0
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Literal
 
 Backend = Literal["asyncio", "uvloop", "trio"]
@@ -30,7 +30,7 @@ class Probe:
         self.finished = 0
 
 
-WorkFn = Callable[[int], Awaitable[int]]
+WorkFn = Callable[[int], Coroutine[Any, Any, int]]
 
 
 @dataclasses.dataclass
@@ -93,6 +93,7 @@ class Case:
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     backends: tuple[Backend, ...] = BACKENDS
     group: str = ""
+    rounds: int | None = None  # fewer rounds than the run's, for costly cases
 
     @property
     def key(self) -> str:

@@ -78,6 +78,9 @@ def plot(results: dict[str, Any], path: Path) -> str | None:
             ax.set_xscale("log")
             if family == "scaling":
                 ax.set_yscale("log")
+            else:
+                # From ~0 (O(limit) state) to kilobytes (a task per item).
+                ax.set_yscale("symlog", linthresh=10)
             ax.set_xlabel("N items")
             ax.set_ylabel(ylabel)
             ax.set_title(f"{family} on {backend}")

@@ -27,6 +27,8 @@ def _by_case(groups: list[Group]) -> dict[str, list[Group]]:
 def time_table(case_groups: list[Group]) -> list[str]:
     """One case: variants down, backends across; ratio, interval, cost per item."""
     case = case_groups[0]["case"]
+    if all(g["status"] != "ran" for g in case_groups):
+        return []
     fam_labels = labels(case["family"])
     backends = [b for b in BACKENDS if any(g["backend"] == b for g in case_groups)]
     cells: dict[str, dict[str, Row]] = defaultdict(dict)
@@ -52,13 +54,13 @@ def time_table(case_groups: list[Group]) -> list[str]:
         label, role = fam_labels[variant]
         row_cells = []
         for backend in backends:
-            row = by_backend.get(backend)
-            if row is None:
+            found = by_backend.get(backend)
+            if found is None:
                 row_cells.append("n/a")
-            elif row.value is None:
+            elif found.value is None:
                 row_cells.append("failed")
             else:
-                row_cells.append(f"{fmt_ratio(row.ratio)} · {fmt_time(row.value)}")
+                row_cells.append(f"{fmt_ratio(found.ratio)} · {fmt_time(found.value)}")
         name = name_cell(label, role, notes.get(variant, ""))
         out.append(f"| {name} | " + " | ".join(row_cells) + " |")
     if skipped:

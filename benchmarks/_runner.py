@@ -159,7 +159,9 @@ def run_process(
 
 
 def _rounds(group: Group, settings: Settings) -> int:
-    return settings.rounds if group.case.kind == "time" else 1
+    if group.case.kind != "time":
+        return 1
+    return min(settings.rounds, group.case.rounds or settings.rounds)
 
 
 def _order(variants: list[str], round_number: int) -> list[str]:
@@ -168,7 +170,10 @@ def _order(variants: list[str], round_number: int) -> list[str]:
 
 
 def run_isolated(
-    groups: list[Group], settings: Settings, log: Callable[[str], None]
+    groups: list[Group],
+    settings: Settings,
+    log: Callable[[str], None],
+    on_round: Callable[[], object] = lambda: None,
 ) -> None:
     """Full mode: every sample in its own process, variants interleaved per round.
 
@@ -191,6 +196,7 @@ def run_isolated(
                 [result] = run_process([_spec(group, variant, settings)], timeout=900)
                 group.samples[variant][r] = result
             group.status = "ran"
+        on_round()
         log(f"[{time.monotonic() - started:6.0f}s] round {r + 1} done")
 
 

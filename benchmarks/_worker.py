@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import sys
 import time
 import traceback
@@ -21,6 +22,7 @@ from ._work import make_work
 from .cases import load
 
 WARMUP_N = 1_000
+COLLECT_AFTER = 0.02  # seconds: collect garbage before a run if the last took longer
 
 
 def make_trial(
@@ -42,13 +44,17 @@ async def time_sample(spec: dict[str, Any]) -> dict[str, Any]:
     n, params = spec["n"], spec["params"]
     warm = make_trial(family, backend, min(n, WARMUP_N), params)
     family.check(warm, await run(warm))
-    total, reps = 0.0, 0
+    total, reps, last = 0.0, 0, math.inf
     while reps == 0 or total < spec["min_time"]:
         trial = make_trial(family, backend, n, params)
-        gc.collect()
+        # A full collection costs tens of ms: worth it before long runs only
+        # (short ones leave little garbage), and never in quick mode.
+        if spec["min_time"] > 0 and last > COLLECT_AFTER:
+            gc.collect()
         start = time.perf_counter()
         result = await run(trial)
-        total += time.perf_counter() - start
+        last = time.perf_counter() - start
+        total += last
         family.check(trial, result)
         del result
         reps += 1

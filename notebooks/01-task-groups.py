@@ -217,8 +217,8 @@ except* ConnectionError as group:
 print(cleanup)
 
 # %% [markdown]
-# Nothing is left running and no error is lost. If two children fail at the
-# same moment, both errors are in the group.
+# Nothing is left running and no error is lost: a task that fails before
+# the cancellation reaches it adds its own error to the group.
 #
 # **Next:** notebook 2, *Cancellation and time*: what the patient service
 # went through when it was cancelled, and how deadlines work.

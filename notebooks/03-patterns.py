@@ -48,7 +48,7 @@ async def fetch(name: str, seconds: float, fail: bool = False) -> str:
 
 
 # %% [markdown]
-# ## `gather`: a few different calls
+# ## gather: a few different calls
 #
 # Results come back as a tuple, in argument order, whatever order the calls
 # finish in. Arguments may be coroutine objects, other awaitables, or
@@ -85,7 +85,7 @@ except* ConnectionError as group:
     print("failed:", group.exceptions)
 
 # %% [markdown]
-# ## `race`: the first success wins
+# ## race: the first success wins
 #
 # `race` returns the first result that is not an error, cancels the other
 # contestants and waits until they are gone. A contestant that fails drops
@@ -128,7 +128,7 @@ for event in events:
 # mirror every time.
 
 # %% [markdown]
-# ## `bounded_map`: many items, a few at a time
+# ## bounded_map: many items, a few at a time
 #
 # `bounded_map(fn, items, limit=n)` calls `fn(item)` for each item with at
 # most `n` calls in flight, and returns the results in input order. Items are
@@ -170,7 +170,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## `imap`: stream results, with backpressure
+# ## imap: stream results, with backpressure
 #
 # `imap` is the streaming form: an async context manager that yields results
 # as they are ready. At most `limit` items are *in flight or finished but not
@@ -217,7 +217,7 @@ async with plait.imap(square, itertools.count(), limit=4, with_index=True) as re
             break
 
 # %% [markdown]
-# ## `as_completed`: handles, as they finish
+# ## as_completed: handles, as they finish
 #
 # `as_completed` runs awaitables and hands you their task handles in the
 # order they finish, at most `limit` running at once. Each handle carries the

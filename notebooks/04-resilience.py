@@ -51,6 +51,8 @@ def clocked(fn, *args):
 # %%
 policy = plait.RetryPolicy(attempts=6, base_delay=0.5, multiplier=2, max_delay=3.0)
 print("delays before jitter:", [policy.backoff(n) for n in range(1, 6)])
+# Jitter draws from plait's one random source; seeding it replays the draws.
+plait.testing.seed_randomness(1)
 print("with jitter=0.1:     ", [round(policy.delay(n), 2) for n in range(1, 6)])
 
 

@@ -425,3 +425,26 @@ async def test_worker_retries_an_unreachable_postgres_without_leaking_password(
     assert "postgresql://carol:***@127.0.0.1:1/jobs" in messages[0]
     assert "(attempt 2)" in messages[1]
     assert not any("pa55word" in m for m in messages)
+
+
+async def test_postgres_worker_wakes_on_notify_not_by_polling(tmp_path: Path) -> None:
+    handlers = plait.JobHandlers()
+
+    @handlers.register("ping")
+    async def ping(job: plait.Job) -> str:
+        return "pong"
+
+    for dsn in make_dsn("postgres", tmp_path):
+        # A minute between safety-net polls: only NOTIFY can wake it in time.
+        worker = plait.JobWorker(dsn, handlers, poll_interval=60)
+        async with (
+            plait.DurableBackend(dsn) as backend,
+            anyio.create_task_group() as tg,
+        ):
+            await tg.start(worker.run)
+            first = await backend.submit(plait.Job("ping"))
+            record = await backend.wait(first, timeout=10)
+            second = await backend.submit(plait.Job("ping"))
+            again = await backend.wait(second, timeout=10)
+            worker.stop()
+        assert record.result == again.result == "pong"

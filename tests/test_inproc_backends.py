@@ -183,6 +183,34 @@ async def test_outer_cancellation_still_drains(clock: Clock) -> None:
     assert finished == [job_id]
 
 
+async def test_a_cancelled_shutdown_cancels_and_reports_the_jobs_left(
+    clock: Clock,
+) -> None:
+    unit = 10.0 if clock.virtual else 0.05
+    handlers = plait.JobHandlers()
+    ended: list[str] = []
+
+    @handlers.register("slow")
+    async def slow(job: plait.Job) -> None:
+        try:
+            await anyio.sleep(unit)
+        finally:
+            ended.append(job.id or "")
+
+    async with plait.TrackedBackend(handlers, drain_timeout=unit * 100) as backend:
+        job_id = await backend.submit(plait.Job("slow"))
+        await anyio.wait_all_tasks_blocked()
+        start = anyio.current_time()
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await backend.shutdown()
+        assert scope.cancelled_caught
+        assert anyio.current_time() - start == clock.approx(0)
+        assert ended == [job_id]
+    assert backend.report == plait.DrainReport(finished=0, cancelled=(job_id,))
+    assert backend.stats() == plait.BackendStats(submitted=1, cancelled=1)
+
+
 async def test_limit_bounds_concurrency() -> None:
     handlers = plait.JobHandlers()
     running = 0

@@ -10,8 +10,8 @@ Live tasks are counted as the event loop spawns and reaps them (asyncio's
 task factory, a trio ``Instrument``: both public), which costs O(1) per call;
 ``anyio.get_running_tasks()`` walks every task and would make the million
 checks take a minute per backend. The counter is checked against
-``anyio.get_running_tasks()`` every ``SAMPLE`` calls, so it cannot drift
-unnoticed.
+``anyio.get_running_tasks()`` every ``SAMPLE`` calls, so it cannot miss
+tasks unnoticed.
 """
 
 from __future__ import annotations
@@ -52,9 +52,14 @@ class LiveTasks:
         self.count -= 1
 
     def check_against_anyio(self) -> None:
-        """Assert the counter agrees with a full walk of the running tasks."""
+        """Assert the counter never undercounts a full walk of the running tasks.
+
+        It may overcount for a moment: asyncio reaps a finished task in a
+        done callback one loop turn later. Overcounting only makes the bound
+        stricter.
+        """
         self.samples += 1
-        assert self.count == len(anyio.get_running_tasks()) - self.baseline
+        assert self.count >= len(anyio.get_running_tasks()) - self.baseline
 
 
 @contextlib.contextmanager
@@ -113,17 +118,17 @@ class Counts:
     calls: int = 0
     finished: int = 0
     delivered: int = 0
-    most_live_tasks: int = 0
-    most_pulled_not_finished: int = 0
-    most_pulled_not_delivered: int = 0
 
     def at_call(self, live: LiveTasks) -> None:
-        """Record the bounds as they stand at one call of fn."""
+        """Check the bounds as they stand at one call of fn.
+
+        A failed check fails that call, so a broken bound stops the run at
+        once instead of after a million items.
+        """
         self.calls += 1
-        self.most_live_tasks = max(self.most_live_tasks, live.count)
-        self.most_pulled_not_finished = max(
-            self.most_pulled_not_finished, self.pulled - self.finished
-        )
+        # The calling task, running before counting began, plus the pool's.
+        assert 1 + live.count <= LIMIT + 2, f"{live.count} tasks besides the caller"
+        assert self.pulled - self.finished <= LIMIT, "pulled but not finished"
         if self.calls % SAMPLE == 1:
             live.check_against_anyio()
 
@@ -149,9 +154,6 @@ async def test_bounded_map_lazy_million_items_holds_limit() -> None:
     assert len(results) == MAP_ITEMS
     assert counts.calls == counts.pulled == MAP_ITEMS
     assert live.samples == MAP_ITEMS // SAMPLE
-    # The calling task, already running, plus the tasks the pool added.
-    assert 1 + counts.most_live_tasks <= LIMIT + 2
-    assert counts.most_pulled_not_finished <= LIMIT
 
 
 async def test_imap_endless_stream_holds_limit() -> None:
@@ -160,9 +162,7 @@ async def test_imap_endless_stream_holds_limit() -> None:
     def items() -> Iterator[int]:
         for item in itertools.count():
             counts.pulled += 1
-            counts.most_pulled_not_delivered = max(
-                counts.most_pulled_not_delivered, counts.pulled - counts.delivered
-            )
+            assert counts.pulled - counts.delivered <= LIMIT, "pulled but not read"
             yield item
 
     with counting_live_tasks() as live:
@@ -183,8 +183,5 @@ async def test_imap_endless_stream_holds_limit() -> None:
 
     assert counts.delivered == IMAP_RESULTS
     assert live.samples >= IMAP_RESULTS // SAMPLE
-    assert 1 + counts.most_live_tasks <= LIMIT + 2
-    assert counts.most_pulled_not_finished <= LIMIT
-    assert counts.most_pulled_not_delivered <= LIMIT
     # Beyond the last result read, only what the limit allows was pulled.
     assert counts.pulled <= IMAP_RESULTS + LIMIT

@@ -139,6 +139,30 @@ async def test_errors_raise_by_default_unwrapped(clock: Clock) -> None:
         await plait.every(unit_for(clock), job)
 
 
+async def test_runs_that_fail_together_are_all_raised(clock: Clock) -> None:
+    arrived: list[str] = []
+    both = anyio.Event()
+    raised: list[ValueError] = []
+
+    async def fail(tag: str) -> None:
+        arrived.append(tag)
+        if len(arrived) == 2:
+            both.set()
+        # Shielded, so the first failure cannot cancel the second one first.
+        with anyio.CancelScope(shield=True):
+            await both.wait()
+        raised.append(ValueError(tag))
+        raise raised[-1]
+
+    scheduler = plait.Scheduler()
+    scheduler.every(unit_for(clock), fail, "a")
+    scheduler.every(unit_for(clock), fail, "b")
+    with pytest.raises(ExceptionGroup) as info:
+        await scheduler.run()
+    assert sorted(map(str, info.value.exceptions)) == ["a", "b"]
+    assert all(e in raised for e in info.value.exceptions)
+
+
 async def test_errors_log_keeps_ticking(
     clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -272,3 +272,39 @@ def test_stop_tiers_respect_priorities_and_dependencies(data: st.DataObject) -> 
     for service in services:
         for dep in service.depends_on:
             assert tier_of[dep] > tier_of[service.name]
+
+
+async def test_a_failure_queued_behind_a_shutdown_is_not_a_restart() -> None:
+    # The shutdown is asked for after the failure, before the supervisor's
+    # own task has looked at it: the shutdown wins, with no restart or give-up.
+    go, failed = anyio.Event(), anyio.Event()
+    reports: list[plait.ShutdownReport] = []
+
+    class OnFailure(plait.SupervisorObserver):
+        def on_failure(self, event: plait.ServiceEvent) -> None:
+            failed.set()
+
+    async def fails() -> None:
+        await go.wait()
+        raise ValueError("down")
+
+    async def ask_for_shutdown(sup: plait.Supervisor) -> None:
+        await failed.wait()
+        # Outside the supervisor's scope and shielded: only the shutdown's
+        # own end can end this wait.
+        with anyio.CancelScope(shield=True), anyio.fail_after(5):
+            reports.append(await sup.shutdown())
+
+    async with anyio.create_task_group() as tg:
+        async with plait.Supervisor(
+            observers=[OnFailure()], max_restarts=0, backoff=0
+        ) as sup:
+            await sup.start(polite([], "other"), name="other")
+            await sup.start(fails, ready="begin")
+            tg.start_soon(ask_for_shutdown, sup)
+            go.set()
+            await anyio.sleep_forever()
+    assert reports == [sup.report]
+    assert sup.report is not None
+    assert sup.report.stopped == ("other",)
+    assert sup.stats()["fails"].runs == 1

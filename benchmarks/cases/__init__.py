@@ -19,6 +19,7 @@ FAMILIES: tuple[str, ...] = (
     "gather",
     "race",
     "imap",
+    "as_completed",
     "memory",
     "scaling",
     "retry",

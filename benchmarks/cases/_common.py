@@ -9,7 +9,7 @@ from .._model import Backend, Trial, expect
 
 ASYNCIO_ONLY: frozenset[Backend] = frozenset({"asyncio", "uvloop"})
 LIMITS: tuple[int, ...] = (10, 100, 1000)
-QUICK_N = 200
+QUICK_N = 100
 FULL_N = 10_000
 
 

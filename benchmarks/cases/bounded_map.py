@@ -82,7 +82,8 @@ async def aiometer_run_all(t: Trial) -> Any:
 async def aiostream_map(t: Trial) -> Any:
     from aiostream import stream
 
-    mapped = stream.map(stream.iterate(range(t.n)), t.work, task_limit=t.limit)
+    work: Any = t.work  # aiostream's operator typing does not accept it as is
+    mapped: Any = stream.map(stream.iterate(range(t.n)), work, task_limit=t.limit)
     return await stream.list(mapped)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from .._model import Case, Family, Trial, Variant
 from ._common import ASYNCIO_ONLY, check_mapped, names
 
-QUICK_N = 200
+QUICK_N = 100
 FULL_N = 10_000
 
 

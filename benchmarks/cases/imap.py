@@ -83,8 +83,9 @@ async def aiometer_amap(t: Trial) -> Any:
 async def aiostream_map(t: Trial) -> Any:
     from aiostream import stream
 
-    mapped = stream.map(
-        stream.iterate(range(t.n)), t.work, ordered=_ordered(t), task_limit=t.limit
+    work: Any = t.work  # aiostream's operator typing does not accept it as is
+    mapped: Any = stream.map(
+        stream.iterate(range(t.n)), work, ordered=_ordered(t), task_limit=t.limit
     )
     out: list[Any] = []
     async with mapped.stream() as values:
@@ -144,7 +145,7 @@ _UNORDERED_ONLY = {"aiometer", "lionherd"}
 
 def cases(mode: str) -> list[Case]:
     n = QUICK_N if mode == "quick" else FULL_N
-    out = []
+    out: list[Case] = []
     for ordered in (True, False):
         variants = tuple(
             name

@@ -7,14 +7,14 @@ cancelled and has finished; the check reads the probe right after return.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from .._model import Case, Family, Trial, Variant, expect
 from .._work import cancelled_exc, native_checkpoint, sleep_forever
 from ._common import names
 
-Contestant = Callable[[int], Awaitable[int]]
+Contestant = Callable[[int], Coroutine[Any, Any, int]]
 
 
 def setup(t: Trial) -> None:

@@ -13,7 +13,7 @@ from .._model import Case, Family, Trial, Variant, expect
 from .._work import native_checkpoint
 from ._common import names
 
-QUICK_N = 200
+QUICK_N = 100
 FULL_N = 10_000
 
 

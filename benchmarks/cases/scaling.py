@@ -36,6 +36,7 @@ def cases(mode: str) -> list[Case]:
             variants=_NAMES,
             params={"limit": LIMIT, "cap": CAP[mode]},
             backends=("asyncio", "trio"),
+            rounds=1,  # the curve's shape, not a ratio; N=10^6 samples are slow
             group="scaling",
         )
         for n in _SIZES[mode]

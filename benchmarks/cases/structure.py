@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._model import Case, Family, Trial, Variant
+from .._model import Backend, Case, Family, Trial, Variant
 from . import bounded_map, gather, imap
 from ._common import check_mapped
 
@@ -60,7 +60,7 @@ VARIANTS = (
 
 # Stepping is counted through asyncio's pure-Python Handle and trio's
 # instrument API; uvloop's handles are C, so it is left out.
-_BACKENDS = ("asyncio", "trio")
+_BACKENDS: tuple[Backend, ...] = ("asyncio", "trio")
 
 
 def cases(mode: str) -> list[Case]:

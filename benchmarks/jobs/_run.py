@@ -258,6 +258,8 @@ def _procrastinate(
                 "procrastinate",
                 "--app",
                 "benchmarks.jobs._apps.app",
+                "--log-level",
+                "warning",
                 "worker",
                 "--concurrency",
                 "10",

@@ -11,17 +11,18 @@ and lets anyio's own ``TaskGroup.__aexit__`` do the waiting, the cancelling
 and the exception grouping, so that outer cancellation, deadlines and
 shielding go through anyio's machinery unchanged.
 
-Run: ``python -m benchmarks.studies.asyncio_fastpath`` (semantic checks on
-asyncio and uvloop, then timings). It prints a verdict table; nothing here is
-imported by plait.
+Run: ``python -m benchmarks.studies.asyncio_fastpath [--write docs/performance.md]``
+(semantic checks and timings on asyncio and uvloop; ``--write`` puts the
+tables into the page between the study's markers). Nothing here is imported
+by plait.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -164,14 +165,19 @@ async def failure_cancels_siblings(gather: Gather) -> str | None:
         await anyio.sleep(0.01)
         raise ValueError("boom")
 
+    problems = []
     try:
         await gather(sibling(), fails())
     except ExceptionGroup as eg:
         if eg.subgroup(ValueError) is None:
-            return f"wrong group: {eg!r}"
+            problems.append(f"wrong group: {eg!r}")
+    except ValueError:
+        problems.append("raised the bare error, not an ExceptionGroup")
     else:
-        return "no error raised"
-    return None if cancelled == [True] else "the sibling was not cancelled"
+        problems.append("no error raised")
+    if cancelled != [True]:
+        problems.append("the sibling was not cancelled")
+    return "; ".join(problems) or None
 
 
 async def parent_id_is_host(gather: Gather) -> str | None:
@@ -212,9 +218,19 @@ async def work(x: int) -> int:
 
 
 N = 10_000
+IMPLEMENTATIONS: dict[str, Gather] = {
+    "anyio task group (create_task)": anyio_task_group,
+    "plait.gather": plait.gather,
+    "fast_gather (study)": fast_gather,
+    "asyncio.gather": asyncio.gather,
+}
+BEGIN = "<!-- study:fastpath:begin -->"
+END = "<!-- study:fastpath:end -->"
 
 
 async def timings() -> list[str]:
+    """Time every implementation on N trivial coroutines, interleaved."""
+
     def job(fn: Gather) -> Callable[[], Awaitable[object]]:
         async def run() -> object:
             out = await fn(*[work(x) for x in range(N)])
@@ -223,33 +239,63 @@ async def timings() -> list[str]:
 
         return run
 
-    jobs = {
-        "anyio task group (create_task)": job(anyio_task_group),
-        "plait.gather": job(plait.gather),
-        "fast_gather (study)": job(fast_gather),
-        "asyncio.gather": job(asyncio.gather),
-    }
-    samples = await interleave(jobs, rounds=9, min_time=0.3)
+    jobs = {name: job(fn) for name, fn in IMPLEMENTATIONS.items()}
+    samples = await interleave(jobs, rounds=9, min_time=0.5)
     return summary(samples, "anyio task group (create_task)", N)
 
 
-async def main() -> None:
-    for name, fn in (
-        ("anyio task group", anyio_task_group),
-        ("fast_gather", fast_gather),
-        ("asyncio.gather", asyncio.gather),
-    ):
-        results = await run_checks(fn)
-        for check, problem in results.items():
-            print(f"  {name:<18} {check:<32} {'ok' if problem is None else problem}")
-    print(f"gather of N={N}:")
-    print("\n".join(await timings()))
+async def study() -> tuple[dict[str, dict[str, str | None]], list[str]]:
+    """Return the semantic checks per implementation and the timing lines."""
+    checks = {name: await run_checks(fn) for name, fn in IMPLEMENTATIONS.items()}
+    return checks, await timings()
+
+
+def markdown(
+    results: dict[str, tuple[dict[str, dict[str, str | None]], list[str]]],
+) -> str:
+    """Render the study for the performance page."""
+    out = [BEGIN, ""]
+    for loop, (checks, lines) in results.items():
+        names = list(checks)
+        out += [
+            f"Semantics on {loop} (from `benchmarks/studies/asyncio_fastpath.py`):",
+            "",
+            "| check | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for check in CHECKS:
+            cells = []
+            for name in names:
+                problem = checks[name][check.__name__]
+                cells.append("ok" if problem is None else f"**broken**: {problem}")
+            out.append(f"| {check.__name__} | " + " | ".join(cells) + " |")
+        out += [
+            "",
+            f"gather of N={N:,} on {loop}: µs per item, ratio to anyio's task "
+            "group with its 90 % interval:",
+            "",
+            "```text",
+            *lines,
+            "```",
+            "",
+        ]
+    out.append(END)
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> None:
+    """Run on asyncio and uvloop; print, and write into a page if asked."""
+    results = {}
+    for loop in ("asyncio", "uvloop"):
+        options = {"use_uvloop": loop == "uvloop"}
+        results[loop] = anyio.run(study, backend="asyncio", backend_options=options)
+    text = markdown(results)
+    print(text)
+    if argv[:1] == ["--write"]:
+        from .._page import write_page
+
+        write_page(Path(argv[1]), text, BEGIN, END)
 
 
 if __name__ == "__main__":
-    for loop in ("asyncio", "uvloop"):
-        print(f"== {loop} ==")
-        anyio.run(
-            main, backend="asyncio", backend_options={"use_uvloop": loop == "uvloop"}
-        )
-    del math, sys
+    main(sys.argv[1:])

@@ -338,6 +338,9 @@ class TrackedBackend(_Counting):
         Returns:
             A ``DrainReport``: how many jobs ended during the drain, and the
             ids of those cancelled. A second call returns the first's report.
+
+        A caller cancelled while it waits cuts the drain short: the jobs left
+        are cancelled and reported at once, then the cancellation propagates.
         """
         check_seconds("drain_timeout", drain_timeout, allow_none=True)
         if self._drained is not None:
@@ -354,22 +357,26 @@ class TrackedBackend(_Counting):
                     math.inf if drain_timeout is None else drain_timeout
                 ):
                     await self._idle.wait()
-            for scope in self._scopes.values():
-                scope.cancel()
-            while self._scopes:
-                self._idle = Event()
-                await self._idle.wait()
-            finished = self._done + self._failed - ended_before
-            cancelled = tuple(self._cancelled_ids)
-            self._report = DrainReport(finished=finished, cancelled=cancelled)
-            if cancelled:
-                logger.warning(
-                    "plait: drain timeout ran out; cancelled %d job(s): %s",
-                    len(cancelled),
-                    ", ".join(cancelled[:20]) + (" ..." if len(cancelled) > 20 else ""),
-                )
         finally:
-            self._drained.set()
+            # A caller cancelled during the drain cuts it short, but the jobs
+            # left are still cancelled and reported: the jobs are shielded,
+            # so nothing else would ever end them.
+            with CancelScope(shield=True):
+                for scope in self._scopes.values():
+                    scope.cancel()
+                while self._scopes:
+                    self._idle = Event()
+                    await self._idle.wait()
+                finished = self._done + self._failed - ended_before
+                cancelled = tuple(self._cancelled_ids)
+                self._report = DrainReport(finished=finished, cancelled=cancelled)
+                self._drained.set()
+        if cancelled:
+            logger.warning(
+                "plait: drain timeout ran out; cancelled %d job(s): %s",
+                len(cancelled),
+                ", ".join(cancelled[:20]) + (" ..." if len(cancelled) > 20 else ""),
+            )
         return self._report
 
     @property

@@ -27,6 +27,7 @@ from anyio import (
 )
 from anyio.abc import TaskGroup, TaskStatus
 
+from ._cancellation import non_cancel_subgroup
 from ._random import plait_random
 from ._service_spec import check_service_fn
 from ._services import check_seconds
@@ -187,8 +188,7 @@ async def run_jobs(
         stop.set()
 
     def on_error(exc: BaseException) -> None:
-        if not failure:
-            failure.append(exc)
+        failure.append(exc)
         stop.set()
 
     try:
@@ -205,8 +205,13 @@ async def run_jobs(
             await runner.stop(0.0 if failure else grace)
             tg.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        if failure and group.subgroup(lambda e: e is failure[0]) is not None:
-            raise failure[0] from None
+        # A lone job failure propagates as itself; with runs that failed at
+        # the same time, or other errors, the group keeps every one of them.
+        rest = non_cancel_subgroup(group)
+        if len(failure) == 1 and rest is not None:
+            _, others = rest.split(lambda e: e is failure[0])
+            if others is None:
+                raise failure[0] from None
         raise
 
 
@@ -246,8 +251,10 @@ async def every(
             going. Default ``False``: runs never overlap.
         immediate: run at the start (default) rather than one interval in.
         errors: ``'raise'`` (default): the first ``Exception`` from *fn*
-            stops the loop, cancels other runs and propagates; ``'log'``: log
-            it at WARNING on the ``plait`` logger and keep ticking.
+            stops the loop, cancels other runs and propagates (runs that
+            fail at the same moment propagate together, in an
+            ``ExceptionGroup``); ``'log'``: log it at WARNING on the
+            ``plait`` logger and keep ticking.
         grace: seconds a run under way may finish after *stopping* is set.
         stopping: an event that asks the loop to stop.
         task_status: reports readiness once the loop is set up.

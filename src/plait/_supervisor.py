@@ -328,8 +328,11 @@ class Supervisor:
         try:
             with self._control_scope:
                 async for service, run in self._events_rx:
+                    # An end that waited in the queue while a shutdown was
+                    # asked for is the shutdown's to handle, not a restart's.
                     if (
-                        run is service.run
+                        not self._closing
+                        and run is service.run
                         and not run.stop_requested
                         and not run.initial
                     ):
@@ -371,6 +374,8 @@ class Supervisor:
         await sleep(delay)
         assert self._tg is not None
         for other in (s for s in self._order if s in restart):
+            if self._closing:  # asked while its shutdown task is yet to run
+                return
             await self._runner.launch(self._tg, other, initial=False).settled.wait()
 
     def _affected(self, service: Service) -> list[Service]:
@@ -395,7 +400,8 @@ class Supervisor:
         )
         self._gave_up = group
         self._closing = True
-        self._shutdown_done = Event()
+        if self._shutdown_done is None:
+            self._shutdown_done = Event()
         with CancelScope(shield=True):
             await self._stop_everything(self.grace)
         assert self._tg is not None
@@ -412,7 +418,8 @@ class Supervisor:
         with CancelScope(shield=True):
             self._control_scope.cancel()
             await self._control_done.wait()
-            await self._stop_everything(grace)
+            if self._report is None:  # else a give-up has stopped everything
+                await self._stop_everything(grace)
 
     async def _stop_everything(self, grace: float) -> ShutdownReport:
         assert self._shutdown_done is not None

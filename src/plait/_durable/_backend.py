@@ -162,6 +162,9 @@ class DurableBackend:
         if not rows:
             return []
         ids = await in_thread(self._require_engine().insert, rows)
+        if self.worker is not None:
+            # The in-process worker need not wait for its next poll.
+            self.worker.poke()
         return [str(job_id) for job_id in ids]
 
     async def get(self, job_id: str) -> JobRecord | None:

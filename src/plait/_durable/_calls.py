@@ -9,6 +9,8 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+from anyio import TASK_STATUS_IGNORED
+from anyio.abc import TaskStatus
 
 from .._retry import RetryPolicy
 from ._engine import DatabaseUnavailableError, Engine, open_engine, redact
@@ -58,14 +60,30 @@ def describe(dsn: str) -> str:
     return redact(dsn)
 
 
-async def listen_for_jobs(engine: Any, name: str, wake: Callable[[], None]) -> None:
-    """Call *wake* on every NOTIFY of new jobs; reconnect with backoff."""
+async def listen_for_jobs(
+    engine: Any,
+    name: str,
+    wake: Callable[[], None],
+    *,
+    task_status: TaskStatus[None] = TASK_STATUS_IGNORED,
+) -> None:
+    """Call *wake* on every NOTIFY of new jobs; reconnect with backoff.
+
+    Reports ready once LISTEN is in place (or its first attempt failed), so
+    the worker's first claim cannot miss a job submitted in between.
+    """
     open_listener = engine.open_listener
     failures = 0
     while True:
         listener: Any = None
         try:
-            listener = await in_thread(open_listener)
+            try:
+                listener = await in_thread(open_listener)
+            finally:
+                task_status.started()
+                task_status = TASK_STATUS_IGNORED
+            if failures:
+                wake()
             failures = 0
             while True:
                 await anyio.wait_readable(listener.fileno())

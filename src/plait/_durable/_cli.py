@@ -49,13 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     backend, options = _backend_options(args.backend)
-    try:
-        if args.status:
+    if args.status:
+        try:
             stats = anyio.run(_status, dsn, backend=backend, backend_options=options)
-            _print_status(stats, json_out=args.json, out=sys.stdout)
-            return 0
-        if not args.app:
-            parser.error("--app MODULE:ATTR is required to run jobs")
+        except DatabaseUnavailableError as exc:
+            print(f"{PROG}: {exc}", file=sys.stderr)
+            return 1
+        _print_status(stats, json_out=args.json, out=sys.stdout)
+        return 0
+    if not args.app:
+        parser.error("--app MODULE:ATTR is required to run jobs")
+    try:
         handlers = load_handlers(args.app)
         worker = JobWorker(
             dsn,
@@ -67,20 +71,18 @@ def main(argv: list[str] | None = None) -> int:
             until_empty=args.drain,
             name=args.name,
         )
-        anyio.run(
-            _run,
-            worker,
-            args.drain,
-            args.progress,
-            backend=backend,
-            backend_options=options,
-        )
-    except DatabaseUnavailableError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 1
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
+    # The worker itself waits out an unreachable database, with backoff.
+    anyio.run(
+        _run,
+        worker,
+        args.drain,
+        args.progress,
+        backend=backend,
+        backend_options=options,
+    )
     s = worker.stats
     print(
         f"{PROG}: stopped: claimed {s.claimed}, done {s.done}, retried "

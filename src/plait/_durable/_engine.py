@@ -30,7 +30,23 @@ MAX_LOST_LEASES = 3
 
 class DatabaseUnavailableError(ConnectionError):
     """The job database cannot be reached; the message names the DSN without
-    its password."""
+    its password.
+
+    A ``DurableBackend`` raises it on entering (and a submit raises it when
+    the database goes away); a ``JobWorker`` logs it and retries with
+    backoff instead.
+
+    Example:
+        >>> import anyio, plait
+        >>> async def main() -> None:
+        ...     async with plait.DurableBackend("/no/such/dir/jobs.db"):
+        ...         pass
+        >>> try:
+        ...     anyio.run(main)
+        ... except plait.DatabaseUnavailableError as exc:
+        ...     print(exc)  # doctest: +ELLIPSIS
+        cannot open the SQLite job database '/no/such/dir/jobs.db': ...
+    """
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -103,6 +119,17 @@ class JobRecord:
         created_at: UNIX time it was submitted.
         finished_at: UNIX time it reached done or dead.
         lost_leases: how often a worker died or hung holding it.
+
+    Example:
+        >>> import anyio, plait, tempfile, os
+        >>> async def main(dsn: str) -> plait.JobRecord | None:
+        ...     async with plait.DurableBackend(dsn) as backend:
+        ...         job_id = await backend.submit(plait.Job("t", {"n": 1}))
+        ...         return await backend.get(job_id)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     record = anyio.run(main, os.path.join(tmp, "jobs.db"))
+        >>> record.state, record.payload, record.attempts
+        ('queued', {'n': 1}, 0)
     """
 
     id: str
@@ -131,6 +158,17 @@ class QueueStats:
         oldest_queued_age: seconds the longest-waiting claimable job has been
             due (``queued`` or ``retrying`` with its not-before passed), or
             ``None`` when none is.
+
+    Example:
+        >>> import anyio, plait, tempfile, os
+        >>> async def main(dsn: str) -> plait.QueueStats:
+        ...     async with plait.DurableBackend(dsn) as backend:
+        ...         await backend.submit_many([plait.Job("a"), plait.Job("b")])
+        ...         return await backend.stats()
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     stats = anyio.run(main, os.path.join(tmp, "jobs.db"))
+        >>> stats.counts["queued"], stats.by_type, stats.pending
+        (2, {'a': {'queued': 1}, 'b': {'queued': 1}}, 2)
     """
 
     counts: dict[str, int]

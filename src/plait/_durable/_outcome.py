@@ -28,6 +28,23 @@ class WorkerStats:
         released: jobs handed back unfinished at shutdown.
         lost_leases: jobs whose lease a heartbeat found gone; their run was
             cancelled.
+
+    Example:
+        >>> import anyio, plait, tempfile, os
+        >>> handlers = plait.JobHandlers()
+        >>> @handlers.register("noop")
+        ... async def noop(job: plait.Job) -> None:
+        ...     return None
+        >>> async def main(dsn: str) -> plait.WorkerStats:
+        ...     async with plait.DurableBackend(dsn) as backend:
+        ...         await backend.submit_many([plait.Job("noop"), plait.Job("nope")])
+        ...     worker = plait.JobWorker(dsn, handlers, until_empty=True)
+        ...     await worker.run()
+        ...     return worker.stats
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     stats = anyio.run(main, os.path.join(tmp, "jobs.db"))
+        >>> stats.claimed, stats.done, stats.dead
+        (2, 1, 1)
     """
 
     claimed: int = 0

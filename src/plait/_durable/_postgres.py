@@ -259,6 +259,8 @@ class PostgresEngine:
                 accepted = {row[0] for row in cur.fetchall()}
             if release:
                 cur.execute(RELEASE, ([r[0] for r in release], [r[1] for r in release]))
+                # Released jobs are free at once: wake the other workers.
+                cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
             claimed: list[Claimed] = []
             if claim > 0:
                 cur.execute(
@@ -291,7 +293,10 @@ class PostgresEngine:
     def reap(self, *, now: float) -> int:
         def work(cur: Any) -> int:
             cur.execute(REAP, (now, now))
-            return int(cur.rowcount)
+            requeued = int(cur.rowcount)
+            if requeued:
+                cur.execute("SELECT pg_notify(%s, '')", (self.channel,))
+            return requeued
 
         return self._run(work)
 

@@ -127,8 +127,10 @@ class JobWorker:
         self._acks: list[Ack] = []
         self._releases: list[tuple[int, int]] = []
         self._maybe_work = True
+        self._poked = False
         self._wake = anyio.Event()
         self._started = False
+        self._listening = False
 
     def stop(self, *, grace: float | None = None) -> None:
         """Stop claiming; release what still runs after *grace* seconds.
@@ -155,11 +157,12 @@ class JobWorker:
             raise RuntimeError("a JobWorker runs once; create a new one")
         self._started = True
         self._engine = await connect_retrying(self.dsn, what=f"worker {self.name}")
+        self._listening = hasattr(self._engine, "open_listener")
         try:
             async with create_task_group() as tg:
                 tg.start_soon(self._housekeeping)
-                if hasattr(self._engine, "open_listener"):
-                    tg.start_soon(self._listen)
+                if self._listening:
+                    await tg.start(self._listen)
                 task_status.started()
                 async with create_task_group() as handlers_tg:
                     await self._pump(handlers_tg)
@@ -186,7 +189,9 @@ class JobWorker:
     async def _pump(self, handlers_tg: TaskGroup) -> None:
         engine = self._engine
         assert engine is not None
-        backoff = wait_for = 0.01
+        # With NOTIFY to wake it, an idle worker polls only as a safety net.
+        quickest = self.poll_interval if self._listening else 0.01
+        backoff = wait_for = quickest
         while True:
             if self._stop_at is not None and anyio.current_time() >= self._stop_at:
                 for scope in self._running.values():
@@ -212,6 +217,7 @@ class JobWorker:
             acks, self._acks = self._acks, []
             releases, self._releases = self._releases, []
             claim = max(0, want) if self._maybe_work else 0
+            self._poked = False
             try:
                 result = await in_thread(
                     engine.exchange,
@@ -235,18 +241,27 @@ class JobWorker:
                 self.stats.claimed += 1
                 handlers_tg.start_soon(self._run_job, claimed)
             if claim > 0:
-                self._maybe_work = len(result.claimed) == claim
+                # A NOTIFY that arrived during the round trip may announce
+                # jobs committed after this claim looked: keep it.
+                self._maybe_work = len(result.claimed) == claim or self._poked
                 if result.claimed:
-                    backoff = wait_for = 0.01
+                    backoff = wait_for = quickest
                 elif self.until_empty and await self._queue_empty():
                     self._claiming = False
                 else:
                     wait_for = await self._until_due(backoff)
+            retries = [a.not_before for a in acks if a.kind == "retry" and a.not_before]
+            if retries:
+                # No NOTIFY announces a retry falling due: wake for it here.
+                wait_for = max(0.001, min(wait_for, min(retries) - time.time()))
 
     async def _until_due(self, idle_delay: float) -> float:
         """Shorten the idle wait to when the next scheduled job falls due."""
         assert self._engine is not None
-        due = await in_thread(self._engine.next_due)
+        try:
+            due = await in_thread(self._engine.next_due)
+        except DatabaseUnavailableError:
+            return idle_delay
         if due is None:
             return idle_delay
         return max(0.001, min(idle_delay, due - time.time()))
@@ -255,7 +270,10 @@ class JobWorker:
         assert self._engine is not None
         if self._held or self._acks:
             return False
-        stats = await in_thread(self._engine.stats, now=time.time())
+        try:
+            stats = await in_thread(self._engine.stats, now=time.time())
+        except DatabaseUnavailableError:
+            return False
         counts = stats.counts
         return (
             counts["running"] == 0
@@ -338,8 +356,7 @@ class JobWorker:
                             self.name,
                             requeued,
                         )
-                        self._maybe_work = True
-                        self._kick()
+                        self.poke()
                 if now >= next_prune:
                     next_prune = now + 60.0
                     wall = time.time()
@@ -368,12 +385,19 @@ class JobWorker:
                 job_id,
             )
 
-    async def _listen(self) -> None:
+    async def _listen(self, *, task_status: TaskStatus[None]) -> None:
         assert self._engine is not None
-        await listen_for_jobs(self._engine, self.name, self._notified)
+        await listen_for_jobs(
+            self._engine, self.name, self.poke, task_status=task_status
+        )
 
-    def _notified(self) -> None:
-        self._maybe_work = True
+    def poke(self) -> None:
+        """Tell the worker new jobs may be claimable: it claims at once.
+
+        PostgreSQL's NOTIFY does this across processes; a ``DurableBackend``
+        calls it for its own worker after every submit.
+        """
+        self._maybe_work = self._poked = True
         self._kick()
 
     async def _final_flush(self) -> None:

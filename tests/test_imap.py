@@ -204,3 +204,24 @@ async def test_options_work_in_imap() -> None:
     policy = plait.RetryPolicy(attempts=2, base_delay=0)
     async with plait.imap(flaky, range(5), limit=2, retry=policy, timeout=5) as rs:
         assert [r async for r in rs] == list(range(5))
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_error_from_items_is_raised_even_with_return_exceptions(
+    ordered: bool,
+) -> None:
+    def items() -> Iterator[int]:
+        yield 0
+        yield 1
+        raise OSError("source broke")
+
+    got: list[int] = []
+    with pytest.raises(OSError, match="source broke") as info:
+        async with plait.imap(
+            square_after, items(), limit=2, ordered=ordered, return_exceptions=True
+        ) as results:
+            async for r in results:
+                got.append(r)
+    if ordered:
+        assert got == [0, 1]
+    assert any("items iterable" in note for note in info.value.__notes__)

@@ -142,7 +142,10 @@ def imap(
     exception carries a note naming the item and leaves the block as itself,
     not wrapped in a group. Leaving the block, early or not, cancels what is
     still in flight and waits for it; an async generator given as ``items`` is
-    closed. Each call of fn sees the caller's context, as in ``bounded_map``.
+    closed. An error raised by ``items`` itself is raised (after every
+    earlier result, in ordered mode) even with ``return_exceptions``: it is
+    no item's result. Each call of fn sees the caller's context, as in
+    ``bounded_map``.
 
     Args:
         fn: an async function taking one item.
@@ -213,6 +216,9 @@ class _IMap(Generic[T, R]):
         self.by_completion: deque[_Entry] = deque()
         self.next_index = 0
         self.failure: _Entry | None = None
+        # An error raised by items is nobody's result: it is raised even with
+        # return_exceptions, after every earlier result in ordered mode.
+        self.items_error_index = -1
         self.pulling = True
         self.misuse: TypeError | None = None
         self.misuse_seen = False
@@ -271,6 +277,7 @@ class _IMap(Generic[T, R]):
             try:
                 pulled = pull_sync() if pull_sync else await source.pull_async()
             except Exception as exc:
+                self.items_error_index = source.pulled
                 self._store((source.pulled, False, exc))
                 return
             if pulled is None:
@@ -304,8 +311,14 @@ class _IMap(Generic[T, R]):
     def _stopped_while_waiting(self) -> bool:
         return not self.pulling
 
+    def _raises(self, entry: _Entry) -> bool:
+        index, succeeded, _ = entry
+        if succeeded:
+            return False
+        return not self.return_exceptions or index == self.items_error_index
+
     def _store(self, entry: _Entry) -> None:
-        if not entry[1] and not self.return_exceptions:
+        if self._raises(entry):
             self.pulling = False
             if not self.ordered:
                 self.failure = entry
@@ -344,8 +357,8 @@ class _IMap(Generic[T, R]):
                 raise StopAsyncIteration
             self.result_ready = event = Event()
             await event.wait()
-        index, succeeded, value = entry
-        if not succeeded and not self.return_exceptions:
+        index, _, value = entry
+        if self._raises(entry):
             self.pulling = False
             self.failure = entry  # the iterator stays failed
             raise value

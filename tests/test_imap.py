@@ -215,7 +215,7 @@ async def test_error_from_items_is_raised_even_with_return_exceptions(
         yield 1
         raise OSError("source broke")
 
-    got: list[int] = []
+    got: list[int | Exception] = []
     with pytest.raises(OSError, match="source broke") as info:
         async with plait.imap(
             square_after, items(), limit=2, ordered=ordered, return_exceptions=True

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import anyio.abc
 import pytest
 
 import plait
@@ -56,3 +58,29 @@ async def test_run_until_signal_refuses_bad_arguments() -> None:
             await plait.run_until_signal(sup, grace=-1)
         with pytest.raises(TypeError, match=r"supervisor must be a plait\.Supervisor"):
             await plait.run_until_signal(object())  # type: ignore[arg-type]
+
+
+async def test_returns_when_the_supervisor_shuts_down_without_a_signal() -> None:
+    go = anyio.Event()
+    reports: list[plait.ShutdownReport] = []
+
+    async def admin(sup: plait.Supervisor) -> None:
+        await go.wait()
+        await sup.shutdown()
+
+    async def worker(stopping: anyio.Event) -> None:
+        await stopping.wait()
+
+    async def wait(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        reports.append(await plait.run_until_signal(sup, task_status=task_status))
+
+    with anyio.fail_after(5):
+        async with plait.Supervisor(observers=(), grace=0) as sup:
+            await sup.start(worker, grace=5)
+            await sup.start(admin, sup, restart="temporary")
+            async with anyio.create_task_group() as tg:
+                await tg.start(wait)
+                go.set()
+    assert reports == [sup.report]
+    assert sup.report is not None
+    assert sup.report.stopped == ("worker",)

@@ -680,9 +680,10 @@ def gives_up_at(gaps: list[float], max_restarts: int, period: float) -> int | No
 @given(
     gaps=st.lists(st.sampled_from([0.5, 1.0, 2.0, 3.0, 7.0]), min_size=1, max_size=8),
     max_restarts=st.integers(min_value=0, max_value=3),
+    seed=plait.testing.fuzz_seeds(),
 )
 async def test_intensity_under_random_failure_schedules(
-    clock: Clock, gaps: list[float], max_restarts: int
+    clock: Clock, gaps: list[float], max_restarts: int, seed: int
 ) -> None:
     if not clock.virtual:
         pytest.skip("window boundaries need exact instants: virtual time only")
@@ -699,6 +700,13 @@ async def test_intensity_under_random_failure_schedules(
         await stopping.wait()
 
     async def supervise() -> None:
+        # Under schedule fuzzing: extra task switches at each service start
+        # and restart must not change what is restarted or when it gives up.
+        with plait.testing.fuzz_schedule(seed) as fuzzer:
+            await supervised()
+        assert {site for site, _ in fuzzer.trace} >= {"task_start"}
+
+    async def supervised() -> None:
         async with plait.Supervisor(
             observers=[recorder], backoff=0, max_restarts=max_restarts, period=period
         ) as sup:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import threading
@@ -289,7 +290,8 @@ class TestRun:
         coro = main()
         with pytest.raises(TypeError, match=r"run\(main, 1\), not run\(main\(1\)\)"):
             run(coro)  # type: ignore[arg-type]
-        coro.close()
+        # Closed, so that it does not warn that it was never awaited.
+        assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
 
     def test_unknown_backend(self) -> None:
         async def main() -> None:

@@ -28,8 +28,8 @@ from anyio import (
 )
 from anyio.abc import TaskGroup
 
-from ._cancellation import is_cancelled
 from ._jobs import DrainReport, Job, JobHandlers
+from ._owned_group import close_owned_group
 from ._retry import pause_before_retry
 from ._services import check_seconds
 
@@ -289,19 +289,11 @@ class TrackedBackend(_Counting):
         tb: TracebackType | None,
     ) -> bool | None:
         assert self._tg is not None
-        try:
-            with CancelScope(shield=True):
-                await self.shutdown(drain_timeout=self.drain_timeout)
-        finally:
-            if exc is None or is_cancelled(exc):
-                suppress = await self._tg.__aexit__(exc_type, exc, tb)
-            else:
-                # No job runs any more; passing the body's error in would only
-                # wrap it in an ExceptionGroup of one.
-                self._tg.cancel_scope.cancel()
-                await self._tg.__aexit__(None, None, None)
-                suppress = False
-        return suppress
+
+        async def drain() -> None:
+            await self.shutdown(drain_timeout=self.drain_timeout)
+
+        return await close_owned_group(self._tg, drain, exc_type, exc, tb)
 
     async def submit(self, job: Job) -> str:
         """Start *job* in the background and return its id at once.
@@ -369,7 +361,8 @@ class TrackedBackend(_Counting):
                     await self._idle.wait()
                 finished = self._done + self._failed - ended_before
                 cancelled = tuple(self._cancelled_ids)
-                self._report = DrainReport(finished=finished, cancelled=cancelled)
+                report = DrainReport(finished=finished, cancelled=cancelled)
+                self._report = report
                 self._drained.set()
         if cancelled:
             logger.warning(
@@ -377,7 +370,7 @@ class TrackedBackend(_Counting):
                 len(cancelled),
                 ", ".join(cancelled[:20]) + (" ..." if len(cancelled) > 20 else ""),
             )
-        return self._report
+        return report
 
     @property
     def report(self) -> DrainReport | None:

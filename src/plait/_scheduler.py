@@ -113,8 +113,8 @@ class Scheduler:
         starts ticking at once (its grid starts then).
 
         Raises:
-            ValueError: a bad interval, jitter or *missed*, or the scheduler
-                has stopped.
+            ValueError: a bad interval, jitter or *missed*.
+            RuntimeError: the scheduler has stopped.
         """
         job = make_periodic(
             interval,
@@ -160,6 +160,8 @@ class Scheduler:
             task_status: reports readiness once every job ticks.
         """
         if self._running:
+            if self._live is None and self._stop is not None and self._stop.is_set():
+                raise RuntimeError("this scheduler has stopped; create a new one")
             raise RuntimeError("this scheduler is already running")
         self._running = True
         if self._stop is None:

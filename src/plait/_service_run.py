@@ -10,6 +10,7 @@ from anyio.abc import TaskGroup
 
 from ._awaitables import is_awaitable, raise_not_awaitable
 from ._cancellation import non_cancel_subgroup
+from ._fuzz import fuzz_point
 from ._observers import ServiceEvent, SupervisorObserver, notify
 from ._services import Outcome, Run, Service, ServiceState
 
@@ -70,6 +71,7 @@ class ServiceRunner:
             kwargs["stopping"] = run.stopping
         try:
             with run.scope:
+                await fuzz_point("task_start")
                 made = service.fn(*service.args, **kwargs)
                 if not is_awaitable(made):
                     raise_not_awaitable("Supervisor.start", "fn", service.fn, made)

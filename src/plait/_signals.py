@@ -6,7 +6,7 @@ import logging
 import signal
 from collections.abc import Iterable
 
-from anyio import TASK_STATUS_IGNORED, open_signal_receiver
+from anyio import TASK_STATUS_IGNORED, create_task_group, open_signal_receiver
 from anyio.abc import TaskStatus
 
 from ._services import check_seconds
@@ -30,6 +30,10 @@ async def run_until_signal(
     (tier by tier, see ``Supervisor.shutdown``). Further signals that arrive
     during the shutdown are absorbed; the grace periods bound how long it
     takes. Call it from the main thread, inside the supervisor's block.
+
+    It also returns, with the shutdown's report, when the supervisor shuts
+    down without a signal (a service called ``shutdown``, or it gave up), so
+    that nothing is left waiting for a signal that no longer matters.
 
     Args:
         supervisor: an entered ``Supervisor``.
@@ -70,11 +74,19 @@ async def run_until_signal(
     check_seconds("grace", grace, allow_none=True)
     with open_signal_receiver(*wanted) as received:
         task_status.started()
-        async for signum in received:
-            logger.info(
-                "plait: %s received; shutting down %r",
-                signal.Signals(signum).name,
-                supervisor.name,
-            )
-            break
+        async with create_task_group() as tg:
+
+            async def stop_waiting_once_closed() -> None:
+                await supervisor.wait_closed()
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_waiting_once_closed)
+            async for signum in received:
+                logger.info(
+                    "plait: %s received; shutting down %r",
+                    signal.Signals(signum).name,
+                    supervisor.name,
+                )
+                break
+            tg.cancel_scope.cancel()
         return await supervisor.shutdown(grace=grace)

@@ -20,9 +20,10 @@ from anyio import (
 )
 from anyio.abc import TaskGroup
 
-from ._cancellation import is_cancelled
+from ._fuzz import fuzz_point
 from ._intensity import RestartBudget
 from ._observers import LoggingObserver, ServiceEvent, SupervisorObserver, notify
+from ._owned_group import close_owned_group
 from ._service_run import ServiceRunner
 from ._service_spec import make_service
 from ._services import (
@@ -129,6 +130,7 @@ class Supervisor:
         self._control_done: Event | None = None
         self._closing = False
         self._shutdown_done: Event | None = None
+        self._closed: Event | None = None  # set once the shutdown is over
         self._report: ShutdownReport | None = None
         self._gave_up: ExceptionGroup[Exception] | None = None
 
@@ -138,6 +140,7 @@ class Supervisor:
         if self._tg is not None:
             raise RuntimeError("a Supervisor can be entered only once")
         self._control_scope, self._control_done = CancelScope(), Event()
+        self._closed = Event()
         self._events_tx, self._events_rx = create_memory_object_stream[
             tuple[Service, Run]
         ](math.inf)
@@ -154,18 +157,7 @@ class Supervisor:
         tb: TracebackType | None,
     ) -> bool | None:
         assert self._tg is not None
-        try:
-            with CancelScope(shield=True):
-                await self.shutdown()
-        finally:
-            if exc is None or is_cancelled(exc):
-                suppress = await self._tg.__aexit__(exc_type, exc, tb)
-            else:
-                # Nothing runs any more; passing the body's error in would only
-                # wrap it in an ExceptionGroup of one.
-                self._tg.cancel_scope.cancel()
-                await self._tg.__aexit__(None, None, None)
-                suppress = False
+        suppress = await close_owned_group(self._tg, self.shutdown, exc_type, exc, tb)
         if self._gave_up is not None:
             raise self._gave_up
         return suppress
@@ -299,6 +291,27 @@ class Supervisor:
         now = current_time()
         return {service.name: service.snapshot(now) for service in self._order}
 
+    async def wait_closed(self) -> None:
+        """Wait until the supervisor has shut down (by any means, give-up included).
+
+        Returns at once if it has, or if it was never entered.
+
+        Example:
+            >>> import anyio, plait
+            >>> async def main() -> tuple[str, ...]:
+            ...     async def admin(sup: plait.Supervisor) -> None:
+            ...         await sup.shutdown()
+            ...     async with plait.Supervisor(observers=(), grace=0) as sup:
+            ...         await sup.start(admin, sup, restart="temporary")
+            ...         await sup.wait_closed()
+            ...         assert sup.report is not None
+            ...         return sup.report.cancelled
+            >>> anyio.run(main)
+            ('admin',)
+        """
+        if self._closed is not None:
+            await self._closed.wait()
+
     @property
     def report(self) -> ShutdownReport | None:
         """The shutdown's report, once the supervisor has shut down."""
@@ -372,6 +385,7 @@ class Supervisor:
             )
             notify(self._observers, "on_restart", event)
         await sleep(delay)
+        await fuzz_point("restart")
         assert self._tg is not None
         for other in (s for s in self._order if s in restart):
             if self._closing:  # asked while its shutdown task is yet to run
@@ -431,4 +445,6 @@ class Supervisor:
         finally:
             self._events_tx.close()
             self._shutdown_done.set()
+            assert self._closed is not None
+            self._closed.set()
         return self._report

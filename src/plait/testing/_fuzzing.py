@@ -104,6 +104,8 @@ def fuzz_schedule(
         raise TypeError(f"seed must be an int, got {seed!r}")
     if not 0 <= seed <= _SEED_LIMIT:
         raise ValueError(f"seed must be between 0 and 2**32 - 1, got {seed}")
+    if isinstance(probability, bool) or not isinstance(probability, int | float):
+        raise TypeError(f"probability must be a number, got {probability!r}")
     if not 0 <= probability <= 1:
         raise ValueError(f"probability must be between 0 and 1, got {probability!r}")
     if isinstance(max_switches, bool) or not isinstance(max_switches, int):

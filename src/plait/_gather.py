@@ -283,6 +283,8 @@ async def _gather_settled(
             if not return_exceptions:
                 raise
             results[index] = exc
+        if fuzz is not None:
+            await fuzz("after_call")
 
     async with create_task_group() as tg:
         for index, aw in enumerate(awaitables):

@@ -24,7 +24,7 @@ class DurableBackend:
     time, idempotency key) before it returns the job's id, so a job once
     submitted survives a crash of this process, and any worker on the same
     database (``plait worker DSN --app module:handlers``, or a
-    :class:`JobWorker`) may run it. When ``handlers`` are given, the backend
+    ``JobWorker``) may run it. When ``handlers`` are given, the backend
     also runs a worker in this process (``work=False`` turns that off, for a
     process that only submits). Delivery is **at least once**: a job whose
     worker dies is run again after its lease expires.
@@ -49,7 +49,7 @@ class DurableBackend:
             job's max attempts at submit.
         work: run a worker in this process; default: when handlers are given.
         concurrency, lease, grace, poll_interval, retention, dead_retention:
-            the in-process worker's settings (see :class:`JobWorker`).
+            the in-process worker's settings (see ``JobWorker``).
 
     Raises:
         DatabaseUnavailableError: on entering, when the database cannot be

@@ -1,7 +1,7 @@
 """What ``import plait`` costs over importing the same names from anyio.
 
 Both commands run under ``python -X importtime`` in fresh interpreters,
-interleaved; the cost of a run is the sum of the cumulative times of its
+interleaved, after a warm-up run that writes any missing bytecode; the cost of a run is the sum of the cumulative times of its
 top-level imports. The report gives the medians and their difference, and
 the modules ``import plait`` loads that the anyio import does not.
 """
@@ -37,6 +37,10 @@ def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env.pop("PYTHONIMPORTTIME", None)
+    # Measure as an installed package runs: with compiled bytecode. (Some
+    # machines set this, and then every run would compile plait's source
+    # while anyio's wheel came with bytecode.)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -86,6 +90,8 @@ def measure(repeats: int) -> dict[str, Any]:
     anyio_stmt = anyio_statement()
     plait_stmt = "import plait"
     plait_us, anyio_us = [], []
+    _python(anyio_stmt)  # warm-up runs write any missing bytecode
+    _python(plait_stmt)
     for _ in range(repeats):
         anyio_us.append(import_cost_us(anyio_stmt))
         plait_us.append(import_cost_us(plait_stmt))

@@ -67,3 +67,20 @@ def test_the_check_sees_an_import() -> None:
     # Guards the test above against passing vacuously.
     modules = _modules_after("import plait, trio")
     assert _loaded(modules, "trio")
+
+
+def test_supervision_and_job_backends_load_on_first_use() -> None:
+    code = (
+        "import sys, plait\n"
+        "lazy = ['plait._supervisor', 'plait._durable', 'plait._inproc_backends']\n"
+        "assert not [m for m in lazy if m in sys.modules], sys.modules.keys()\n"
+        "assert plait.Supervisor.__module__ == 'plait'\n"
+        "assert 'plait._supervisor' in sys.modules\n"
+        "assert 'Supervisor' in dir(plait)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

@@ -405,3 +405,19 @@ async def test_unused_options_add_no_checkpoint_per_item() -> None:
     # Starting and joining the one worker takes a few scheduling rounds; a
     # checkpoint per item would take a thousand.
     assert during < 10
+
+
+async def test_a_sized_iterable_whose_len_is_wrong() -> None:
+    class Lying:
+        def __init__(self, real: int, claimed: int) -> None:
+            self.real, self.claimed = real, claimed
+
+        def __len__(self) -> int:
+            return self.claimed
+
+        def __iter__(self) -> Iterator[int]:
+            return iter(range(self.real))
+
+    double = InFlight().double
+    assert await plait.bounded_map(double, Lying(3, 10), limit=2) == [0, 2, 4]
+    assert await plait.bounded_map(double, Lying(5, 2), limit=2) == [0, 2, 4, 6, 8]

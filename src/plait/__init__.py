@@ -5,6 +5,9 @@ patterns anyio lacks (limits, streaming, race, retry, rates), supervision of
 long-running work, and testing tools (``plait.testing``).
 """
 
+import importlib as _importlib
+import typing as _typing
+
 from anyio import TASK_STATUS_IGNORED as TASK_STATUS_IGNORED
 from anyio import CancelScope as CancelScope
 from anyio import CapacityLimiter as CapacityLimiter
@@ -38,81 +41,61 @@ from ._deadlines import checkpoint as checkpoint
 from ._deadlines import effective_deadline as effective_deadline
 from ._deadlines import remaining as remaining
 from ._deadlines import shield as shield
-from ._durable import DatabaseUnavailableError as DatabaseUnavailableError
-from ._durable import DurableBackend as DurableBackend
-from ._durable import JobRecord as JobRecord
-from ._durable import JobWorker as JobWorker
-from ._durable import QueueStats as QueueStats
-from ._durable import WorkerStats as WorkerStats
 from ._fuzz import fuzz_point as fuzz_point
 from ._gather import gather as gather
 from ._imap import imap as imap
-from ._inproc_backends import BackendStats as BackendStats
-from ._inproc_backends import InlineBackend as InlineBackend
-from ._inproc_backends import TrackedBackend as TrackedBackend
 from ._jobs import DrainReport as DrainReport
 from ._jobs import Job as Job
 from ._jobs import JobHandler as JobHandler
 from ._jobs import JobHandlers as JobHandlers
 from ._jobs import TaskBackend as TaskBackend
 from ._map import bounded_map as bounded_map
-from ._observers import LoggingObserver as LoggingObserver
-from ._observers import ServiceEvent as ServiceEvent
-from ._observers import SupervisorObserver as SupervisorObserver
-from ._otel import OpenTelemetryObserver as OpenTelemetryObserver
-from ._periodic import every as every
 from ._race import race as race
 from ._ratelimit import RateLimiter as RateLimiter
 from ._retry import RetryPolicy as RetryPolicy
 from ._retry import retry as retry
-from ._scheduler import PeriodicJobStats as PeriodicJobStats
-from ._scheduler import Scheduler as Scheduler
-from ._services import RestartPolicy as RestartPolicy
-from ._services import RestartStrategy as RestartStrategy
-from ._services import ServiceState as ServiceState
-from ._services import ServiceStats as ServiceStats
-from ._shutdown import ShutdownReport as ShutdownReport
-from ._signals import run_until_signal as run_until_signal
-from ._supervisor import Supervisor as Supervisor
+
+if _typing.TYPE_CHECKING:
+    from ._durable import DatabaseUnavailableError as DatabaseUnavailableError
+    from ._durable import DurableBackend as DurableBackend
+    from ._durable import JobRecord as JobRecord
+    from ._durable import JobWorker as JobWorker
+    from ._durable import QueueStats as QueueStats
+    from ._durable import WorkerStats as WorkerStats
+    from ._inproc_backends import BackendStats as BackendStats
+    from ._inproc_backends import InlineBackend as InlineBackend
+    from ._inproc_backends import TrackedBackend as TrackedBackend
+    from ._observers import LoggingObserver as LoggingObserver
+    from ._observers import ServiceEvent as ServiceEvent
+    from ._observers import SupervisorObserver as SupervisorObserver
+    from ._otel import OpenTelemetryObserver as OpenTelemetryObserver
+    from ._periodic import every as every
+    from ._scheduler import PeriodicJobStats as PeriodicJobStats
+    from ._scheduler import Scheduler as Scheduler
+    from ._services import RestartPolicy as RestartPolicy
+    from ._services import RestartStrategy as RestartStrategy
+    from ._services import ServiceState as ServiceState
+    from ._services import ServiceStats as ServiceStats
+    from ._shutdown import ShutdownReport as ShutdownReport
+    from ._signals import run_until_signal as run_until_signal
+    from ._supervisor import Supervisor as Supervisor
 
 __version__ = "0.1.0"
 
 # Names plait defines report `plait` as their module, as anyio's do.
 for _name in (
-    "BackendStats",
-    "DatabaseUnavailableError",
     "DrainReport",
-    "DurableBackend",
-    "InlineBackend",
     "Job",
     "JobHandler",
     "JobHandlers",
-    "JobRecord",
-    "JobWorker",
-    "LoggingObserver",
-    "OpenTelemetryObserver",
-    "PeriodicJobStats",
-    "QueueStats",
     "RateLimiter",
-    "RestartPolicy",
-    "RestartStrategy",
     "RetryPolicy",
-    "Scheduler",
-    "ServiceEvent",
-    "ServiceState",
-    "ServiceStats",
-    "ShutdownReport",
-    "Supervisor",
-    "SupervisorObserver",
     "TaskBackend",
-    "TrackedBackend",
-    "WorkerStats",
     "as_completed",
     "bounded_map",
     "checkpoint",
     "current_backend",
     "effective_deadline",
-    "every",
     "fuzz_point",
     "gather",
     "imap",
@@ -122,11 +105,53 @@ for _name in (
     "remaining",
     "retry",
     "run",
-    "run_until_signal",
     "shield",
 ):
     globals()[_name].__module__ = __name__
 del _name
+
+# Supervision, background jobs and the durable backend load on first use,
+# so that `import plait` stays close to `import anyio` in cost.
+_LAZY: dict[str, str] = {
+    "BackendStats": "_inproc_backends",
+    "DatabaseUnavailableError": "_durable",
+    "DurableBackend": "_durable",
+    "InlineBackend": "_inproc_backends",
+    "JobRecord": "_durable",
+    "JobWorker": "_durable",
+    "LoggingObserver": "_observers",
+    "OpenTelemetryObserver": "_otel",
+    "PeriodicJobStats": "_scheduler",
+    "QueueStats": "_durable",
+    "RestartPolicy": "_services",
+    "RestartStrategy": "_services",
+    "Scheduler": "_scheduler",
+    "ServiceEvent": "_observers",
+    "ServiceState": "_services",
+    "ServiceStats": "_services",
+    "ShutdownReport": "_shutdown",
+    "Supervisor": "_supervisor",
+    "SupervisorObserver": "_observers",
+    "TrackedBackend": "_inproc_backends",
+    "WorkerStats": "_durable",
+    "every": "_periodic",
+    "run_until_signal": "_signals",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'plait' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{module_name}", __name__), name)
+    value.__module__ = __name__
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = (
     "BackendStats",

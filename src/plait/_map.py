@@ -161,11 +161,12 @@ class _BoundedMap(Generic[T, R]):
         self.return_exceptions = return_exceptions
         self.invoke = invoke
         self.fuzz: FuzzHook | None = current_fuzz_hook()
-        self.results: list[R] = []
         self.misuse: TypeError | None = None
         self.failures: list[Exception] = []
         self.stopped = False
         self.pairs = source.sync_pairs()
+        self.known_length = source.length or 0
+        self.results: list[R] = [_MISSING] * self.known_length
         self.tg: TaskGroup
         self.spawner: WorkerSpawner
 
@@ -184,7 +185,10 @@ class _BoundedMap(Generic[T, R]):
                 f"bounded_map(): {count} call{'s' if count > 1 else ''} failed",
                 self.failures,
             )
-        return self.results
+        results = self.results
+        while results and results[-1] is _MISSING:
+            results.pop()  # a sized iterable that yielded fewer than its len()
+        return results
 
     def _fail(self, exc: Exception) -> None:
         self.failures.append(exc)
@@ -205,16 +209,21 @@ class _BoundedMap(Generic[T, R]):
             await self.fuzz("task_start")
         source, results, fn, invoke = self.source, self.results, self.fn, self.invoke
         spawner, limit = self.spawner, self.limit
-        pairs = self.pairs
-        start = copy_context()
+        pairs, known = self.pairs, self.known_length
+        full = False  # once the pool is full it stays full: retiring workers
+        start = copy_context()  # hand their place straight to a new one
         while not self.stopped:
             pair = next(pairs, None) if pairs is not None else await source.pull_async()
             if pair is None:
                 return
             index, item = pair
-            results.append(_MISSING)
-            if spawner.workers < limit:
-                spawner.spawn()
+            if index >= known:  # a list that fn appends to yields more
+                results.append(_MISSING)
+            if not full:
+                if spawner.workers < limit:
+                    spawner.spawn()
+                else:
+                    full = True
             try:
                 if invoke is None:
                     aw = fn(item)

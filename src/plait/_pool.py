@@ -16,6 +16,7 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Sized,
 )
 from contextvars import copy_context
 from typing import Any, Generic, TypeVar
@@ -170,11 +171,14 @@ class ItemSource(Generic[T]):
         self.exhausted = False
         self._sync: Iterator[T] | None = None
         self._async: AsyncIterator[T] | None = None
+        self.length: int | None = None  # known up front for sized iterables
         if isinstance(items, AsyncIterable):
             self._async = aiter(items)
             self._lock = Lock(fast_acquire=True)
         elif isinstance(items, Iterable):
             self._sync = iter(items)
+            if isinstance(items, Sized):
+                self.length = len(items)
         else:
             raise TypeError(
                 f"{pattern}() items must be an iterable or async iterable, "

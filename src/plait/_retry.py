@@ -124,16 +124,25 @@ def _check_retry_on(retry_on: object) -> None:
         )
 
 
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(RetryPolicy))
+_DEFAULT_POLICY = RetryPolicy()
+
+
 def resolve_policy(policy: RetryPolicy | None, fields: dict[str, Any]) -> RetryPolicy:
     """Return *policy* with *fields* applied, or a new policy from *fields*."""
+    if not fields:  # the common call: nothing to build or check again
+        if policy is None:
+            return _DEFAULT_POLICY
+        if isinstance(policy, RetryPolicy):
+            return policy
     if policy is not None and not isinstance(policy, RetryPolicy):
         raise TypeError(f"policy must be a RetryPolicy, got {policy!r}")
-    unknown = set(fields) - {f.name for f in dataclasses.fields(RetryPolicy)}
+    unknown = fields.keys() - _FIELD_NAMES
     if unknown:
         raise TypeError(f"unknown RetryPolicy field(s): {', '.join(sorted(unknown))}")
     if policy is None:
         return RetryPolicy(**fields)
-    return dataclasses.replace(policy, **fields) if fields else policy
+    return dataclasses.replace(policy, **fields)
 
 
 async def pause_before_retry(policy: RetryPolicy, attempt: int, exc: Exception) -> None:

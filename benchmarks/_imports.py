@@ -1,9 +1,10 @@
 """What ``import plait`` costs over importing the same names from anyio.
 
 Both commands run under ``python -X importtime`` in fresh interpreters,
-interleaved, after a warm-up run that writes any missing bytecode; the cost of a run is the sum of the cumulative times of its
-top-level imports. The report gives the medians and their difference, and
-the modules ``import plait`` loads that the anyio import does not.
+interleaved, after a warm-up run that writes any missing bytecode; the cost
+of a run is the sum of the cumulative times of its top-level imports. The
+report gives the medians and their difference, and the modules
+``import plait`` loads that the anyio import does not.
 """
 
 from __future__ import annotations

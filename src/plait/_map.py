@@ -210,14 +210,16 @@ class _BoundedMap(Generic[T, R]):
         source, results, fn, invoke = self.source, self.results, self.fn, self.invoke
         spawner, limit = self.spawner, self.limit
         pairs, known = self.pairs, self.known_length
-        full = False  # once the pool is full it stays full: retiring workers
-        start = copy_context()  # hand their place straight to a new one
+        # Once the pool is full it stays full (a retiring worker hands its
+        # place straight to a new one), so the count is not read again.
+        full = False
+        start = copy_context()
         while not self.stopped:
             pair = next(pairs, None) if pairs is not None else await source.pull_async()
             if pair is None:
                 return
             index, item = pair
-            if index >= known:  # a list that fn appends to yields more
+            if index >= known:  # a sized iterable may yield more than len()
                 results.append(_MISSING)
             if not full:
                 if spawner.workers < limit:

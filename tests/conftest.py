@@ -18,6 +18,9 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+# tests/jobs.py holds shared checks; rewrite its asserts as pytest does tests.
+pytest.register_assert_rewrite("jobs")
+
 # Hypothesis' per-example deadline measures wall time, which a 2-core machine
 # shared with other test runs makes meaningless; budgets are set per test.
 settings.register_profile("plait", deadline=None)

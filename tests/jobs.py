@@ -313,6 +313,15 @@ async def settle(rounds: int = 5) -> None:
         await anyio.lowlevel.checkpoint()
 
 
+async def assert_nothing_left(recorder: Recorder, tasks_before: int) -> None:
+    """Check that no job still runs, no task is left, and nothing runs later."""
+    assert recorder.running == set()
+    assert task_count() == tasks_before
+    events = list(recorder.events)
+    await settle()
+    assert recorder.events == events
+
+
 def same_objects(a: list[Any], b: list[Any]) -> bool:
     """Tell whether two lists hold the very same objects, each as many times."""
     return sorted(map(id, a)) == sorted(map(id, b))

@@ -17,13 +17,13 @@ from jobs import (
     JobError,
     Recorder,
     arguments,
+    assert_nothing_left,
     fuzz_seeds,
     jobs,
     leaves,
     origin_notes,
     run,
     same_objects,
-    settle,
     task_count,
 )
 
@@ -62,12 +62,8 @@ def test_as_completed_keeps_limit_and_completion_order(
             outcome = group
 
         assert recorder.most_in_flight <= (limit or len(specs))
-        assert recorder.running == set()
-        assert task_count() == before
         assert given_.all_closed()
-        events = len(recorder.events)
-        await settle()
-        assert len(recorder.events) == events
+        await assert_nothing_left(recorder, before)
 
         # Handles come in the order their calls ended, each once.
         assert len(set(map(id, received))) == len(received)

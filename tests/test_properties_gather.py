@@ -21,13 +21,13 @@ from jobs import (
     JobError,
     Recorder,
     arguments,
+    assert_nothing_left,
     fuzz_seeds,
     jobs,
     leaves,
     origin_notes,
     run,
     same_objects,
-    settle,
     task_count,
 )
 
@@ -58,12 +58,8 @@ def test_gather_fails_fast_and_reports_every_failure_once(
             assert not any(job.fails for job in specs)
             assert results == tuple(job.value(i) for i, job in enumerate(specs))
             assert sorted(recorder.returned) == list(range(len(specs)))
-        assert recorder.running == set()
-        assert task_count() == before
         assert given_.all_closed()
-        events = len(recorder.events)
-        await settle()
-        assert len(recorder.events) == events
+        await assert_nothing_left(recorder, before)
 
     run(backend, main, fuzz_seed=fuzz_seed, recorder=recorder)
 

@@ -22,12 +22,12 @@ from jobs import (
     Job,
     JobError,
     Recorder,
+    assert_nothing_left,
     fuzz_seeds,
     items_notes,
     jobs,
     origin_notes,
     run,
-    settle,
     task_count,
 )
 
@@ -109,13 +109,9 @@ def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
         assert bounds["tasks"] <= limit + 1
         assert bounds["unread"] <= limit
         assert len(set(recorder.started)) == len(recorder.started)
-        assert recorder.running == set()
-        assert task_count() == before
         if items_form == "async generator":
             assert items.done
-        events = len(recorder.events)
-        await settle()
-        assert len(recorder.events) == events
+        await assert_nothing_left(recorder, before)
 
         by_index = {exc.index: exc for exc in recorder.raised}
 
@@ -123,14 +119,10 @@ def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
             value = by_index[index] if specs[index].fails else specs[index].value(index)
             return (index, value) if with_index else value
 
-        # With return_exceptions, the iterable's own error may come as a
-        # result (or be raised, as bounded_map does): either way, once.
-        items_error_delivered = [
-            r for r in delivered if (r[1] if with_index else r) is items.error
-        ]
-        if items.error is None or not return_exceptions:
-            assert not items_error_delivered
-        values = [r for r in delivered if r not in items_error_delivered]
+        # The iterable's own error is nobody's result: it is raised, even
+        # with return_exceptions (as bounded_map does), never delivered.
+        assert not [r for r in delivered if (r[1] if with_index else r) is items.error]
+        values = delivered
         if with_index:
             indexes = [index for index, _ in values]
         else:
@@ -144,14 +136,12 @@ def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
                 assert (result[1] if with_index else result) is by_index[index]
 
         # The reader stops before the end when fewer reads than results are
-        # allowed; the iterable's error may take a read of its own.
-        extra = int(items.error is not None and return_exceptions)
-        stopped = stop_after is not None and stop_after < count + extra
+        # allowed; the read after the last result raises the iterable's error.
+        stopped = stop_after is not None and stop_after < count
         failing = [i for i, job in enumerate(specs[:count]) if job.fails]
         first_failure = failing[0] if failing and not return_exceptions else None
         if items.error is not None and not stopped:
-            surfaced = len(items_error_delivered) + (raised is items.error)
-            assert surfaced == 1 or (first_failure is not None and surfaced == 0)
+            assert raised is items.error or first_failure is not None
         if ordered:
             if first_failure is not None and (
                 stop_after is None or stop_after >= first_failure
@@ -161,8 +151,7 @@ def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
                 assert raised is by_index[first_failure]
             elif items.error is not None and not stopped:
                 assert indexes == list(range(count))
-                if not return_exceptions:
-                    assert raised is items.error
+                assert raised is items.error
             else:
                 assert raised is None
                 assert indexes == list(range(len(indexes)))
@@ -181,7 +170,7 @@ def test_imap_delivers_in_order_with_backpressure_and_leaks_nothing(
             assert origin_notes(raised, "imap") == [
                 f"raised by imap() item {raised.index}"
             ]
-        if items.error is not None and (raised is items.error or items_error_delivered):
+        if items.error is not None and raised is items.error:
             assert items_notes(items.error, "imap") == [
                 f"raised by imap() items iterable: {items.repr}"
             ]

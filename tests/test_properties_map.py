@@ -20,6 +20,7 @@ from jobs import (
     Job,
     JobError,
     Recorder,
+    assert_nothing_left,
     fuzz_seeds,
     items_notes,
     jobs,
@@ -27,7 +28,6 @@ from jobs import (
     origin_notes,
     run,
     same_objects,
-    settle,
     task_count,
 )
 
@@ -79,13 +79,9 @@ def test_bounded_map_keeps_order_limit_and_every_failure(
         assert bounds["tasks"] <= limit + 1
         assert bounds["held"] <= limit
         assert len(set(recorder.started)) == len(recorder.started)
-        assert recorder.running == set()
-        assert task_count() == before
         if items_form == "async generator":
             assert items.done
-        events = len(recorder.events)
-        await settle()
-        assert len(recorder.events) == events
+        await assert_nothing_left(recorder, before)
 
         failures: list[Exception] = list(recorder.raised)
         if items.error is not None:

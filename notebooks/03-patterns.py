@@ -173,10 +173,11 @@ plt.show()
 # ## imap: stream results, with backpressure
 #
 # `imap` is the streaming form: an async context manager that yields results
-# as they are ready. At most `limit` items are *in flight or finished but not
-# yet read*, so if you read slowly the workers wait for you, and memory stays
-# bounded however long the input is. Leave the block whenever you like: what
-# is still running is cancelled.
+# as they are ready. At most `limit` calls are in flight, and finished results
+# wait for you in a buffer (`buffer=`, as many as `limit` unless you say
+# otherwise): if you read slowly the workers stop once it is full, and memory
+# stays bounded however long the input is. Leave the block whenever you like:
+# what is still running is cancelled.
 #
 # `ordered=True` (the default) delivers in input order, so a slow item holds
 # back the ones after it; `ordered=False` delivers as they complete.

@@ -52,7 +52,11 @@ async def test_empty_items() -> None:
 
 
 @pytest.mark.parametrize("ordered", [True, False])
-async def test_slow_consumer_applies_backpressure(ordered: bool) -> None:
+@pytest.mark.parametrize(("buffer", "unread"), [(None, 10), (0, 5), (2, 7)])
+async def test_slow_consumer_applies_backpressure(
+    ordered: bool, buffer: int | None, unread: int
+) -> None:
+    """At most limit + buffer items are pulled and not read (buffer: limit)."""
     pulled = 0
     delivered = 0
     worst = 0
@@ -64,15 +68,42 @@ async def test_slow_consumer_applies_backpressure(ordered: bool) -> None:
             worst = max(worst, pulled - delivered)
             yield x
 
-    async with plait.imap(square_after, endless(), limit=5, ordered=ordered) as results:
+    run = plait.imap(square_after, endless(), limit=5, buffer=buffer, ordered=ordered)
+    async with run as results:
         async for _ in results:
             delivered += 1
             for _ in range(10):  # a slow reader: let the workers run ahead
                 await anyio.sleep(0)
             if delivered == 50:
                 break
-    assert worst <= 5
-    assert pulled <= 55
+    assert worst == unread  # reached, never passed
+    assert pulled <= 50 + unread
+
+
+async def test_limit_bounds_calls_in_flight_whatever_the_buffer() -> None:
+    """A reader that keeps up never lowers concurrency below limit."""
+    in_flight = 0
+    most = 0
+    release = anyio.Event()
+
+    async def held(x: int) -> int:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        if most < 4:
+            await release.wait()
+        else:
+            release.set()
+        await anyio.sleep(0)
+        in_flight -= 1
+        return x
+
+    for buffer in (None, 0, 3):
+        most, release = 0, anyio.Event()
+        with anyio.fail_after(10):  # fewer than 4 at once would wait forever
+            async with plait.imap(held, range(40), limit=4, buffer=buffer) as rs:
+                assert [r async for r in rs] == list(range(40))
+        assert most == 4
 
 
 async def test_ordered_failure_delivers_earlier_results_first() -> None:
@@ -185,6 +216,10 @@ async def test_sync_fn_is_a_type_error() -> None:
 async def test_bad_arguments_fail_at_the_call() -> None:
     with pytest.raises(ValueError, match="limit must be a positive int"):
         plait.imap(square_after, [1], limit=-1)
+    with pytest.raises(ValueError, match="buffer must be an int >= 0"):
+        plait.imap(square_after, [1], limit=1, buffer=-1)
+    with pytest.raises(TypeError, match="buffer must be an int >= 0"):
+        plait.imap(square_after, [1], limit=1, buffer=1.5)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="ordered must be a bool"):
         plait.imap(square_after, [1], limit=1, ordered=None)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="items must be an iterable"):

@@ -421,3 +421,64 @@ async def test_a_sized_iterable_whose_len_is_wrong() -> None:
     double = InFlight().double
     assert await plait.bounded_map(double, Lying(3, 10), limit=2) == [0, 2, 4]
     assert await plait.bounded_map(double, Lying(5, 2), limit=2) == [0, 2, 4, 6, 8]
+
+
+@pytest.mark.parametrize("limit", [1, 4, 64])
+async def test_items_of_unknown_length_finishing_out_of_order(limit: int) -> None:
+    """Results of a generator land in input order, however the calls finish."""
+
+    async def late_for_small(x: int) -> int:
+        for _ in range((7 - x) % 7):
+            await anyio.sleep(0)
+        return x
+
+    for count in (0, 1, 7, 100, 1000):
+        items = (x for x in range(count))
+        assert await plait.bounded_map(late_for_small, items, limit=limit) == list(
+            range(count)
+        )
+
+
+async def test_fn_turning_sync_midway_is_misuse() -> None:
+    """An item after the first whose call returns no awaitable is still misuse."""
+    done: list[int] = []
+
+    def sometimes_async(x: int) -> Any:
+        if x < 5:
+
+            async def fine() -> int:
+                done.append(x)
+                return x
+
+            return fine()
+        return None
+
+    with pytest.raises(TypeError, match="fn must return an awaitable"):
+        await plait.bounded_map(sometimes_async, range(10), limit=1)
+    assert done == [0, 1, 2, 3, 4]
+    with pytest.raises(TypeError, match="fn must return an awaitable"):
+        await plait.bounded_map(
+            sometimes_async, range(10), limit=3, return_exceptions=True
+        )
+
+
+@pytest.mark.parametrize("first_bad", [0, 3])
+async def test_fn_raising_type_error_when_called_is_a_failure(first_bad: int) -> None:
+    """A TypeError raised by calling fn (before any awaitable) is a failure."""
+
+    async def echo(x: int) -> int:
+        await anyio.sleep(0)
+        return x
+
+    def picky(x: int) -> Any:
+        if x >= first_bad:
+            raise TypeError(f"no {x}")
+        return echo(x)
+
+    with pytest.RaisesGroup(pytest.RaisesExc(TypeError, match=f"no {first_bad}")):
+        await plait.bounded_map(picky, range(6), limit=1)
+    results = await plait.bounded_map(picky, range(6), limit=2, return_exceptions=True)
+    assert results[:first_bad] == list(range(first_bad))
+    assert [str(r) for r in results[first_bad:]] == [
+        f"no {x}" for x in range(first_bad, 6)
+    ]

@@ -1,8 +1,11 @@
 """Where bounded_map's time goes over the hand-written pool, one suspect at a time.
 
-The hand-written pool is rebuilt step by step into plait's worker loop
-(``plait/_map.py``): each step adds one thing plait's loop does per item, so
-the ratios price each of them. Run:
+The hand-written pool is rebuilt step by step into the worker loop plait
+first had: each step adds one thing that loop did per item, so the ratios
+price each of them. What it found shaped ``_work_plain`` in
+``plait/_map.py``: a for-loop over the shared iterator, the awaitable check
+moved to the failure path, no extra coroutine frame, and workers started at
+once for items of known length. Run:
 ``python -m benchmarks.studies.map_hotspots [asyncio|uvloop|trio]``.
 """
 
@@ -69,30 +72,6 @@ async def _pool(t: Trial, *, context: bool, nested: bool) -> list[Any]:
     return results
 
 
-async def _proposed(t: Trial) -> list[Any]:
-    """A leaner loop keeping plait's semantics: for-loop, preallocated results."""
-    n = t.n  # stands for len(items) when items has one
-    results: list[Any] = [_MISSING] * n
-    pairs = enumerate(range(n))
-    fn = t.work
-    state = {"stopped": False}
-
-    async def worker() -> None:
-        start = copy_context()
-        for index, item in pairs:
-            aw = fn(item)
-            if type(aw) is not CoroutineType:
-                raise TypeError
-            results[index] = await aw
-            if state["stopped"] or copy_context() != start:
-                return
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(LIMIT):
-            tg.start_soon(worker)
-    return results
-
-
 async def main(backend: Any, name: str) -> None:
     async def pool() -> object:
         return await anyio_pool(_trial(backend))
@@ -113,7 +92,6 @@ async def main(backend: Any, name: str) -> None:
         "+ per-item context comparison": step(context=True, nested=False),
         "+ one more coroutine frame": step(context=True, nested=True),
         "plait.bounded_map": plait_map,
-        "proposed loop (same checks)": lambda: _proposed(_trial(backend)),
     }
     samples = await interleave(jobs, rounds=9, min_time=0.3)
     print(f"bounded_map N={N} limit={LIMIT} on {name}")

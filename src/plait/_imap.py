@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+)
 from contextlib import AbstractAsyncContextManager
 from contextvars import copy_context
 from types import CoroutineType, TracebackType
@@ -26,6 +33,7 @@ from ._pool import (
     check_timeout,
     make_invoke,
     note_item,
+    starting_workers,
 )
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
@@ -43,6 +51,7 @@ def imap(
     items: Iterable[T] | AsyncIterable[T],
     *,
     limit: int,
+    buffer: int | None = None,
     ordered: bool = True,
     return_exceptions: Literal[False] = False,
     with_index: Literal[False] = False,
@@ -58,6 +67,7 @@ def imap(
     items: Iterable[T] | AsyncIterable[T],
     *,
     limit: int,
+    buffer: int | None = None,
     ordered: bool = True,
     return_exceptions: Literal[False] = False,
     with_index: Literal[True],
@@ -73,6 +83,7 @@ def imap(
     items: Iterable[T] | AsyncIterable[T],
     *,
     limit: int,
+    buffer: int | None = None,
     ordered: bool = True,
     return_exceptions: Literal[True],
     with_index: Literal[False] = False,
@@ -88,6 +99,7 @@ def imap(
     items: Iterable[T] | AsyncIterable[T],
     *,
     limit: int,
+    buffer: int | None = None,
     ordered: bool = True,
     return_exceptions: Literal[True],
     with_index: Literal[True],
@@ -103,6 +115,7 @@ def imap(
     items: Iterable[T] | AsyncIterable[T],
     *,
     limit: int,
+    buffer: int | None = None,
     ordered: bool = True,
     return_exceptions: bool = False,
     with_index: bool = False,
@@ -117,6 +130,7 @@ def imap(
     items: Iterable[T] | AsyncIterable[T],
     *,
     limit: int,
+    buffer: int | None = None,
     ordered: bool = True,
     return_exceptions: bool = False,
     with_index: bool = False,
@@ -128,9 +142,13 @@ def imap(
 
     Use it as ``async with imap(fn, items, limit=10) as results:`` and
     ``async for result in results:``. Items are pulled lazily (``items`` may
-    be endless). At most ``limit`` items are in flight or finished but not yet
-    read, so a slow reader holds the producers back and memory stays
-    O(limit).
+    be endless). At most ``limit`` calls of fn are in flight, and at most
+    ``limit + buffer`` items are pulled and not yet read (in flight, or
+    finished and waiting for the reader), so a slow reader holds the
+    producers back and memory stays O(limit + buffer). ``buffer=0`` makes
+    ``limit`` bound both together, at the cost of a task switch per item
+    when the reader keeps up (each finished worker waits for its result to
+    be read before it pulls the next item).
 
     With ``ordered=True`` results come in input order (like Rust's
     ``buffered(n)``: a slow item holds back the ones after it); with
@@ -150,7 +168,9 @@ def imap(
     Args:
         fn: an async function taking one item.
         items: an iterable or async iterable, pulled lazily.
-        limit: the most items in flight or waiting to be read (positive int).
+        limit: the most calls of fn in flight at once (a positive int).
+        buffer: how many more items may be pulled and not yet read, beyond
+            ``limit`` (an int >= 0; ``None``: as many as ``limit``).
         ordered: deliver in input order (default) or in completion order.
         return_exceptions: deliver an item's ``Exception`` as its result.
         with_index: deliver ``(index, result)`` pairs.
@@ -171,6 +191,7 @@ def imap(
     """
     check_fn("imap", fn)
     limit = check_limit("imap", limit)
+    buffer = limit if buffer is None else _check_buffer(buffer)
     for name, flag in (
         ("ordered", ordered),
         ("return_exceptions", return_exceptions),
@@ -187,7 +208,17 @@ def imap(
         fuzz=current_fuzz_hook(),
     )
     source = ItemSource("imap", items)
-    return _IMap(fn, source, limit, invoke, ordered, return_exceptions, with_index)
+    return _IMap(
+        fn, source, limit, buffer, invoke, ordered, return_exceptions, with_index
+    )
+
+
+def _check_buffer(buffer: object) -> int:
+    if isinstance(buffer, bool) or not isinstance(buffer, int):
+        raise TypeError(f"imap() buffer must be an int >= 0 or None, got {buffer!r}")
+    if buffer < 0:
+        raise ValueError(f"imap() buffer must be an int >= 0 or None, got {buffer}")
+    return buffer
 
 
 class _IMap(Generic[T, R]):
@@ -196,6 +227,7 @@ class _IMap(Generic[T, R]):
         fn: Callable[[T], Awaitable[R]],
         source: ItemSource[T],
         limit: int,
+        buffer: int,
         invoke: Invoke[T, R] | None,
         ordered: bool,
         return_exceptions: bool,
@@ -209,8 +241,10 @@ class _IMap(Generic[T, R]):
         self.return_exceptions = return_exceptions
         self.with_index = with_index
         self.fuzz: FuzzHook | None = current_fuzz_hook()
-        self.free_slots = limit
-        self.slot_freed: Event | None = None
+        # A slot is an item pulled and not yet read; workers waiting for one
+        # queue up, and each slot freed wakes one of them, in order.
+        self.free_slots = limit + buffer
+        self.slot_waiters: deque[Event] = deque()
         self.result_ready: Event | None = None
         self.by_index: dict[int, _Entry] = {}
         self.by_completion: deque[_Entry] = deque()
@@ -225,6 +259,8 @@ class _IMap(Generic[T, R]):
         self.tg: TaskGroup
         self.spawner: WorkerSpawner
         self.entered = False
+        self.grows_pool = source.length is None
+        self.first_workers = starting_workers(limit, source.length)
 
     async def __aenter__(self) -> _Results[Any]:
         if self.entered:
@@ -232,8 +268,9 @@ class _IMap(Generic[T, R]):
         self.entered = True
         self.tg = create_task_group()
         await self.tg.__aenter__()
-        self.spawner = WorkerSpawner(self.tg, self._work)
-        self.spawner.spawn()
+        self.spawner = WorkerSpawner(self.tg, self._work, "plait.imap worker")
+        for _ in range(self.first_workers):
+            self.spawner.spawn()
         return _Results(self)
 
     async def __aexit__(
@@ -254,59 +291,76 @@ class _IMap(Generic[T, R]):
             raise self.misuse
 
     async def _work(self) -> None:
+        source, fn, invoke = self.source, self.fn, self.invoke
+        spawner, limit, ordered = self.spawner, self.limit, self.ordered
+        by_index, by_completion = self.by_index, self.by_completion
+        pull_sync = None if source.is_async else source.pull_sync
+        full = not self.grows_pool
+        start = copy_context()
         try:
-            await self._work_items()
+            if self.fuzz is not None:
+                await self.fuzz("task_start")
+            while self.pulling:
+                if self.free_slots == 0:
+                    await self._wait_for_slot()
+                    if self._stopped_while_waiting():
+                        return
+                self.free_slots -= 1
+                try:
+                    pulled = pull_sync() if pull_sync else await source.pull_async()
+                except Exception as exc:
+                    self.items_error_index = source.pulled
+                    self._store((source.pulled, False, exc))
+                    return
+                if pulled is None:
+                    self._release_slot()
+                    return
+                index, item = pulled
+                if not full and not source.exhausted:
+                    full = spawner.grow(limit)
+                try:
+                    if invoke is None:
+                        aw = fn(item)
+                        if type(aw) is not CoroutineType and not is_awaitable(aw):
+                            raise FnMisuse("imap", fn, aw)
+                        value = await aw
+                    else:
+                        value = await invoke(item)
+                except FnMisuse as misuse:
+                    self.misuse = misuse.error
+                    self.pulling = False
+                    self._wake_reader()
+                    return
+                except Exception as exc:
+                    note_item(exc, "imap", index, item)
+                    self._store((index, False, exc))
+                else:  # _store's work for a success, inline: this is per item
+                    if ordered:
+                        by_index[index] = (index, True, value)
+                    else:
+                        by_completion.append((index, True, value))
+                    if self.result_ready is not None:
+                        self._wake_reader()
+                if copy_context() != start:
+                    if self.pulling and not source.exhausted:
+                        spawner.spawn()
+                    return
         finally:
-            self.spawner.exited()
+            spawner.exited()
             self._wake_reader()
 
-    async def _work_items(self) -> None:
-        if self.fuzz is not None:
-            await self.fuzz("task_start")
-        source, fn, invoke = self.source, self.fn, self.invoke
-        pull_sync = None if source.is_async else source.pull_sync
-        start = copy_context()
-        while self.pulling:
-            while self.free_slots == 0:
-                if self.slot_freed is None:
-                    self.slot_freed = Event()
-                await self.slot_freed.wait()
-            if self._stopped_while_waiting():
-                return
-            self.free_slots -= 1
+    async def _wait_for_slot(self) -> None:
+        while self.free_slots == 0 and self.pulling:
+            freed = Event()
+            self.slot_waiters.append(freed)
             try:
-                pulled = pull_sync() if pull_sync else await source.pull_async()
-            except Exception as exc:
-                self.items_error_index = source.pulled
-                self._store((source.pulled, False, exc))
-                return
-            if pulled is None:
-                self._release_slot()
-                return
-            index, item = pulled
-            if self.spawner.workers < self.limit and not source.exhausted:
-                self.spawner.spawn()
-            try:
-                if invoke is None:
-                    aw = fn(item)
-                    if type(aw) is not CoroutineType and not is_awaitable(aw):
-                        raise FnMisuse("imap", fn, aw)
-                    entry: _Entry = (index, True, await aw)
+                await freed.wait()
+            except BaseException:
+                if freed.is_set():
+                    self._wake_slot_waiter()  # woken, then cancelled: pass it on
                 else:
-                    entry = (index, True, await invoke(item))
-            except FnMisuse as misuse:
-                self.misuse = misuse.error
-                self.pulling = False
-                self._wake_reader()
-                return
-            except Exception as exc:
-                note_item(exc, "imap", index, item)
-                entry = (index, False, exc)
-            self._store(entry)
-            if copy_context() != start:
-                if self.pulling and not source.exhausted:
-                    self.spawner.spawn()
-                return
+                    self.slot_waiters.remove(freed)
+                raise
 
     def _stopped_while_waiting(self) -> bool:
         return not self.pulling
@@ -335,9 +389,11 @@ class _IMap(Generic[T, R]):
 
     def _release_slot(self) -> None:
         self.free_slots += 1
-        if self.slot_freed is not None:
-            self.slot_freed.set()
-            self.slot_freed = None
+        self._wake_slot_waiter()
+
+    def _wake_slot_waiter(self) -> None:
+        if self.slot_waiters:
+            self.slot_waiters.popleft().set()
 
     def _take(self) -> _Entry | None:
         if self.failure is not None:
@@ -357,13 +413,15 @@ class _IMap(Generic[T, R]):
                 raise StopAsyncIteration
             self.result_ready = event = Event()
             await event.wait()
-        index, _, value = entry
-        if self._raises(entry):
+        index, succeeded, value = entry
+        if not succeeded and self._raises(entry):
             self.pulling = False
             self.failure = entry  # the iterator stays failed
             raise value
         self.next_index += 1
-        self._release_slot()
+        self.free_slots += 1  # _release_slot, inline: this is per item
+        if self.slot_waiters:
+            self.slot_waiters.popleft().set()
         return (index, value) if self.with_index else value
 
 
@@ -373,6 +431,6 @@ class _Results(AsyncIterator[R]):
     def __init__(self, run: _IMap[Any, Any]) -> None:
         self._run = run
 
-    async def __anext__(self) -> R:
-        result: R = await self._run.next_result()
-        return result
+    def __anext__(self) -> Coroutine[Any, Any, R]:
+        # Hands out next_result's coroutine: no frame of its own per result.
+        return self._run.next_result()

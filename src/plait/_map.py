@@ -25,6 +25,7 @@ from ._pool import (
     make_invoke,
     note_item,
     note_items_error,
+    starting_workers,
 )
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
@@ -165,16 +166,20 @@ class _BoundedMap(Generic[T, R]):
         self.failures: list[Exception] = []
         self.stopped = False
         self.pairs = source.sync_pairs()
-        self.known_length = source.length or 0
-        self.results: list[R] = [_MISSING] * self.known_length
+        self.results: list[R] = [_MISSING] * (source.length or 0)
+        self.grows_pool = source.length is None
+        self.first_workers = starting_workers(limit, source.length)
         self.tg: TaskGroup
         self.spawner: WorkerSpawner
 
     async def run(self) -> list[R]:
+        plain = self.pairs is not None and self.invoke is None
         try:
             async with create_task_group() as self.tg:
-                self.spawner = WorkerSpawner(self.tg, self._work)
-                self.spawner.spawn()
+                work = self._work_plain if plain else self._work
+                self.spawner = WorkerSpawner(self.tg, work, "plait.bounded_map worker")
+                for _ in range(self.first_workers):
+                    self.spawner.spawn()
         finally:
             await self.source.aclose()
         if self.misuse is not None:
@@ -185,69 +190,154 @@ class _BoundedMap(Generic[T, R]):
                 f"bounded_map(): {count} call{'s' if count > 1 else ''} failed",
                 self.failures,
             )
-        results = self.results
-        while results and results[-1] is _MISSING:
-            results.pop()  # a sized iterable that yielded fewer than its len()
-        return results
+        return _trim_unpulled(self.results)
+
+    async def _work_plain(self) -> None:
+        """A worker for sync items and no options: the hot loop, kept lean.
+
+        Per item it pulls, calls fn, stores the result and compares contexts;
+        the checks that only matter when something goes wrong (fn not async,
+        more items than ``len()``) are made on that path only.
+        """
+        assert self.pairs is not None
+        results, fn, spawner, limit = self.results, self.fn, self.spawner, self.limit
+        full = not self.grows_pool
+        start = copy_context()
+        # Until fn is first called; later, a call of fn that raises leaves
+        # the previous item's awaitable here, which is not misuse either.
+        aw: Any = _NOT_CALLED
+        try:
+            if self.stopped:  # failed before this worker first ran
+                return
+            for index, item in self.pairs:
+                if not full:
+                    full = spawner.grow(limit)
+                try:
+                    aw = fn(item)
+                    result = await aw
+                except Exception as exc:
+                    if isinstance(exc, TypeError) and _returned_non_awaitable(aw):
+                        self._misused(FnMisuse("bounded_map", fn, aw))
+                        return
+                    if self._failed(exc, index, item):
+                        return
+                    result = exc
+                try:
+                    results[index] = result
+                except IndexError:  # unknown length, or more items than len()
+                    _store_past_end(results, index, result)
+                if self.stopped:  # mypy narrows self.stopped across the await
+                    return  # type: ignore[unreachable]
+                if copy_context() != start:
+                    # fn changed this task's context: a fresh worker takes
+                    # over, so the next call sees the caller's context.
+                    spawner.spawn()
+                    return
+        except Exception as exc:  # only the items iterable raises out of the loop
+            note_items_error(exc, "bounded_map", self.source.iterator)
+            self._fail(exc)
+        finally:
+            spawner.exited()
+
+    async def _work(self) -> None:
+        """A worker for async items, or with timeout, retry, rate or fuzzing."""
+        source, results, fn, invoke = self.source, self.results, self.fn, self.invoke
+        spawner, limit, pairs = self.spawner, self.limit, self.pairs
+        full = not self.grows_pool
+        start = copy_context()
+        try:
+            if self.fuzz is not None:
+                await self.fuzz("task_start")
+            while not self.stopped:
+                pair = (
+                    next(pairs, None)
+                    if pairs is not None
+                    else await source.pull_async()
+                )
+                if pair is None:
+                    return
+                index, item = pair
+                if not full:
+                    full = spawner.grow(limit)
+                try:
+                    if invoke is None:
+                        aw = fn(item)
+                        if type(aw) is not CoroutineType and not is_awaitable(aw):
+                            raise FnMisuse("bounded_map", fn, aw)
+                        result = await aw
+                    else:
+                        result = await invoke(item)
+                except FnMisuse as misuse:
+                    self._misused(misuse)
+                    return
+                except Exception as exc:
+                    if self._failed(exc, index, item):
+                        return
+                    result = exc  # type: ignore[assignment]
+                try:
+                    results[index] = result
+                except IndexError:  # unknown length, or more items than len()
+                    _store_past_end(results, index, result)
+                if copy_context() != start:
+                    spawner.spawn()
+                    return
+        except Exception as exc:  # only the items iterable raises out of the loop
+            note_items_error(exc, "bounded_map", source.iterator)
+            self._fail(exc)
+        finally:
+            spawner.exited()
+
+    def _failed(self, exc: Exception, index: int, item: T) -> bool:
+        """Note which item *exc* came from; return True if the map stops."""
+        note_item(exc, "bounded_map", index, item)
+        if self.return_exceptions:
+            return False
+        self._fail(exc)
+        return True
 
     def _fail(self, exc: Exception) -> None:
         self.failures.append(exc)
         self.stopped = True
         self.tg.cancel("bounded_map failed")
 
-    async def _work(self) -> None:
-        try:
-            await self._work_items()
-        except Exception as exc:  # only the items iterable raises out of the loop
-            note_items_error(exc, "bounded_map", self.source.iterator)
-            self._fail(exc)
-        finally:
-            self.spawner.exited()
+    def _misused(self, misuse: FnMisuse) -> None:
+        self.misuse = misuse.error
+        self.stopped = True
+        self.tg.cancel("bounded_map: fn is not async")
 
-    async def _work_items(self) -> None:
-        if self.fuzz is not None:
-            await self.fuzz("task_start")
-        source, results, fn, invoke = self.source, self.results, self.fn, self.invoke
-        spawner, limit = self.spawner, self.limit
-        pairs, known = self.pairs, self.known_length
-        # Once the pool is full it stays full (a retiring worker hands its
-        # place straight to a new one), so the count is not read again.
-        full = False
-        start = copy_context()
-        while not self.stopped:
-            pair = next(pairs, None) if pairs is not None else await source.pull_async()
-            if pair is None:
-                return
-            index, item = pair
-            if index >= known:  # a sized iterable may yield more than len()
-                results.append(_MISSING)
-            if not full:
-                if spawner.workers < limit:
-                    spawner.spawn()
-                else:
-                    full = True
-            try:
-                if invoke is None:
-                    aw = fn(item)
-                    if type(aw) is not CoroutineType and not is_awaitable(aw):
-                        raise FnMisuse("bounded_map", fn, aw)
-                    result = await aw
-                else:
-                    result = await invoke(item)
-            except FnMisuse as misuse:
-                self.misuse = misuse.error
-                self.stopped = True
-                self.tg.cancel("bounded_map: fn is not async")
-                return
-            except Exception as exc:
-                note_item(exc, "bounded_map", index, item)
-                if not self.return_exceptions:
-                    self._fail(exc)
-                    return
-                result = exc  # type: ignore[assignment]
-            results[index] = result
-            if copy_context() != start:
-                # fn changed this task's context: a fresh worker takes over,
-                # so the next call sees the caller's context unchanged.
-                spawner.spawn()
-                return
+
+_NOT_CALLED: Any = object()
+
+
+def _returned_non_awaitable(aw: object) -> bool:
+    """Tell whether fn returned *aw* and it cannot be awaited."""
+    return aw is not _NOT_CALLED and not is_awaitable(aw)
+
+
+def _store_past_end(results: list[Any], index: int, result: object) -> None:
+    """Store past the end of *results*, growing it geometrically.
+
+    Items of unknown length, or more items than ``len()`` said, land here;
+    growing by half again keeps the cost amortised O(1) per item, and the
+    slots never reached are cut off at the end by ``_trim_unpulled``.
+    """
+    size = len(results)
+    results.extend([_MISSING] * (max(index + 1, size + size // 2 + 8) - size))
+    results[index] = result
+
+
+def _trim_unpulled(results: list[Any]) -> list[Any]:
+    """Cut the slots past the last item pulled (all ``_MISSING``) off *results*.
+
+    Every item pulled has its result stored, and items are pulled in index
+    order, so the filled slots are a prefix: binary search for its end.
+    """
+    low, high = 0, len(results)
+    while low < high:
+        middle = (low + high) // 2
+        if results[middle] is _MISSING:
+            high = middle
+        else:
+            low = middle + 1
+    del results[low:]
+    return results

@@ -21,6 +21,8 @@ from ._fuzz import current_fuzz_hook
 
 T = TypeVar("T")
 
+_TASK_NAME = "plait.race contestant"
+
 
 async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
     """Return the result of the first contestant to succeed; cancel the rest.
@@ -62,14 +64,15 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
     """
     if stagger is not None:
         _check_stagger(stagger)
-    check_awaitables("race", aws)
     if not aws:
+        check_awaitables("race", aws)
         raise ValueError("race() needs at least one contestant")
     if stagger is None:
         # No stagger: every contestant starts now, so call the callables now
         # and report a bad one before anything runs.
         winner: T = await _Race(tuple(prepare_all("race", aws)), None).run()
     else:
+        check_awaitables("race", aws)
         winner = await _Race(aws, stagger).run()
     return winner
 
@@ -82,18 +85,22 @@ def _check_stagger(stagger: object) -> None:
 
 
 class _Race:
-    def __init__(self, contestants: tuple[object, ...], stagger: float | None) -> None:
+    def __init__(self, contestants: tuple[Any, ...], stagger: float | None) -> None:
         self.contestants = contestants
         self.stagger = stagger
         self.started = 0
         self.winner: list[Any] = []
         self.failures: list[Exception | None] = [None] * len(contestants)
         self.misuse: TypeError | None = None
+        self.fuzz = current_fuzz_hook()
 
     async def run(self) -> Any:
         try:
             async with create_task_group() as tg:
-                await self._start_contestants(tg)
+                if self.stagger is None:
+                    self._start_all(tg)
+                else:
+                    await self._start_staggered(tg)
         finally:
             close_unstarted(self.contestants[self.started :])
         if self.misuse is not None:
@@ -105,7 +112,18 @@ class _Race:
             f"race(): all {len(self.contestants)} contestants failed", failures
         )
 
-    async def _start_contestants(self, tg: TaskGroup) -> None:
+    def _start_all(self, tg: TaskGroup) -> None:
+        """Start every contestant (already made awaitable) at once."""
+        contestant = self._contestant
+        for index, aw in enumerate(self.contestants):
+            if self.winner:  # an eager task factory ran one to the end already
+                return
+            self.started = index + 1
+            # Naming the task spares anyio from deriving a name per spawn.
+            tg.create_task(contestant(tg, index, aw, None), name=_TASK_NAME)
+
+    async def _start_staggered(self, tg: TaskGroup) -> None:
+        """Start contestant i + 1 after ``stagger``, or at once when i fails."""
         last = len(self.contestants) - 1
         for index, contestant in enumerate(self.contestants):
             if self.winner:
@@ -126,7 +144,7 @@ class _Race:
     async def _contestant(
         self, tg: TaskGroup, index: int, aw: Awaitable[Any], out: Event | None
     ) -> None:
-        fuzz = current_fuzz_hook()
+        fuzz = self.fuzz
         if fuzz is not None:
             try:
                 await fuzz("task_start")

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import anyio
+from anyio import TASK_STATUS_IGNORED
+from anyio.abc import TaskStatus
 
 from .._jobs import JobHandlers
 from ._calls import connect, in_thread
@@ -207,7 +209,8 @@ async def _run(worker: JobWorker, drain: bool, progress: str) -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_signals, worker)
         if drain and progress != "none":
-            tg.start_soon(_show_progress, worker.dsn, progress)
+            # Started before the worker, so no job finishes before the count.
+            await tg.start(_show_progress, worker.dsn, progress)
         try:
             await worker.run()
         finally:
@@ -228,12 +231,15 @@ async def _watch_signals(worker: JobWorker) -> None:
             worker.stop(grace=None if count == 1 else 0.0)
 
 
-async def _show_progress(dsn: str, kind: str) -> None:
+async def _show_progress(
+    dsn: str, kind: str, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED
+) -> None:
     engine = await connect(dsn)
     bar = _Progress.create(kind)
     try:
         first = await in_thread(engine.stats, now=time.time())
         base = first.counts["done"] + first.counts["dead"]
+        task_status.started()
         while True:
             stats = await in_thread(engine.stats, now=time.time())
             finished = stats.counts["done"] + stats.counts["dead"] - base

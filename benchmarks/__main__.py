@@ -54,7 +54,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     mode.add_argument("--full", action="store_true", help="the docs' numbers")
     mode.add_argument("--report-only", metavar="RAW_JSON", help="re-render a raw run")
     p.add_argument("--budget", type=float, default=1200.0, help="seconds (full mode)")
-    p.add_argument("--rounds", type=int, help="interleaved rounds (full: 5, quick: 2)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (full: 6, quick: 2)")
     p.add_argument("--min-time", type=float, help="seconds per sample (full: 0.5)")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--families", default=",".join(FAMILIES))
@@ -112,7 +112,7 @@ def _settings(args: argparse.Namespace, quick: bool) -> Settings:
     min_time = args.min_time if args.min_time is not None else (0.0 if quick else 0.5)
     return Settings(
         mode="quick" if quick else "full",
-        rounds=args.rounds or (2 if quick else 5),
+        rounds=args.rounds or (2 if quick else 6),
         min_time=min_time,
         budget=args.budget,
         isolate=not quick,

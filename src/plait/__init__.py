@@ -44,11 +44,6 @@ from ._deadlines import shield as shield
 from ._fuzz import fuzz_point as fuzz_point
 from ._gather import gather as gather
 from ._imap import imap as imap
-from ._jobs import DrainReport as DrainReport
-from ._jobs import Job as Job
-from ._jobs import JobHandler as JobHandler
-from ._jobs import JobHandlers as JobHandlers
-from ._jobs import TaskBackend as TaskBackend
 from ._map import bounded_map as bounded_map
 from ._race import race as race
 from ._ratelimit import RateLimiter as RateLimiter
@@ -65,6 +60,11 @@ if _typing.TYPE_CHECKING:
     from ._inproc_backends import BackendStats as BackendStats
     from ._inproc_backends import InlineBackend as InlineBackend
     from ._inproc_backends import TrackedBackend as TrackedBackend
+    from ._jobs import DrainReport as DrainReport
+    from ._jobs import Job as Job
+    from ._jobs import JobHandler as JobHandler
+    from ._jobs import JobHandlers as JobHandlers
+    from ._jobs import TaskBackend as TaskBackend
     from ._observers import LoggingObserver as LoggingObserver
     from ._observers import ServiceEvent as ServiceEvent
     from ._observers import SupervisorObserver as SupervisorObserver
@@ -84,13 +84,8 @@ __version__ = "0.1.0"
 
 # Names plait defines report `plait` as their module, as anyio's do.
 for _name in (
-    "DrainReport",
-    "Job",
-    "JobHandler",
-    "JobHandlers",
     "RateLimiter",
     "RetryPolicy",
-    "TaskBackend",
     "as_completed",
     "bounded_map",
     "checkpoint",
@@ -115,8 +110,12 @@ del _name
 _LAZY: dict[str, str] = {
     "BackendStats": "_inproc_backends",
     "DatabaseUnavailableError": "_durable",
+    "DrainReport": "_jobs",
     "DurableBackend": "_durable",
     "InlineBackend": "_inproc_backends",
+    "Job": "_jobs",
+    "JobHandler": "_jobs",
+    "JobHandlers": "_jobs",
     "JobRecord": "_durable",
     "JobWorker": "_durable",
     "LoggingObserver": "_observers",
@@ -132,6 +131,7 @@ _LAZY: dict[str, str] = {
     "ShutdownReport": "_shutdown",
     "Supervisor": "_supervisor",
     "SupervisorObserver": "_observers",
+    "TaskBackend": "_jobs",
     "TrackedBackend": "_inproc_backends",
     "WorkerStats": "_durable",
     "every": "_periodic",

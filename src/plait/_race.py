@@ -65,7 +65,6 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
     if stagger is not None:
         _check_stagger(stagger)
     if not aws:
-        check_awaitables("race", aws)
         raise ValueError("race() needs at least one contestant")
     if stagger is None:
         # No stagger: every contestant starts now, so call the callables now

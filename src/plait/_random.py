@@ -7,16 +7,26 @@ replay exactly.
 
 from __future__ import annotations
 
-import random
+from typing import TYPE_CHECKING
 
-_source = random.Random()
+if TYPE_CHECKING:
+    import random
+
+# Made on first use: importing `random` is a millisecond `import plait`
+# need not pay before anything draws from it.
+_source: random.Random | None = None
 
 
 def plait_random() -> random.Random:
     """Return the random generator every part of plait draws from."""
+    global _source
+    if _source is None:
+        import random
+
+        _source = random.Random()
     return _source
 
 
 def seed_plait_random(seed: int | None) -> None:
     """Seed plait's random generator (``None`` reseeds from the OS)."""
-    _source.seed(seed)
+    plait_random().seed(seed)

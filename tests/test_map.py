@@ -408,16 +408,6 @@ async def test_unused_options_add_no_checkpoint_per_item() -> None:
 
 
 async def test_a_sized_iterable_whose_len_is_wrong() -> None:
-    class Lying:
-        def __init__(self, real: int, claimed: int) -> None:
-            self.real, self.claimed = real, claimed
-
-        def __len__(self) -> int:
-            return self.claimed
-
-        def __iter__(self) -> Iterator[int]:
-            return iter(range(self.real))
-
     double = InFlight().double
     assert await plait.bounded_map(double, Lying(3, 10), limit=2) == [0, 2, 4]
     assert await plait.bounded_map(double, Lying(5, 2), limit=2) == [0, 2, 4, 6, 8]
@@ -482,3 +472,38 @@ async def test_fn_raising_type_error_when_called_is_a_failure(first_bad: int) ->
     assert [str(r) for r in results[first_bad:]] == [
         f"no {x}" for x in range(first_bad, 6)
     ]
+
+
+async def test_a_list_that_grows_while_mapped_still_gets_limit_workers() -> None:
+    """Workers start for len(items) at the call; more items grow the pool."""
+    items = [0]
+    in_flight = peak = 0
+
+    async def crawl(page: int) -> int:
+        nonlocal in_flight, peak
+        items.extend(range(len(items), min(len(items) + 2, 40)))  # two more pages
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await anyio.sleep(0.01)
+        in_flight -= 1
+        return page
+
+    assert await plait.bounded_map(crawl, items, limit=10) == list(range(40))
+    assert peak == 10
+    in_flight = peak = 0
+    async with plait.imap(crawl, Lying(40, 1), limit=10) as results:
+        assert [r async for r in results] == list(range(40))
+    assert peak == 10
+
+
+class Lying:
+    """A sized iterable whose ``len()`` is wrong."""
+
+    def __init__(self, real: int, claimed: int) -> None:
+        self.real, self.claimed = real, claimed
+
+    def __len__(self) -> int:
+        return self.claimed
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.real))

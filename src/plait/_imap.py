@@ -241,8 +241,9 @@ class _IMap(Generic[T, R]):
         self.return_exceptions = return_exceptions
         self.with_index = with_index
         self.fuzz: FuzzHook | None = current_fuzz_hook()
-        # A slot is an item pulled and not yet read; workers waiting for one
-        # queue up, and each slot freed wakes one of them, in order.
+        # A slot is an item pulled and not yet read. Workers waiting for one
+        # queue up and each slot freed wakes the longest waiting; one that
+        # finds its slot taken by a busy worker queues again.
         self.free_slots = limit + buffer
         self.slot_waiters: deque[Event] = deque()
         self.result_ready: Event | None = None
@@ -259,7 +260,7 @@ class _IMap(Generic[T, R]):
         self.tg: TaskGroup
         self.spawner: WorkerSpawner
         self.entered = False
-        self.grows_pool = source.length is None
+        self.started_for = source.length or 0  # items the first workers cover
         self.first_workers = starting_workers(limit, source.length)
 
     async def __aenter__(self) -> _Results[Any]:
@@ -295,7 +296,7 @@ class _IMap(Generic[T, R]):
         spawner, limit, ordered = self.spawner, self.limit, self.ordered
         by_index, by_completion = self.by_index, self.by_completion
         pull_sync = None if source.is_async else source.pull_sync
-        full = not self.grows_pool
+        full, started_for = self.first_workers >= limit, self.started_for
         start = copy_context()
         try:
             if self.fuzz is not None:
@@ -316,7 +317,7 @@ class _IMap(Generic[T, R]):
                     self._release_slot()
                     return
                 index, item = pulled
-                if not full and not source.exhausted:
+                if not full and index >= started_for and not source.exhausted:
                     full = spawner.grow(limit)
                 try:
                     if invoke is None:

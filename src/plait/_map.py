@@ -167,7 +167,7 @@ class _BoundedMap(Generic[T, R]):
         self.stopped = False
         self.pairs = source.sync_pairs()
         self.results: list[R] = [_MISSING] * (source.length or 0)
-        self.grows_pool = source.length is None
+        self.started_for = source.length or 0  # items the first workers cover
         self.first_workers = starting_workers(limit, source.length)
         self.tg: TaskGroup
         self.spawner: WorkerSpawner
@@ -201,7 +201,7 @@ class _BoundedMap(Generic[T, R]):
         """
         assert self.pairs is not None
         results, fn, spawner, limit = self.results, self.fn, self.spawner, self.limit
-        full = not self.grows_pool
+        full, started_for = self.first_workers >= limit, self.started_for
         start = copy_context()
         # Until fn is first called; later, a call of fn that raises leaves
         # the previous item's awaitable here, which is not misuse either.
@@ -210,7 +210,7 @@ class _BoundedMap(Generic[T, R]):
             if self.stopped:  # failed before this worker first ran
                 return
             for index, item in self.pairs:
-                if not full:
+                if not full and index >= started_for:
                     full = spawner.grow(limit)
                 try:
                     aw = fn(item)
@@ -243,7 +243,7 @@ class _BoundedMap(Generic[T, R]):
         """A worker for async items, or with timeout, retry, rate or fuzzing."""
         source, results, fn, invoke = self.source, self.results, self.fn, self.invoke
         spawner, limit, pairs = self.spawner, self.limit, self.pairs
-        full = not self.grows_pool
+        full, started_for = self.first_workers >= limit, self.started_for
         start = copy_context()
         try:
             if self.fuzz is not None:
@@ -257,7 +257,7 @@ class _BoundedMap(Generic[T, R]):
                 if pair is None:
                     return
                 index, item = pair
-                if not full:
+                if not full and index >= started_for:
                     full = spawner.grow(limit)
                 try:
                     if invoke is None:
@@ -310,7 +310,11 @@ _NOT_CALLED: Any = object()
 
 
 def _returned_non_awaitable(aw: object) -> bool:
-    """Tell whether fn returned *aw* and it cannot be awaited."""
+    """Tell whether fn returned *aw* and it cannot be awaited.
+
+    *aw* is ``_NOT_CALLED`` before the first call of fn, and when a later
+    call raised it is the previous item's awaitable: misuse in neither case.
+    """
     return aw is not _NOT_CALLED and not is_awaitable(aw)
 
 

@@ -252,10 +252,13 @@ class ItemSource(Generic[T]):
 def starting_workers(limit: int, length: int | None) -> int:
     """How many workers a pool starts with.
 
-    For items of known length, all it will need (at most limit): starting
-    them at once measured about a fifth faster at limit 1000 than growing the
-    pool one worker per item pulled. For items of unknown length, one: the
-    pool grows as items are pulled, so a short generator starts few tasks.
+    For items of known length, as many as it has items (at most limit):
+    starting them at once measured about a fifth faster at limit 1000 than
+    growing the pool one worker per item pulled. For items of unknown
+    length, one. Either way the pool then grows by one worker per item
+    pulled past that length (all of them, for unknown length), up to limit,
+    so a short generator starts few tasks, and a list that grows while it
+    is mapped (or a ``len()`` that says too few) still gets ``limit``.
     """
     return 1 if length is None else max(1, min(limit, length))
 

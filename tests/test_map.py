@@ -507,3 +507,36 @@ class Lying:
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(self.real))
+
+
+async def test_a_call_cancelled_outside_any_scope_is_not_a_lost_result() -> None:
+    """On asyncio, Task.cancel() on a worker ends it quietly in anyio's group.
+
+    The map must not return results with that item missing.
+    """
+    if plait.current_backend() == "trio":
+        pytest.skip("native task cancellation is asyncio's")
+    import asyncio
+
+    async def cancel_own_task(x: int) -> int:
+        if x == 5:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+        await anyio.sleep(0)
+        return x
+
+    with pytest.raises(RuntimeError, match="cancelled outside any cancel scope"):
+        await plait.bounded_map(cancel_own_task, range(10), limit=3)
+    with pytest.raises(RuntimeError, match="cancelled outside any cancel scope"):
+        await plait.bounded_map(cancel_own_task, (x for x in range(10)), limit=3)
+    for ordered in (True, False):
+        got: list[int] = []
+        with pytest.raises(RuntimeError, match="cancelled outside any cancel scope"):
+            async with plait.imap(
+                cancel_own_task, range(40), limit=3, ordered=ordered
+            ) as results:
+                async for r in results:
+                    got.append(r)
+        if ordered:
+            assert got == [0, 1, 2, 3, 4]  # earlier results first, then the error

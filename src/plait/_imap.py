@@ -31,6 +31,7 @@ from ._pool import (
     check_rate,
     check_retry,
     check_timeout,
+    lost_call_error,
     make_invoke,
     note_item,
     starting_workers,
@@ -256,6 +257,7 @@ class _IMap(Generic[T, R]):
         self.items_error_index = -1
         self.pulling = True
         self.misuse: TypeError | None = None
+        self.lost_call = False
         self.misuse_seen = False
         self.tg: TaskGroup
         self.spawner: WorkerSpawner
@@ -346,6 +348,15 @@ class _IMap(Generic[T, R]):
                     if self.pulling and not source.exhausted:
                         spawner.spawn()
                     return
+        except BaseException:
+            if self.pulling:  # not cancelled by imap: lost_call_error
+                # Stop as after a failure: the lost item's slot is never
+                # freed, so waiting workers must give up rather than wait.
+                self.lost_call = True
+                self.pulling = False
+                while self.slot_waiters:
+                    self.slot_waiters.popleft().set()
+            raise
         finally:
             spawner.exited()
             self._wake_reader()
@@ -411,6 +422,8 @@ class _IMap(Generic[T, R]):
                 self.misuse_seen = True
                 raise self.misuse
             if self.spawner.workers == 0:
+                if self.lost_call:
+                    raise lost_call_error("imap")
                 raise StopAsyncIteration
             self.result_ready = event = Event()
             await event.wait()

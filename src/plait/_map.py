@@ -22,6 +22,7 @@ from ._pool import (
     check_rate,
     check_retry,
     check_timeout,
+    lost_call_error,
     make_invoke,
     note_item,
     note_items_error,
@@ -163,6 +164,7 @@ class _BoundedMap(Generic[T, R]):
         self.invoke = invoke
         self.fuzz: FuzzHook | None = current_fuzz_hook()
         self.misuse: TypeError | None = None
+        self.lost_call = False
         self.failures: list[Exception] = []
         self.stopped = False
         self.pairs = source.sync_pairs()
@@ -184,6 +186,8 @@ class _BoundedMap(Generic[T, R]):
             await self.source.aclose()
         if self.misuse is not None:
             raise self.misuse
+        if self.lost_call and not self.failures:
+            raise lost_call_error("bounded_map")
         if self.failures:
             count = len(self.failures)
             raise ExceptionGroup(
@@ -236,6 +240,10 @@ class _BoundedMap(Generic[T, R]):
         except Exception as exc:  # only the items iterable raises out of the loop
             note_items_error(exc, "bounded_map", self.source.iterator)
             self._fail(exc)
+        except BaseException:
+            if not self.stopped:  # not cancelled by the map: lost_call_error
+                self.lost_call = True
+            raise
         finally:
             spawner.exited()
 
@@ -284,6 +292,10 @@ class _BoundedMap(Generic[T, R]):
         except Exception as exc:  # only the items iterable raises out of the loop
             note_items_error(exc, "bounded_map", source.iterator)
             self._fail(exc)
+        except BaseException:
+            if not self.stopped:  # not cancelled by the map: lost_call_error
+                self.lost_call = True
+            raise
         finally:
             spawner.exited()
 

@@ -318,6 +318,20 @@ class WorkerSpawner:
         self.workers -= 1
 
 
+def lost_call_error(pattern: str) -> RuntimeError:
+    """The error for a worker cancelled natively, outside any cancel scope.
+
+    On asyncio a task cancelled with ``Task.cancel()`` (or a CancelledError
+    fn raises itself) ends that task without cancelling the task group, and
+    anyio drops it; the item's result is gone, so the call must not succeed.
+    """
+    return RuntimeError(
+        f"{pattern}(): a call of fn was cancelled outside any cancel scope "
+        "(its task was cancelled directly, or fn raised CancelledError "
+        "itself), so its result is missing"
+    )
+
+
 def note_item(exc: BaseException, pattern: str, index: int, item: object) -> None:
     """Note on *exc* which item of *pattern* it came from."""
     add_origin_note(exc, pattern, f"item {index}", item)

@@ -164,7 +164,10 @@ def imap(
     closed. An error raised by ``items`` itself is raised (after every
     earlier result, in ordered mode) even with ``return_exceptions``: it is
     no item's result. Each call of fn sees the caller's context, as in
-    ``bounded_map``.
+    ``bounded_map``. A call whose task is cancelled outside any cancel scope
+    (asyncio's ``Task.cancel()``) stops the pulling like a failure, and a
+    ``RuntimeError`` comes in its result's place (unordered: after the
+    results of the calls still running).
 
     Args:
         fn: an async function taking one item.

@@ -123,6 +123,8 @@ async def bounded_map(
         TypeError, ValueError: bad arguments, at the call; TypeError too when
             fn returns something not awaitable.
         ExceptionGroup: the failures, unless ``return_exceptions``.
+        RuntimeError: a call's task was cancelled outside any cancel scope
+            (asyncio's ``Task.cancel()``), so its result is missing.
 
     Example:
         >>> import anyio, plait

@@ -239,13 +239,9 @@ class _BoundedMap(Generic[T, R]):
                     # over, so the next call sees the caller's context.
                     spawner.spawn()
                     return
-        except Exception as exc:  # only the items iterable raises out of the loop
-            note_items_error(exc, "bounded_map", self.source.iterator)
-            self._fail(exc)
-        except BaseException:
-            if not self.stopped:  # not cancelled by the map: lost_call_error
-                self.lost_call = True
-            raise
+        except BaseException as exc:
+            if not self._worker_raised(exc):
+                raise
         finally:
             spawner.exited()
 
@@ -291,15 +287,27 @@ class _BoundedMap(Generic[T, R]):
                 if copy_context() != start:
                     spawner.spawn()
                     return
-        except Exception as exc:  # only the items iterable raises out of the loop
-            note_items_error(exc, "bounded_map", source.iterator)
-            self._fail(exc)
-        except BaseException:
-            if not self.stopped:  # not cancelled by the map: lost_call_error
-                self.lost_call = True
-            raise
+        except BaseException as exc:
+            if not self._worker_raised(exc):
+                raise
         finally:
             spawner.exited()
+
+    def _worker_raised(self, exc: BaseException) -> bool:
+        """Handle *exc* leaving a worker's loop; return True if it ends there.
+
+        Only the items iterable raises an ``Exception`` out of the loop: the
+        map fails with it. Anything else propagates; if the map did not cause
+        it (a cancellation outside any scope), an item's result is lost and
+        the map must not succeed (``lost_call_error``).
+        """
+        if isinstance(exc, Exception):
+            note_items_error(exc, "bounded_map", self.source.iterator)
+            self._fail(exc)
+            return True
+        if not self.stopped:
+            self.lost_call = True
+        return False
 
     def _failed(self, exc: Exception, index: int, item: T) -> bool:
         """Note which item *exc* came from; return True if the map stops."""

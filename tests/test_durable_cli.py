@@ -14,7 +14,7 @@ import pytest
 
 import plait
 from durable_scripts.support import APP, ENGINES, make_dsn, postgres_dsn, run_cli
-from plait._durable._cli import load_handlers, main
+from plait._jobs.durable._cli import load_handlers, main
 
 
 @pytest.fixture(params=ENGINES)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from durable_scripts.support import ENGINES, make_dsn, wait_until
-from plait._durable._engine import MAX_LOST_LEASES, Ack, NewJob, open_engine
-from plait._durable._sqlite import SQLiteEngine
+from plait._jobs.durable._engine import MAX_LOST_LEASES, Ack, NewJob, open_engine
+from plait._jobs.durable._sqlite import SQLiteEngine
 
 
 @pytest.fixture(params=ENGINES)

@@ -72,10 +72,11 @@ def test_the_check_sees_an_import() -> None:
 def test_supervision_and_job_backends_load_on_first_use() -> None:
     code = (
         "import sys, plait\n"
-        "lazy = ['plait._supervisor', 'plait._durable', 'plait._inproc_backends']\n"
+        "lazy = ['plait._supervision._supervisor', 'plait._jobs.durable',"
+        " 'plait._jobs._inproc']\n"
         "assert not [m for m in lazy if m in sys.modules], sys.modules.keys()\n"
         "assert plait.Supervisor.__module__ == 'plait'\n"
-        "assert 'plait._supervisor' in sys.modules\n"
+        "assert 'plait._supervision._supervisor' in sys.modules\n"
         "assert 'Supervisor' in dir(plait)\n"
         "print('ok')\n"
     )

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import plait
-from plait._services import Service
-from plait._shutdown import stop_tiers
+from plait._supervision._services import Service
+from plait._supervision._shutdown import stop_tiers
 from plait.testing import RealClock, VirtualClock
 
 Clock = VirtualClock | RealClock

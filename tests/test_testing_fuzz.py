@@ -11,8 +11,8 @@ import pytest
 from hypothesis import find, given, settings
 
 import plait
-from plait._fuzz import current_fuzz_hook
-from plait._random import plait_random
+from plait._core._fuzz import current_fuzz_hook
+from plait._core._random import plait_random
 from plait.testing import ScheduleFuzzer, fuzz_schedule, fuzz_seeds, run
 
 Backend = Literal["asyncio", "trio"]

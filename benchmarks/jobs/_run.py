@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 import plait
-from plait._durable._engine import open_engine
+from plait._jobs.durable._engine import open_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "benchmarks.jobs._apps:handlers"
@@ -169,7 +169,7 @@ def _plait_workers(dsn: str, n: int, workers: int, concurrency: int) -> float:
             [
                 sys.executable,
                 "-m",
-                "plait._durable._cli",
+                "plait._jobs.durable._cli",
                 "worker",
                 dsn,
                 "--app",

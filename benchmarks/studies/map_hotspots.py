@@ -3,7 +3,7 @@
 The hand-written pool is rebuilt step by step into the worker loop plait
 first had: each step adds one thing that loop did per item, so the ratios
 price each of them. What it found shaped ``_work_plain`` in
-``plait/_map.py``: a for-loop over the shared iterator, the awaitable check
+``plait/_patterns/_map.py``: a for-loop over the shared iterator, the awaitable check
 moved to the failure path, no extra coroutine frame, and workers started at
 once for items of known length. Run:
 ``python -m benchmarks.studies.map_hotspots [asyncio|uvloop|trio]``.

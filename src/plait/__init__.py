@@ -32,53 +32,53 @@ from anyio import sleep_until as sleep_until
 from anyio.abc import TaskGroup as TaskGroup
 from anyio.abc import TaskStatus as TaskStatus
 
-from ._as_completed import as_completed as as_completed
-from ._backend import current_backend as current_backend
-from ._backend import run as run
-from ._cancellation import is_cancelled as is_cancelled
-from ._cancellation import non_cancel_subgroup as non_cancel_subgroup
-from ._deadlines import checkpoint as checkpoint
-from ._deadlines import effective_deadline as effective_deadline
-from ._deadlines import remaining as remaining
-from ._deadlines import shield as shield
-from ._fuzz import fuzz_point as fuzz_point
-from ._gather import gather as gather
-from ._imap import imap as imap
-from ._map import bounded_map as bounded_map
-from ._race import race as race
-from ._ratelimit import RateLimiter as RateLimiter
-from ._retry import RetryPolicy as RetryPolicy
-from ._retry import retry as retry
+from ._core._cancellation import is_cancelled as is_cancelled
+from ._core._cancellation import non_cancel_subgroup as non_cancel_subgroup
+from ._core._deadlines import checkpoint as checkpoint
+from ._core._deadlines import effective_deadline as effective_deadline
+from ._core._deadlines import remaining as remaining
+from ._core._deadlines import shield as shield
+from ._core._event_loop import current_backend as current_backend
+from ._core._event_loop import run as run
+from ._core._fuzz import fuzz_point as fuzz_point
+from ._patterns._as_completed import as_completed as as_completed
+from ._patterns._gather import gather as gather
+from ._patterns._imap import imap as imap
+from ._patterns._map import bounded_map as bounded_map
+from ._patterns._race import race as race
+from ._patterns._ratelimit import RateLimiter as RateLimiter
+from ._patterns._retry import RetryPolicy as RetryPolicy
+from ._patterns._retry import retry as retry
 
 if _typing.TYPE_CHECKING:
-    from ._durable import DatabaseUnavailableError as DatabaseUnavailableError
-    from ._durable import DurableBackend as DurableBackend
-    from ._durable import JobRecord as JobRecord
-    from ._durable import JobWorker as JobWorker
-    from ._durable import QueueStats as QueueStats
-    from ._durable import WorkerStats as WorkerStats
-    from ._inproc_backends import BackendStats as BackendStats
-    from ._inproc_backends import InlineBackend as InlineBackend
-    from ._inproc_backends import TrackedBackend as TrackedBackend
-    from ._jobs import DrainReport as DrainReport
-    from ._jobs import Job as Job
-    from ._jobs import JobHandler as JobHandler
-    from ._jobs import JobHandlers as JobHandlers
-    from ._jobs import TaskBackend as TaskBackend
-    from ._observers import LoggingObserver as LoggingObserver
-    from ._observers import ServiceEvent as ServiceEvent
-    from ._observers import SupervisorObserver as SupervisorObserver
-    from ._otel import OpenTelemetryObserver as OpenTelemetryObserver
-    from ._periodic import every as every
-    from ._scheduler import PeriodicJobStats as PeriodicJobStats
-    from ._scheduler import Scheduler as Scheduler
-    from ._services import RestartPolicy as RestartPolicy
-    from ._services import RestartStrategy as RestartStrategy
-    from ._services import ServiceState as ServiceState
-    from ._services import ServiceStats as ServiceStats
-    from ._shutdown import ShutdownReport as ShutdownReport
-    from ._signals import run_until_signal as run_until_signal
-    from ._supervisor import Supervisor as Supervisor
+    from ._jobs._inproc import BackendStats as BackendStats
+    from ._jobs._inproc import InlineBackend as InlineBackend
+    from ._jobs._inproc import TrackedBackend as TrackedBackend
+    from ._jobs._model import DrainReport as DrainReport
+    from ._jobs._model import Job as Job
+    from ._jobs._model import JobHandler as JobHandler
+    from ._jobs._model import JobHandlers as JobHandlers
+    from ._jobs._model import TaskBackend as TaskBackend
+    from ._jobs.durable import DatabaseUnavailableError as DatabaseUnavailableError
+    from ._jobs.durable import DurableBackend as DurableBackend
+    from ._jobs.durable import JobRecord as JobRecord
+    from ._jobs.durable import JobWorker as JobWorker
+    from ._jobs.durable import QueueStats as QueueStats
+    from ._jobs.durable import WorkerStats as WorkerStats
+    from ._supervision._observers import LoggingObserver as LoggingObserver
+    from ._supervision._observers import ServiceEvent as ServiceEvent
+    from ._supervision._observers import SupervisorObserver as SupervisorObserver
+    from ._supervision._otel import OpenTelemetryObserver as OpenTelemetryObserver
+    from ._supervision._periodic import every as every
+    from ._supervision._scheduler import PeriodicJobStats as PeriodicJobStats
+    from ._supervision._scheduler import Scheduler as Scheduler
+    from ._supervision._services import RestartPolicy as RestartPolicy
+    from ._supervision._services import RestartStrategy as RestartStrategy
+    from ._supervision._services import ServiceState as ServiceState
+    from ._supervision._services import ServiceStats as ServiceStats
+    from ._supervision._shutdown import ShutdownReport as ShutdownReport
+    from ._supervision._signals import run_until_signal as run_until_signal
+    from ._supervision._supervisor import Supervisor as Supervisor
 
 __version__ = "0.1.0"
 
@@ -108,34 +108,34 @@ del _name
 # Supervision, background jobs and the durable backend load on first use,
 # so that `import plait` stays close to `import anyio` in cost.
 _LAZY: dict[str, str] = {
-    "BackendStats": "_inproc_backends",
-    "DatabaseUnavailableError": "_durable",
-    "DrainReport": "_jobs",
-    "DurableBackend": "_durable",
-    "InlineBackend": "_inproc_backends",
-    "Job": "_jobs",
-    "JobHandler": "_jobs",
-    "JobHandlers": "_jobs",
-    "JobRecord": "_durable",
-    "JobWorker": "_durable",
-    "LoggingObserver": "_observers",
-    "OpenTelemetryObserver": "_otel",
-    "PeriodicJobStats": "_scheduler",
-    "QueueStats": "_durable",
-    "RestartPolicy": "_services",
-    "RestartStrategy": "_services",
-    "Scheduler": "_scheduler",
-    "ServiceEvent": "_observers",
-    "ServiceState": "_services",
-    "ServiceStats": "_services",
-    "ShutdownReport": "_shutdown",
-    "Supervisor": "_supervisor",
-    "SupervisorObserver": "_observers",
-    "TaskBackend": "_jobs",
-    "TrackedBackend": "_inproc_backends",
-    "WorkerStats": "_durable",
-    "every": "_periodic",
-    "run_until_signal": "_signals",
+    "BackendStats": "_jobs._inproc",
+    "DatabaseUnavailableError": "_jobs.durable",
+    "DrainReport": "_jobs._model",
+    "DurableBackend": "_jobs.durable",
+    "InlineBackend": "_jobs._inproc",
+    "Job": "_jobs._model",
+    "JobHandler": "_jobs._model",
+    "JobHandlers": "_jobs._model",
+    "JobRecord": "_jobs.durable",
+    "JobWorker": "_jobs.durable",
+    "LoggingObserver": "_supervision._observers",
+    "OpenTelemetryObserver": "_supervision._otel",
+    "PeriodicJobStats": "_supervision._scheduler",
+    "QueueStats": "_jobs.durable",
+    "RestartPolicy": "_supervision._services",
+    "RestartStrategy": "_supervision._services",
+    "Scheduler": "_supervision._scheduler",
+    "ServiceEvent": "_supervision._observers",
+    "ServiceState": "_supervision._services",
+    "ServiceStats": "_supervision._services",
+    "ShutdownReport": "_supervision._shutdown",
+    "Supervisor": "_supervision._supervisor",
+    "SupervisorObserver": "_supervision._observers",
+    "TaskBackend": "_jobs._model",
+    "TrackedBackend": "_jobs._inproc",
+    "WorkerStats": "_jobs.durable",
+    "every": "_supervision._periodic",
+    "run_until_signal": "_supervision._signals",
 }
 
 

@@ -9,7 +9,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the tour, or the ``worker`` command of the durable job backend."""
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "worker":
-        from ._durable._cli import main as worker_main
+        from ._jobs.durable._cli import main as worker_main
 
         return worker_main(args[1:])
     if args and args[0] not in ("tour",):

@@ -9,10 +9,10 @@ from typing import Any
 
 import anyio
 
-from ._backend import current_backend, run
-from ._gather import gather
-from ._map import bounded_map
-from ._race import race
+from ._core._event_loop import current_backend, run
+from ._patterns._gather import gather
+from ._patterns._map import bounded_map
+from ._patterns._race import race
 
 
 async def _fetch(name: str, seconds: float) -> str:

@@ -70,7 +70,7 @@ def start_worker(
     command = [
         sys.executable,
         "-m",
-        "plait._durable._cli",
+        "plait._jobs.durable._cli",
         "worker",
         dsn,
         "--app",
@@ -91,7 +91,7 @@ def start_worker(
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     return subprocess.run(
-        [sys.executable, "-m", "plait._durable._cli", *args],
+        [sys.executable, "-m", "plait._jobs.durable._cli", *args],
         env=env,
         capture_output=True,
         text=True,

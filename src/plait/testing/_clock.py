@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 import anyio
 
-from plait._backend import current_backend
+from plait._core._event_loop import current_backend
 
 if TYPE_CHECKING:
     from ._asyncio import AsyncioTime

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from anyio.lowlevel import cancel_shielded_checkpoint
 
-from plait._fuzz import set_fuzz_hook
-from plait._random import plait_random
+from plait._core._fuzz import set_fuzz_hook
+from plait._core._random import plait_random
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._random import seed_plait_random
+from .._core._random import seed_plait_random
 
 
 def seed_randomness(seed: int | None) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.lowlevel import checkpoint
 
-from plait._fuzz import fuzz_point
+from plait._core._fuzz import fuzz_point
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy

@@ -8,7 +8,7 @@ import math
 import time
 import traceback
 
-from .._jobs import Job, JobHandlers
+from .._model import Job, JobHandlers
 from ._engine import Ack, Claimed
 
 ERROR_LIMIT = 8000

@@ -23,13 +23,13 @@ from typing import Any, Generic, TypeVar
 
 from anyio import Lock, fail_after
 
-from ._awaitables import (
+from .._core._awaitables import (
     add_origin_note,
     is_awaitable,
     not_awaitable_error,
     short_repr,
 )
-from ._fuzz import FuzzHook
+from .._core._fuzz import FuzzHook
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy, pause_before_retry
 

@@ -20,10 +20,10 @@ from anyio import (
 )
 from anyio.abc import TaskGroup
 
-from ._fuzz import fuzz_point
+from .._core._fuzz import fuzz_point
+from .._core._owned_group import close_owned_group
 from ._intensity import RestartBudget
 from ._observers import LoggingObserver, ServiceEvent, SupervisorObserver, notify
-from ._owned_group import close_owned_group
 from ._service_run import ServiceRunner
 from ._service_spec import make_service
 from ._services import (

@@ -16,8 +16,13 @@ from anyio import (
 )
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from ._awaitables import AwaitableOrFn, add_origin_note, close_unstarted, prepare_all
-from ._fuzz import current_fuzz_hook
+from .._core._awaitables import (
+    AwaitableOrFn,
+    add_origin_note,
+    close_unstarted,
+    prepare_all,
+)
+from .._core._fuzz import current_fuzz_hook
 from ._pool import check_limit
 
 R = TypeVar("R")

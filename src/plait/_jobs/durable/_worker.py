@@ -11,7 +11,7 @@ import anyio
 from anyio import TASK_STATUS_IGNORED, CancelScope, create_task_group
 from anyio.abc import TaskGroup, TaskStatus
 
-from .._jobs import JobHandlers
+from .._model import JobHandlers
 from ._calls import connect_retrying, describe, in_thread, listen_for_jobs, logger
 from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine
 from ._outcome import WorkerStats, check_seconds, run_handler

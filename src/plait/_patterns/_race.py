@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from anyio import Event, create_task_group, move_on_after
 from anyio.abc import TaskGroup
 
-from ._awaitables import (
+from .._core._awaitables import (
     AwaitableOrFn,
     add_origin_note,
     check_awaitables,
@@ -17,7 +17,7 @@ from ._awaitables import (
     prepare_all,
     to_awaitable,
 )
-from ._fuzz import current_fuzz_hook
+from .._core._fuzz import current_fuzz_hook
 
 T = TypeVar("T")
 

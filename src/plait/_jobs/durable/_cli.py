@@ -26,7 +26,7 @@ import anyio
 from anyio import TASK_STATUS_IGNORED
 from anyio.abc import TaskStatus
 
-from .._jobs import JobHandlers
+from .._model import JobHandlers
 from ._calls import connect, in_thread
 from ._engine import DatabaseUnavailableError, QueueStats
 from ._worker import JobWorker

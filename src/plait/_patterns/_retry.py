@@ -9,10 +9,10 @@ from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack
 
 from anyio import current_time, sleep
 
-from ._awaitables import is_awaitable, raise_not_awaitable
-from ._deadlines import effective_deadline
-from ._fuzz import current_fuzz_hook
-from ._random import plait_random
+from .._core._awaitables import is_awaitable, raise_not_awaitable
+from .._core._deadlines import effective_deadline
+from .._core._fuzz import current_fuzz_hook
+from .._core._random import plait_random
 
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")

@@ -12,7 +12,7 @@ import anyio.to_thread
 from anyio import TASK_STATUS_IGNORED
 from anyio.abc import TaskStatus
 
-from .._retry import RetryPolicy
+from ..._patterns._retry import RetryPolicy
 from ._engine import DatabaseUnavailableError, Engine, open_engine, redact
 
 T = TypeVar("T")

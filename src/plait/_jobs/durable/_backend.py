@@ -11,7 +11,7 @@ import anyio
 from anyio import create_task_group
 from anyio.abc import TaskGroup
 
-from .._jobs import DrainReport, Job, JobHandlers, payload_json
+from .._model import DrainReport, Job, JobHandlers, payload_json
 from ._calls import connect, in_thread
 from ._engine import Engine, JobRecord, NewJob, QueueStats
 from ._worker import DEFAULT_RETENTION, JobWorker

@@ -7,7 +7,7 @@ from types import TracebackType
 
 from anyio import Event, current_time, sleep_until
 
-from ._fuzz import current_fuzz_hook
+from .._core._fuzz import current_fuzz_hook
 
 
 class RateLimiter:

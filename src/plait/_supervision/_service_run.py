@@ -8,9 +8,9 @@ from typing import Any
 from anyio import current_time
 from anyio.abc import TaskGroup
 
-from ._awaitables import is_awaitable, raise_not_awaitable
-from ._cancellation import non_cancel_subgroup
-from ._fuzz import fuzz_point
+from .._core._awaitables import is_awaitable, raise_not_awaitable
+from .._core._cancellation import non_cancel_subgroup
+from .._core._fuzz import fuzz_point
 from ._observers import ServiceEvent, SupervisorObserver, notify
 from ._services import Outcome, Run, Service, ServiceState
 

@@ -7,14 +7,14 @@ from typing import Any, Literal, TypeVar, overload
 
 from anyio import TaskHandle, create_task_group
 
-from ._awaitables import (
+from .._core._awaitables import (
     AwaitableOrFn,
     add_origin_note,
     close_unstarted,
     prepare_all,
     to_coroutine,
 )
-from ._fuzz import current_fuzz_hook
+from .._core._fuzz import current_fuzz_hook
 
 T = TypeVar("T")
 T1 = TypeVar("T1")

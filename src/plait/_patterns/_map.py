@@ -10,8 +10,8 @@ from typing import Any, Generic, Literal, TypeVar, overload
 from anyio import create_task_group
 from anyio.abc import TaskGroup
 
-from ._awaitables import is_awaitable
-from ._fuzz import FuzzHook, current_fuzz_hook
+from .._core._awaitables import is_awaitable
+from .._core._fuzz import FuzzHook, current_fuzz_hook
 from ._pool import (
     FnMisuse,
     Invoke,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 
-from ._retry import RetryPolicy
+from .._patterns._retry import RetryPolicy
 from ._services import Run, Service, check_seconds
 
 

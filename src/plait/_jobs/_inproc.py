@@ -28,10 +28,10 @@ from anyio import (
 )
 from anyio.abc import TaskGroup
 
-from ._jobs import DrainReport, Job, JobHandlers
-from ._owned_group import close_owned_group
-from ._retry import pause_before_retry
-from ._services import check_seconds
+from .._core._owned_group import close_owned_group
+from .._patterns._retry import pause_before_retry
+from .._supervision._services import check_seconds
+from ._model import DrainReport, Job, JobHandlers
 
 logger = logging.getLogger("plait")
 

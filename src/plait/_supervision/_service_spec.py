@@ -9,7 +9,7 @@ from typing import Any
 
 from anyio import current_time
 
-from ._awaitables import short_repr
+from .._core._awaitables import short_repr
 from ._services import RestartPolicy, Service, check_seconds, parse_enum
 
 READY_MODES = ("auto", "started", "begin")

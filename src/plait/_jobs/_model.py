@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
 
-from ._retry import RetryPolicy
+from .._patterns._retry import RetryPolicy
 
 JobHandlerFn: TypeAlias = Callable[["Job"], Awaitable[object]]
 

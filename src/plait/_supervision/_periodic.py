@@ -27,8 +27,8 @@ from anyio import (
 )
 from anyio.abc import TaskGroup, TaskStatus
 
-from ._cancellation import non_cancel_subgroup
-from ._random import plait_random
+from .._core._cancellation import non_cancel_subgroup
+from .._core._random import plait_random
 from ._service_spec import check_service_fn
 from ._services import check_seconds
 

@@ -1,0 +1,4 @@
+"""Background jobs.
+
+The job model and protocol, in-process backends, and the durable backend.
+"""

@@ -1,0 +1,4 @@
+"""Long-running work.
+
+The supervisor, services, shutdown, observers, signals and periodic jobs.
+"""

@@ -398,13 +398,22 @@ async def test_worker_retries_the_connection_with_backoff(
 def test_bad_arguments_are_clear_errors(tmp_path: Path) -> None:
     handlers = plait.JobHandlers()
     dsn = str(tmp_path / "j.db")
-    with pytest.raises(ValueError, match="concurrency must be >= 1, got 0"):
+    with pytest.raises(
+        ValueError, match=r"JobWorker\(\) concurrency must be a positive int, got 0"
+    ):
         plait.JobWorker(dsn, handlers, concurrency=0)
-    with pytest.raises(ValueError, match="lease must be > 0 seconds, got 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"JobWorker\(\) lease must be a finite number of seconds > 0, got 0",
+    ):
         plait.JobWorker(dsn, handlers, lease=0)
-    with pytest.raises(TypeError, match="handlers must be a JobHandlers"):
+    with pytest.raises(
+        TypeError, match=r"JobWorker\(\) handlers must be a plait.JobHandlers"
+    ):
         plait.JobWorker(dsn, {})  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="grace must be >= 0 seconds"):
+    with pytest.raises(
+        ValueError, match=r"JobWorker\(\) grace must be a number of seconds >= 0"
+    ):
         plait.JobWorker(dsn, handlers, grace=-1)
 
 

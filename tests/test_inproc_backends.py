@@ -255,7 +255,10 @@ async def test_not_before_delays_the_job() -> None:
     ("kwargs", "match"),
     [
         ({"limit": 0}, "limit must be a positive int"),
-        ({"drain_timeout": -1}, "drain_timeout must be >= 0"),
+        (
+            {"drain_timeout": -1},
+            r"TrackedBackend\(\) drain_timeout must be a number of seconds >= 0",
+        ),
     ],
 )
 def test_bad_tracked_options(kwargs: dict[str, object], match: str) -> None:

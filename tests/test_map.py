@@ -331,9 +331,13 @@ async def test_limit_must_be_a_positive_int() -> None:
 
 async def test_bad_options_are_named() -> None:
     double = InFlight().double
-    with pytest.raises(ValueError, match="timeout must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"bounded_map\(\) timeout must be a number of seconds >= 0"
+    ):
         await plait.bounded_map(double, [1], limit=1, timeout=-1)
-    with pytest.raises(ValueError, match="rate must be a positive number"):
+    with pytest.raises(
+        ValueError, match=r"bounded_map\(\) rate must be a finite number > 0"
+    ):
         await plait.bounded_map(double, [1], limit=1, rate=-5)
     with pytest.raises(TypeError, match="retry must be a RetryPolicy"):
         await plait.bounded_map(double, [1], limit=1, retry=3)  # type: ignore[call-overload]

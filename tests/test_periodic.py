@@ -213,13 +213,22 @@ async def test_every_refuses_bad_arguments() -> None:
         pass
 
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"interval": 0}, "interval must be a positive number"),
-        ({"interval": -1}, "interval must be >= 0"),
-        ({"jitter": -1}, "jitter must be >= 0"),
-        ({"jitter": 5}, "jitter must be at most the interval"),
-        ({"missed": "never"}, "missed must be 'skip' or 'catch_up'"),
-        ({"errors": "ignore"}, "errors must be 'raise' or 'log'"),
-        ({"grace": -2}, "grace must be >= 0"),
+        (
+            {"interval": 0},
+            r"every\(\) interval must be a finite number of seconds > 0, got 0",
+        ),
+        (
+            {"interval": -1},
+            r"every\(\) interval must be a finite number of seconds > 0, got -1",
+        ),
+        ({"jitter": -1}, r"every\(\) jitter must be a finite number of seconds >= 0"),
+        ({"jitter": 5}, r"every\(\) jitter must be at most the interval"),
+        (
+            {"missed": "never"},
+            r"every\(\) missed must be one of 'skip', 'catch_up', got 'never'",
+        ),
+        ({"errors": "ignore"}, r"every\(\) errors must be one of 'raise', 'log'"),
+        ({"grace": -2}, r"every\(\) grace must be a number of seconds >= 0"),
         ({"fn": sync_job}, "sync_job is a regular function"),
     ]
     for overrides, match in cases:
@@ -337,7 +346,9 @@ async def test_scheduler_stop_and_error_propagation(clock: Clock) -> None:
 
 
 def test_scheduler_bad_options() -> None:
-    with pytest.raises(ValueError, match="grace must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"Scheduler\(\) grace must be a number of seconds >= 0"
+    ):
         plait.Scheduler(grace=-1)
     with pytest.raises(ValueError, match="errors must be"):
         plait.Scheduler(errors="swallow")  # type: ignore[arg-type]
@@ -346,7 +357,10 @@ def test_scheduler_bad_options() -> None:
     async def job() -> None:
         pass
 
-    with pytest.raises(ValueError, match="interval must be a positive"):
+    with pytest.raises(
+        ValueError,
+        match=r"Scheduler\.every\(\) interval must be a finite number of seconds > 0",
+    ):
         scheduler.every(0, job)
 
 

@@ -178,9 +178,14 @@ async def test_stagger_never_starts_or_warns_about_unused_coroutines() -> None:
 
 
 async def test_bad_stagger() -> None:
-    with pytest.raises(ValueError, match="stagger must be >= 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"race\(\) stagger must be a finite number of seconds >= 0, got -1",
+    ):
         await plait.race(lambda: _value(1), stagger=-1)
-    with pytest.raises(TypeError, match="stagger must be a number"):
+    with pytest.raises(
+        TypeError, match=r"race\(\) stagger must be a finite number of seconds"
+    ):
         await plait.race(lambda: _value(1), stagger="1")  # type: ignore[arg-type]
 
 

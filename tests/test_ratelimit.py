@@ -63,13 +63,21 @@ async def test_cancelled_last_waiter_gives_its_slot_back(clock: Clock) -> None:
 
 
 def test_bad_arguments_are_named() -> None:
-    with pytest.raises(ValueError, match="rate must be a positive"):
+    with pytest.raises(
+        ValueError, match=r"RateLimiter\(\) rate must be a finite number > 0"
+    ):
         plait.RateLimiter(0)
-    with pytest.raises(ValueError, match="per must be a positive"):
+    with pytest.raises(
+        ValueError, match=r"RateLimiter\(\) per must be a finite number of seconds > 0"
+    ):
         plait.RateLimiter(1, per=-1)
-    with pytest.raises(ValueError, match="burst must be >= 1"):
+    with pytest.raises(
+        ValueError, match=r"RateLimiter\(\) burst must be a positive int"
+    ):
         plait.RateLimiter(1, burst=0)
-    with pytest.raises(TypeError, match="burst must be an int"):
+    with pytest.raises(
+        TypeError, match=r"RateLimiter\(\) burst must be a positive int"
+    ):
         plait.RateLimiter(1, burst=1.5)  # type: ignore[arg-type]
 
 

@@ -94,15 +94,26 @@ def test_backoff_is_capped() -> None:
 
 
 def test_bad_policy_fields_are_named() -> None:
-    with pytest.raises(ValueError, match="attempts must be >= 1"):
+    with pytest.raises(
+        ValueError, match=r"RetryPolicy\(\) attempts must be a positive int, got 0"
+    ):
         plait.RetryPolicy(attempts=0)
-    with pytest.raises(ValueError, match="base_delay must be >= 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"RetryPolicy\(\) base_delay must be a finite number of seconds >= 0",
+    ):
         plait.RetryPolicy(base_delay=-1)
-    with pytest.raises(ValueError, match="jitter must be between 0 and 1"):
+    with pytest.raises(
+        ValueError, match=r"RetryPolicy\(\) jitter must be a number between 0 and 1"
+    ):
         plait.RetryPolicy(jitter=2)
-    with pytest.raises(TypeError, match="retry_on must name Exception subclasses"):
+    with pytest.raises(
+        TypeError, match=r"RetryPolicy\(\) retry_on must be Exception subclasses"
+    ):
         plait.RetryPolicy(retry_on=(BaseException,))  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="attempts must be an int"):
+    with pytest.raises(
+        TypeError, match=r"RetryPolicy\(\) attempts must be a positive int, got 2.5"
+    ):
         plait.RetryPolicy(attempts=2.5)  # type: ignore[arg-type]
 
 

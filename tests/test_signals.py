@@ -52,9 +52,15 @@ def test_signal_shuts_down_in_order_and_exits_0(
 
 async def test_run_until_signal_refuses_bad_arguments() -> None:
     async with plait.Supervisor(observers=()) as sup:
-        with pytest.raises(ValueError, match="signals must name at least one"):
+        with pytest.raises(
+            ValueError,
+            match=r"run_until_signal\(\) signals must be at least one signal",
+        ):
             await plait.run_until_signal(sup, signals=())
-        with pytest.raises(ValueError, match="grace must be >= 0"):
+        with pytest.raises(
+            ValueError,
+            match=r"run_until_signal\(\) grace must be a number of seconds >= 0",
+        ):
             await plait.run_until_signal(sup, grace=-1)
         with pytest.raises(TypeError, match=r"supervisor must be a plait\.Supervisor"):
             await plait.run_until_signal(object())  # type: ignore[arg-type]

@@ -579,11 +579,31 @@ async def test_body_error_propagates_unwrapped_after_graceful_shutdown() -> None
     ("kwargs", "error", "match"),
     [
         ({"strategy": "one_for_some"}, ValueError, "strategy must be one of"),
-        ({"max_restarts": -1}, ValueError, "max_restarts must be >= 0"),
-        ({"period": -1}, ValueError, "period must be >= 0"),
-        ({"grace": -0.5}, ValueError, "grace must be >= 0"),
-        ({"backoff": "1"}, TypeError, "backoff must be a number"),
-        ({"jitter": 2}, ValueError, "jitter must be between 0 and 1"),
+        (
+            {"max_restarts": -1},
+            ValueError,
+            r"Supervisor\(\) max_restarts must be an int >= 0, got -1",
+        ),
+        (
+            {"period": -1},
+            ValueError,
+            r"Supervisor\(\) period must be a number of seconds >= 0",
+        ),
+        (
+            {"grace": -0.5},
+            ValueError,
+            r"Supervisor\(\) grace must be a number of seconds >= 0",
+        ),
+        (
+            {"backoff": "1"},
+            TypeError,
+            r"Supervisor\(\) backoff must be a finite number of seconds",
+        ),
+        (
+            {"jitter": 2},
+            ValueError,
+            r"Supervisor\(\) jitter must be a number between 0 and 1, got 2",
+        ),
     ],
 )
 def test_bad_supervisor_options(
@@ -609,7 +629,10 @@ async def test_bad_start_arguments() -> None:
             ValueError, match="priority 5 of 'x' contradicts depends_on"
         ):
             await sup.start(wait_forever, name="x", depends_on="db", priority=5)
-        with pytest.raises(ValueError, match="grace must be >= 0"):
+        with pytest.raises(
+            ValueError,
+            match=r"Supervisor\.start\(\) grace must be a number of seconds >= 0",
+        ):
             await sup.start(wait_forever, name="x", grace=-1)
         with pytest.raises(TypeError, match="sync_service is a regular function"):
             await sup.start(sync_service)  # type: ignore[arg-type]
@@ -620,7 +643,10 @@ async def test_bad_start_arguments() -> None:
             await sup.start(wait_forever, name="x", ready="started")
         with pytest.raises(ValueError, match="ready must be"):
             await sup.start(wait_forever, name="x", ready="later")  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="grace must be >= 0"):
+        with pytest.raises(
+            ValueError,
+            match=r"Supervisor\.shutdown\(\) grace must be a number of seconds >= 0",
+        ):
             await sup.shutdown(grace=-1)
         assert list(sup.stats()) == ["db"]
 

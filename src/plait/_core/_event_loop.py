@@ -8,6 +8,8 @@ from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack
 import anyio
 import sniffio
 
+from ._checks import check_choice
+
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 
@@ -43,10 +45,7 @@ def backend_run_args(
     backend: str, backend_options: Mapping[str, Any] | None
 ) -> tuple[str, dict[str, Any]]:
     """Translate plait's backend name to anyio's ``(backend, options)``."""
-    if backend not in _BACKENDS:
-        raise ValueError(
-            f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}"
-        )
+    check_choice("run()", "backend", backend, _BACKENDS)
     options = dict(backend_options or {})
     if backend == "uvloop":
         options.setdefault("use_uvloop", True)

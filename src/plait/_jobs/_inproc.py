@@ -28,9 +28,9 @@ from anyio import (
 )
 from anyio.abc import TaskGroup
 
+from .._core._checks import check_optional_seconds, check_positive_int, fail
 from .._core._owned_group import close_owned_group
 from .._patterns._retry import pause_before_retry
-from .._supervision._services import check_seconds
 from ._model import DrainReport, Job, JobHandlers
 
 logger = logging.getLogger("plait")
@@ -67,7 +67,13 @@ class _Counting:
 
     def __init__(self, handlers: JobHandlers) -> None:
         if not isinstance(handlers, JobHandlers):
-            raise TypeError(f"handlers must be a plait.JobHandlers, got {handlers!r}")
+            fail(
+                f"{type(self).__name__}()",
+                "handlers",
+                "a plait.JobHandlers",
+                handlers,
+                error=TypeError,
+            )
         self.handlers = handlers
         self._submitted = self._done = self._failed = self._cancelled = 0
         self._failures: dict[str, BaseException] = {}
@@ -213,7 +219,9 @@ class InlineBackend(_Counting):
 
     async def shutdown(self, *, drain_timeout: float | None = None) -> DrainReport:
         """Stop taking jobs (nothing runs between submits, so nothing drains)."""
-        check_seconds("drain_timeout", drain_timeout, allow_none=True)
+        check_optional_seconds(
+            "InlineBackend.shutdown()", "drain_timeout", drain_timeout, finite=False
+        )
         self._closed = True
         return DrainReport()
 
@@ -257,11 +265,11 @@ class TrackedBackend(_Counting):
         drain_timeout: float | None = 30.0,
     ) -> None:
         super().__init__(handlers)
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
-        ):
-            raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-        check_seconds("drain_timeout", drain_timeout, allow_none=True)
+        if limit is not None:
+            check_positive_int("TrackedBackend()", "limit", limit)
+        check_optional_seconds(
+            "TrackedBackend()", "drain_timeout", drain_timeout, finite=False
+        )
         self.limit, self.drain_timeout = limit, drain_timeout
         self._limiter: CapacityLimiter | None = None
         self._tg: TaskGroup | None = None
@@ -334,7 +342,9 @@ class TrackedBackend(_Counting):
         A caller cancelled while it waits cuts the drain short: the jobs left
         are cancelled and reported at once, then the cancellation propagates.
         """
-        check_seconds("drain_timeout", drain_timeout, allow_none=True)
+        check_optional_seconds(
+            "TrackedBackend.shutdown()", "drain_timeout", drain_timeout, finite=False
+        )
         if self._drained is not None:
             await self._drained.wait()
             assert self._report is not None

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
 
+from .._core._checks import check_int
 from .._patterns._retry import RetryPolicy
 
 JobHandlerFn: TypeAlias = Callable[["Job"], Awaitable[object]]
@@ -56,8 +57,7 @@ class Job:
         if not isinstance(self.payload, Mapping):
             raise TypeError(f"Job payload must be a mapping, got {self.payload!r}")
         payload_json(self.payload)
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
-            raise TypeError(f"Job priority must be an int, got {self.priority!r}")
+        check_int("Job()", "priority", self.priority)
 
     def to_json(self) -> str:
         """Return the payload as JSON text (keys sorted, so it is stable)."""

@@ -14,6 +14,7 @@ from .._core._awaitables import (
     prepare_all,
     to_coroutine,
 )
+from .._core._checks import check_bool
 from .._core._fuzz import current_fuzz_hook
 
 T = TypeVar("T")
@@ -229,8 +230,7 @@ async def gather(
         >>> anyio.run(main)
         (2, 4)
     """
-    if not isinstance(return_exceptions, bool):
-        raise TypeError(f"return_exceptions must be a bool, got {return_exceptions!r}")
+    check_bool("gather()", "return_exceptions", return_exceptions)
     awaitables = prepare_all("gather", aws)
     if not awaitables:
         return ()

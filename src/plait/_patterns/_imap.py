@@ -20,6 +20,7 @@ from anyio import Event, create_task_group
 from anyio.abc import TaskGroup
 
 from .._core._awaitables import is_awaitable
+from .._core._checks import check_bool, check_int
 from .._core._fuzz import FuzzHook, current_fuzz_hook
 from ._pool import (
     FnMisuse,
@@ -195,14 +196,13 @@ def imap(
     """
     check_fn("imap", fn)
     limit = check_limit("imap", limit)
-    buffer = limit if buffer is None else _check_buffer(buffer)
-    for name, flag in (
-        ("ordered", ordered),
-        ("return_exceptions", return_exceptions),
-        ("with_index", with_index),
-    ):
-        if not isinstance(flag, bool):
-            raise TypeError(f"imap() {name} must be a bool, got {flag!r}")
+    if buffer is None:
+        buffer = limit
+    else:
+        buffer = check_int("imap()", "buffer", buffer, minimum=0)
+    check_bool("imap()", "ordered", ordered)
+    check_bool("imap()", "return_exceptions", return_exceptions)
+    check_bool("imap()", "with_index", with_index)
     invoke = make_invoke(
         "imap",
         fn,
@@ -215,14 +215,6 @@ def imap(
     return _IMap(
         fn, source, limit, buffer, invoke, ordered, return_exceptions, with_index
     )
-
-
-def _check_buffer(buffer: object) -> int:
-    if isinstance(buffer, bool) or not isinstance(buffer, int):
-        raise TypeError(f"imap() buffer must be an int >= 0 or None, got {buffer!r}")
-    if buffer < 0:
-        raise ValueError(f"imap() buffer must be an int >= 0 or None, got {buffer}")
-    return buffer
 
 
 class _IMap(Generic[T, R]):

@@ -11,6 +11,7 @@ from anyio import create_task_group
 from anyio.abc import TaskGroup
 
 from .._core._awaitables import is_awaitable
+from .._core._checks import check_bool
 from .._core._fuzz import FuzzHook, current_fuzz_hook
 from ._pool import (
     FnMisuse,
@@ -136,8 +137,7 @@ async def bounded_map(
     """
     check_fn("bounded_map", fn)
     limit = check_limit("bounded_map", limit)
-    if not isinstance(return_exceptions, bool):
-        raise TypeError(f"return_exceptions must be a bool, got {return_exceptions!r}")
+    check_bool("bounded_map()", "return_exceptions", return_exceptions)
     invoke = make_invoke(
         "bounded_map",
         fn,

@@ -8,7 +8,6 @@ checkpoint per item.
 
 from __future__ import annotations
 
-import math
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -29,6 +28,12 @@ from .._core._awaitables import (
     not_awaitable_error,
     short_repr,
 )
+from .._core._checks import (
+    check_number,
+    check_optional_seconds,
+    check_positive_int,
+    fail,
+)
 from .._core._fuzz import FuzzHook
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy, pause_before_retry
@@ -41,38 +46,31 @@ Invoke = Callable[[T], Awaitable[R]]
 
 def check_limit(pattern: str, limit: object) -> int:
     """Return *limit* if it is a positive int, else raise naming it."""
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise TypeError(f"{pattern}() limit must be a positive int, got {limit!r}")
-    if limit < 1:
-        raise ValueError(f"{pattern}() limit must be a positive int, got {limit}")
-    return limit
+    return check_positive_int(f"{pattern}()", "limit", limit)
 
 
 def check_fn(pattern: str, fn: object) -> None:
     """Raise TypeError at the call if *fn* is not callable."""
     if not callable(fn):
-        raise TypeError(
-            f"{pattern}() fn must be an async function taking one item, "
-            f"got {short_repr(fn)}"
+        fail(
+            f"{pattern}()",
+            "fn",
+            "an async function taking one item",
+            short_repr(fn),
+            error=TypeError,
         )
 
 
 def check_timeout(pattern: str, timeout: object) -> float | None:
-    """Return *timeout* (seconds per attempt) or raise naming it."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise TypeError(f"{pattern}() timeout must be a number, got {timeout!r}")
-    if math.isnan(timeout) or timeout < 0:
-        raise ValueError(f"{pattern}() timeout must be >= 0, got {timeout!r}")
-    return float(timeout)
+    """Return *timeout* (seconds per attempt; ``inf`` for none) or raise."""
+    return check_optional_seconds(f"{pattern}()", "timeout", timeout, finite=False)
 
 
 def check_retry(pattern: str, retry: object) -> RetryPolicy | None:
     """Return *retry* if it is a RetryPolicy or None, else raise naming it."""
     if retry is None or isinstance(retry, RetryPolicy):
         return retry
-    raise TypeError(f"{pattern}() retry must be a RetryPolicy or None, got {retry!r}")
+    fail(f"{pattern}()", "retry", "a RetryPolicy or None", retry, error=TypeError)
 
 
 def check_rate(pattern: str, rate: object) -> RateLimiter | None:
@@ -80,12 +78,11 @@ def check_rate(pattern: str, rate: object) -> RateLimiter | None:
     if rate is None or isinstance(rate, RateLimiter):
         return rate
     if isinstance(rate, bool) or not isinstance(rate, int | float):
-        raise TypeError(
-            f"{pattern}() rate must be calls per second or a RateLimiter, got {rate!r}"
-        )
-    if not (rate > 0 and math.isfinite(rate)):
-        raise ValueError(f"{pattern}() rate must be a positive number, got {rate!r}")
-    return RateLimiter(rate)
+        rule = "calls per second or a RateLimiter"
+        fail(f"{pattern}()", "rate", rule, rate, error=TypeError)
+    return RateLimiter(
+        check_number(f"{pattern}()", "rate", rate, positive=True, unit="a number")
+    )
 
 
 class FnMisuse(Exception):

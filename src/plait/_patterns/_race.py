@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -17,6 +16,7 @@ from .._core._awaitables import (
     prepare_all,
     to_awaitable,
 )
+from .._core._checks import check_optional_seconds
 from .._core._fuzz import current_fuzz_hook
 
 T = TypeVar("T")
@@ -62,8 +62,7 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
         >>> anyio.run(main)
         'fast'
     """
-    if stagger is not None:
-        _check_stagger(stagger)
+    check_optional_seconds("race()", "stagger", stagger)
     if not aws:
         raise ValueError("race() needs at least one contestant")
     if stagger is None:
@@ -74,13 +73,6 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
         check_awaitables("race", aws)
         winner = await _Race(aws, stagger).run()
     return winner
-
-
-def _check_stagger(stagger: object) -> None:
-    if isinstance(stagger, bool) or not isinstance(stagger, int | float):
-        raise TypeError(f"stagger must be a number of seconds, got {stagger!r}")
-    if math.isnan(stagger) or stagger < 0:
-        raise ValueError(f"stagger must be >= 0, got {stagger!r}")
 
 
 class _Race:

@@ -7,6 +7,7 @@ from types import TracebackType
 
 from anyio import Event, current_time, sleep_until
 
+from .._core._checks import check_number, check_positive_int, check_seconds
 from .._core._fuzz import current_fuzz_hook
 
 
@@ -47,12 +48,9 @@ class RateLimiter:
     __slots__ = ("_burst", "_interval", "_last", "_per", "_rate", "_tat", "_tolerance")
 
     def __init__(self, rate: float, per: float = 1.0, burst: int = 1) -> None:
-        _check_positive("rate", rate)
-        _check_positive("per", per)
-        if isinstance(burst, bool) or not isinstance(burst, int):
-            raise TypeError(f"burst must be an int, got {burst!r}")
-        if burst < 1:
-            raise ValueError(f"burst must be >= 1, got {burst}")
+        check_number("RateLimiter()", "rate", rate, positive=True)
+        check_seconds("RateLimiter()", "per", per, positive=True)
+        check_positive_int("RateLimiter()", "burst", burst)
         self._rate = float(rate)
         self._per = float(per)
         self._burst = burst
@@ -121,10 +119,3 @@ class RateLimiter:
         return (
             f"RateLimiter(rate={self._rate:g}, per={self._per:g}, burst={self._burst})"
         )
-
-
-def _check_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")

@@ -10,6 +10,14 @@ from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack
 from anyio import current_time, sleep
 
 from .._core._awaitables import is_awaitable, raise_not_awaitable
+from .._core._checks import (
+    check_callable,
+    check_fraction,
+    check_number,
+    check_positive_int,
+    check_seconds,
+    fail,
+)
 from .._core._deadlines import effective_deadline
 from .._core._fuzz import current_fuzz_hook
 from .._core._random import plait_random
@@ -63,16 +71,18 @@ class RetryPolicy:
     retry_on: RetryOn = (Exception,)
 
     def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise TypeError(f"attempts must be an int, got {self.attempts!r}")
-        if self.attempts < 1:
-            raise ValueError(f"attempts must be >= 1, got {self.attempts}")
-        _check_number("base_delay", self.base_delay, minimum=0.0)
-        _check_number("max_delay", self.max_delay, minimum=self.base_delay)
-        _check_number("multiplier", self.multiplier, minimum=1.0)
-        _check_number("jitter", self.jitter, minimum=0.0)
-        if self.jitter > 1:
-            raise ValueError(f"jitter must be between 0 and 1, got {self.jitter}")
+        call = "RetryPolicy()"
+        check_positive_int(call, "attempts", self.attempts)
+        base_delay = check_seconds(call, "base_delay", self.base_delay)
+        check_number(
+            call,
+            "max_delay",
+            self.max_delay,
+            minimum=base_delay,
+            unit="a number of seconds",
+        )
+        check_number(call, "multiplier", self.multiplier, minimum=1.0)
+        check_fraction(call, "jitter", self.jitter)
         _check_retry_on(self.retry_on)
 
     def backoff(self, retry_number: int) -> float:
@@ -101,26 +111,26 @@ class RetryPolicy:
         return bool(retry_on(exc))
 
 
-def _check_number(name: str, value: object, *, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if math.isnan(value) or value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-
-
 def _check_retry_on(retry_on: object) -> None:
     classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
     if isinstance(retry_on, type | tuple):
         for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, Exception)):
-                raise TypeError(
-                    "retry_on must name Exception subclasses (cancellation and "
-                    f"other BaseExceptions are never retried), got {cls!r}"
+                fail(
+                    "RetryPolicy()",
+                    "retry_on",
+                    "Exception subclasses (cancellation and other "
+                    "BaseExceptions are never retried)",
+                    cls,
+                    error=TypeError,
                 )
     elif not callable(retry_on):
-        raise TypeError(
-            "retry_on must be an exception class, a tuple of them, or a "
-            f"predicate, got {retry_on!r}"
+        fail(
+            "RetryPolicy()",
+            "retry_on",
+            "an exception class, a tuple of them, or a predicate",
+            retry_on,
+            error=TypeError,
         )
 
 
@@ -136,7 +146,7 @@ def resolve_policy(policy: RetryPolicy | None, fields: dict[str, Any]) -> RetryP
         if isinstance(policy, RetryPolicy):
             return policy
     if policy is not None and not isinstance(policy, RetryPolicy):
-        raise TypeError(f"policy must be a RetryPolicy, got {policy!r}")
+        fail("retry()", "policy", "a RetryPolicy or None", policy, error=TypeError)
     unknown = fields.keys() - _FIELD_NAMES
     if unknown:
         raise TypeError(f"unknown RetryPolicy field(s): {', '.join(sorted(unknown))}")
@@ -203,8 +213,7 @@ async def retry(
         >>> len(calls)
         3
     """
-    if not callable(fn):
-        raise TypeError(f"retry() fn must be an async function, got {fn!r}")
+    check_callable("retry()", "fn", fn, what="an async function")
     resolved = resolve_policy(policy, policy_fields)
     fuzz = current_fuzz_hook()
     attempt = 1

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import collections
 
+from .._core._checks import check_fraction, check_int, check_seconds
 from .._patterns._retry import RetryPolicy
-from ._services import Run, Service, check_seconds
+from ._services import Run, Service
 
 
 class RestartBudget:
@@ -28,17 +29,12 @@ class RestartBudget:
         max_backoff: float,
         jitter: float,
     ) -> None:
-        if isinstance(max_restarts, bool) or not isinstance(max_restarts, int):
-            raise TypeError(f"max_restarts must be an int, got {max_restarts!r}")
-        if max_restarts < 0:
-            raise ValueError(f"max_restarts must be >= 0, got {max_restarts}")
-        check_seconds("period", period)
-        check_seconds("backoff", backoff)
-        check_seconds("max_backoff", max_backoff)
-        if isinstance(jitter, bool) or not isinstance(jitter, int | float):
-            raise TypeError(f"jitter must be a number, got {jitter!r}")
-        if not 0 <= jitter <= 1:
-            raise ValueError(f"jitter must be between 0 and 1, got {jitter!r}")
+        call = "Supervisor()"
+        check_int(call, "max_restarts", max_restarts, minimum=0)
+        check_seconds(call, "period", period, finite=False)
+        check_seconds(call, "backoff", backoff)
+        check_seconds(call, "max_backoff", max_backoff)
+        check_fraction(call, "jitter", jitter)
         self.max_restarts, self.period = max_restarts, period
         self.policy = RetryPolicy(
             base_delay=backoff,

@@ -28,9 +28,9 @@ from anyio import (
 from anyio.abc import TaskGroup, TaskStatus
 
 from .._core._cancellation import non_cancel_subgroup
+from .._core._checks import check_choice, check_seconds, fail
 from .._core._random import plait_random
 from ._service_spec import check_service_fn
-from ._services import check_seconds
 
 PosArgsT = TypeVarTuple("PosArgsT")
 Missed = Literal["skip", "catch_up"]
@@ -54,6 +54,7 @@ class _Periodic:
 
 
 def make_periodic(
+    call: str,
     interval: float,
     fn: object,
     args: tuple[Any, ...],
@@ -64,20 +65,14 @@ def make_periodic(
     overlap: bool,
     immediate: bool,
 ) -> _Periodic:
-    check_seconds("interval", interval)
-    if interval <= 0 or math.isinf(interval):
-        raise ValueError(
-            f"interval must be a positive number of seconds, got {interval!r}"
-        )
+    check_seconds(call, "interval", interval, positive=True)
     check_service_fn(fn)
     assert callable(fn)
-    if missed not in ("skip", "catch_up"):
-        raise ValueError(f"missed must be 'skip' or 'catch_up', got {missed!r}")
-    check_seconds("jitter", jitter)
+    check_choice(call, "missed", missed, ("skip", "catch_up"))
+    check_seconds(call, "jitter", jitter)
     if jitter > interval:
-        raise ValueError(
-            f"jitter must be at most the interval ({interval}s), got {jitter!r}"
-        )
+        rule = f"at most the interval ({interval:g} s)"
+        fail(call, "jitter", rule, jitter, error=ValueError)
     label = name if name is not None else getattr(fn, "__name__", repr(fn))
     return _Periodic(interval, fn, args, label, missed, jitter, overlap, immediate)  # type: ignore[arg-type]
 
@@ -274,6 +269,7 @@ async def every(
         3
     """
     job = make_periodic(
+        "every()",
         interval,
         fn,
         args,
@@ -283,7 +279,7 @@ async def every(
         overlap=overlap,
         immediate=immediate,
     )
-    check_common(errors, grace)
+    check_common("every()", errors, grace)
     await run_jobs(
         [job],
         stopping=() if stopping is None else (stopping,),
@@ -294,7 +290,6 @@ async def every(
     )
 
 
-def check_common(errors: str, grace: float) -> None:
-    if errors not in ("raise", "log"):
-        raise ValueError(f"errors must be 'raise' or 'log', got {errors!r}")
-    check_seconds("grace", grace)
+def check_common(call: str, errors: str, grace: float) -> None:
+    check_choice(call, "errors", errors, ("raise", "log"))
+    check_seconds(call, "grace", grace, finite=False)

@@ -88,7 +88,7 @@ class Scheduler:
     def __init__(
         self, *, sequential: bool = False, grace: float = 5.0, errors: Errors = "raise"
     ) -> None:
-        check_common(errors, grace)
+        check_common("Scheduler()", errors, grace)
         self.sequential, self.grace, self.errors = sequential, grace, errors
         self._jobs: list[_Periodic] = []
         self._live: tuple[TaskGroup, _Runner, Event] | None = None
@@ -117,6 +117,7 @@ class Scheduler:
             RuntimeError: the scheduler has stopped.
         """
         job = make_periodic(
+            "Scheduler.every()",
             interval,
             fn,
             args,

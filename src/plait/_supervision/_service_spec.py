@@ -10,9 +10,11 @@ from typing import Any
 from anyio import current_time
 
 from .._core._awaitables import short_repr
-from ._services import RestartPolicy, Service, check_seconds, parse_enum
+from .._core._checks import check_choice, check_int, check_optional_seconds, fail
+from ._services import RestartPolicy, Service, parse_enum
 
 READY_MODES = ("auto", "started", "begin")
+CALL = "Supervisor.start()"
 
 
 def make_service(
@@ -33,16 +35,15 @@ def make_service(
     if name is None:
         name = getattr(fn, "__name__", None) or short_repr(fn)
     if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a non-empty str, got {name!r}")
+        fail(CALL, "name", "a non-empty str", name, error=TypeError)
     existing = services.get(name)
     if existing is not None and not existing.terminated:
         raise ValueError(
-            f"name: a service named {name!r} is already running in this "
+            f"{CALL} name: a service named {name!r} is already running in this "
             f"supervisor; give each service a unique name"
         )
-    policy = parse_enum(RestartPolicy, "restart", restart)
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise TypeError(f"priority must be an int, got {priority!r}")
+    policy = parse_enum(RestartPolicy, CALL, "restart", restart)
+    check_int(CALL, "priority", priority)
     deps = (depends_on,) if isinstance(depends_on, str) else tuple(depends_on)
     for dep in deps:
         other = services.get(dep)
@@ -51,25 +52,24 @@ def make_service(
                 repr(n) for n, s in services.items() if not s.terminated
             )
             raise ValueError(
-                f"depends_on: {name!r} depends on {dep!r}, which is not a running "
-                f"service of this supervisor (running: {running or 'none'}); "
+                f"{CALL} depends_on: {name!r} depends on {dep!r}, which is not a "
+                f"running service of this supervisor (running: {running or 'none'}); "
                 f"start {dep!r} first"
             )
         if priority > other.priority:
             raise ValueError(
-                f"priority {priority} of {name!r} contradicts depends_on: it "
+                f"{CALL} priority {priority} of {name!r} contradicts depends_on: it "
                 f"depends on {dep!r} (priority {other.priority}), which must stop "
                 f"after it, and lower priorities stop first; give {name!r} a "
                 f"priority <= {other.priority} or {dep!r} a higher one"
             )
-    check_seconds("grace", grace, allow_none=True)
-    if ready not in READY_MODES:
-        raise ValueError(f"ready must be 'auto', 'started' or 'begin', got {ready!r}")
+    check_optional_seconds(CALL, "grace", grace, finite=False)
+    check_choice(CALL, "ready", ready, READY_MODES)
     params = parameter_names(fn)
     takes_status = "task_status" in params
     if ready == "started" and not takes_status:
         raise TypeError(
-            f"ready='started' needs {name!r} to take a task_status parameter "
+            f"{CALL} ready='started' needs {name!r} to take a task_status parameter "
             f"and call task_status.started()"
         )
     return Service(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from anyio import CancelScope, Event
+
+from .._core._checks import fail
 
 E = TypeVar("E", bound=enum.StrEnum)
 
@@ -83,7 +84,7 @@ class ServiceState(enum.StrEnum):
     FAILED = "failed"
 
 
-def parse_enum(enum_type: type[E], argument: str, value: object) -> E:
+def parse_enum(enum_type: type[E], call: str, argument: str, value: object) -> E:
     """Return *value* as a member of *enum_type*, or raise naming *argument*."""
     if isinstance(value, enum_type):
         return value
@@ -93,20 +94,8 @@ def parse_enum(enum_type: type[E], argument: str, value: object) -> E:
         except ValueError:
             pass
     choices = ", ".join(repr(member.value) for member in enum_type)
-    raise ValueError(
-        f"{argument} must be one of {choices} (or a plait.{enum_type.__name__}), "
-        f"got {value!r}"
-    )
-
-
-def check_seconds(argument: str, value: object, *, allow_none: bool = False) -> None:
-    """Raise unless *value* is a non-negative number of seconds."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{argument} must be a number of seconds, got {value!r}")
-    if math.isnan(value) or value < 0:
-        raise ValueError(f"{argument} must be >= 0 seconds, got {value!r}")
+    rule = f"one of {choices} (or a plait.{enum_type.__name__})"
+    fail(call, argument, rule, value, error=ValueError)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from anyio import TASK_STATUS_IGNORED, create_task_group, open_signal_receiver
 from anyio.abc import TaskStatus
 
-from ._services import check_seconds
+from .._core._checks import check_optional_seconds, fail
 from ._shutdown import ShutdownReport
 from ._supervisor import Supervisor
 
@@ -64,14 +64,15 @@ async def run_until_signal(
         ('worker',)
     """
     wanted = tuple(signals)
+    call = "run_until_signal()"
     if not wanted:
-        raise ValueError("signals must name at least one signal")
+        fail(call, "signals", "at least one signal", signals, error=ValueError)
     for sig in wanted:
         if not isinstance(sig, int):
-            raise TypeError(f"signals must be signal numbers, got {sig!r}")
+            fail(call, "signals", "signal numbers", sig, error=TypeError)
     if not isinstance(supervisor, Supervisor):
-        raise TypeError(f"supervisor must be a plait.Supervisor, got {supervisor!r}")
-    check_seconds("grace", grace, allow_none=True)
+        fail(call, "supervisor", "a plait.Supervisor", supervisor, error=TypeError)
+    check_optional_seconds(call, "grace", grace, finite=False)
     with open_signal_receiver(*wanted) as received:
         task_status.started()
         async with create_task_group() as tg:

@@ -20,6 +20,7 @@ from anyio import (
 )
 from anyio.abc import TaskGroup
 
+from .._core._checks import check_optional_seconds, check_seconds
 from .._core._fuzz import fuzz_point
 from .._core._owned_group import close_owned_group
 from ._intensity import RestartBudget
@@ -34,7 +35,6 @@ from ._services import (
     Service,
     ServiceState,
     ServiceStats,
-    check_seconds,
     parse_enum,
 )
 from ._shutdown import ShutdownReport, stop_in_tiers
@@ -109,8 +109,9 @@ class Supervisor:
         observers: Iterable[SupervisorObserver] | None = None,
     ) -> None:
         self.name = name
-        self.strategy = parse_enum(RestartStrategy, "strategy", strategy)
-        check_seconds("grace", grace)
+        call = "Supervisor()"
+        self.strategy = parse_enum(RestartStrategy, call, "strategy", strategy)
+        check_seconds(call, "grace", grace, finite=False)
         self._budget = RestartBudget(
             max_restarts=max_restarts,
             period=period,
@@ -269,7 +270,7 @@ class Supervisor:
             grace: seconds each service may take, unless it was started with
                 its own *grace*; default the supervisor's *grace*.
         """
-        check_seconds("grace", grace, allow_none=True)
+        check_optional_seconds("Supervisor.shutdown()", "grace", grace, finite=False)
         if self._shutdown_done is None:
             self._shutdown_done = Event()
             self._closing = True

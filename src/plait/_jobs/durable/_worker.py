@@ -11,10 +11,16 @@ import anyio
 from anyio import TASK_STATUS_IGNORED, CancelScope, create_task_group
 from anyio.abc import TaskGroup, TaskStatus
 
+from ..._core._checks import (
+    check_optional_seconds,
+    check_positive_int,
+    check_seconds,
+    fail,
+)
 from .._model import JobHandlers
 from ._calls import connect_retrying, describe, in_thread, listen_for_jobs, logger
 from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine
-from ._outcome import WorkerStats, check_seconds, run_handler
+from ._outcome import WorkerStats, run_handler
 
 DEFAULT_RETENTION = 7 * 24 * 3600.0
 
@@ -91,19 +97,15 @@ class JobWorker:
         until_empty: bool = False,
         name: str | None = None,
     ) -> None:
+        call = "JobWorker()"
         if not isinstance(handlers, JobHandlers):
-            raise TypeError(f"handlers must be a JobHandlers, got {handlers!r}")
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, got {concurrency!r}")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        for label, value in (("lease", lease), ("grace", grace)):
-            check_seconds(label, value, positive=label == "lease")
-        if poll_interval is not None:
-            check_seconds("poll_interval", poll_interval, positive=True)
-        check_seconds("retention", retention, positive=False)
-        if dead_retention is not None:
-            check_seconds("dead_retention", dead_retention, positive=False)
+            fail(call, "handlers", "a plait.JobHandlers", handlers, error=TypeError)
+        check_positive_int(call, "concurrency", concurrency)
+        check_seconds(call, "lease", lease, positive=True)
+        check_seconds(call, "grace", grace, finite=False)
+        check_optional_seconds(call, "poll_interval", poll_interval, positive=True)
+        check_seconds(call, "retention", retention, finite=False)
+        check_optional_seconds(call, "dead_retention", dead_retention, finite=False)
         self.dsn = str(dsn)
         self.handlers = handlers
         self.concurrency = concurrency
@@ -139,7 +141,7 @@ class JobWorker:
         (a later call can only shorten the grace period).
         """
         grace = self.grace if grace is None else grace
-        check_seconds("grace", grace, positive=False)
+        check_seconds("JobWorker.stop()", "grace", grace, finite=False)
         deadline = anyio.current_time() + grace
         self._claiming = False
         self._stop_at = (

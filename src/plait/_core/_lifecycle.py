@@ -1,0 +1,117 @@
+"""One lifecycle for every class that owns a task group on its user's behalf.
+
+``Supervisor``, ``TrackedBackend``, ``Scheduler``, ``DurableBackend`` and
+imap's block each run background work while the user's ``async with`` block
+runs. They share this shape (anyio's ``AsyncContextManagerMixin`` over one
+generator), so they behave alike:
+
+- **Entered once.** A second ``async with`` on the same object, whether
+  nested or after it stopped, is a ``RuntimeError`` naming the class; make a
+  new object instead. Fields that exist only while entered live in the
+  generator's frame or are set by ``_open``, never ``None`` placeholders that
+  every method must assert on.
+- **Shutdown always runs.** When the block ends (normally, by an error, or by
+  a cancellation from outside), ``_close`` runs shielded: it is bounded by the
+  owner's own grace periods, and nothing the owner started is left running
+  when the ``async with`` is over.
+- **The block's error leaves as itself.** An exception raised in the block is
+  not wrapped in an ``ExceptionGroup`` (``except ValueError`` works around
+  the ``async with``). If the owned work failed too, nothing is lost: both
+  leave together in one ``ExceptionGroup``, the block's error first.
+- **A cancellation of the block** is handed to the task group, as anyio does,
+  so an enclosing scope catches it; a failure of the owned work that cancelled
+  the block leaves as anyio's ``ExceptionGroup``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Self, final
+
+from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
+from anyio.abc import TaskGroup
+
+from ._cancellation import is_cancelled
+
+
+class TaskGroupOwner(AsyncContextManagerMixin):
+    """Base of a class that owns a task group while its ``async with`` block runs.
+
+    Subclasses implement ``_open`` (start the background work in the group)
+    and ``_close`` (stop it, bounded; it runs shielded from cancellation).
+
+    Example:
+        >>> import anyio
+        >>> class Ticker(TaskGroupOwner):
+        ...     ticks = 0
+        ...     async def _open(self, tg: TaskGroup) -> None:
+        ...         tg.start_soon(self._tick)
+        ...     async def _close(self) -> None:
+        ...         pass  # the group is cancelled after _close returns
+        ...     async def _tick(self) -> None:
+        ...         while True:
+        ...             self.ticks += 1
+        ...             await anyio.sleep(0)
+        >>> async def main() -> bool:
+        ...     async with Ticker() as ticker:
+        ...         await anyio.sleep(0.01)
+        ...     return ticker.ticks > 0
+        >>> anyio.run(main)
+        True
+    """
+
+    __entered = False
+
+    async def _open(self, tg: TaskGroup) -> None:
+        """Start the owned work in *tg*; an error here leaves ``async with``."""
+
+    async def _close(self) -> None:
+        """Stop the owned work, within the owner's grace; runs shielded."""
+
+    @final
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
+        if self.__entered:
+            raise RuntimeError(
+                f"a {type(self).__name__} can be entered only once; make a new one"
+            )
+        self.__entered = True
+        tg = create_task_group()
+        await tg.__aenter__()
+        try:
+            await self._open(tg)
+        except BaseException as exc:
+            tg.cancel_scope.cancel()
+            await _exit_group(tg, exc)
+            raise
+        try:
+            yield self
+        except BaseException as exc:
+            with CancelScope(shield=True):
+                await self._close()
+            if is_cancelled(exc):
+                # anyio's group tells a cancellation of its own from an outer one.
+                if await tg.__aexit__(type(exc), exc, exc.__traceback__):
+                    return
+                raise
+            tg.cancel_scope.cancel()
+            await _exit_group(tg, exc)
+            raise
+        try:
+            with CancelScope(shield=True):
+                await self._close()
+        finally:
+            tg.cancel_scope.cancel()
+        await tg.__aexit__(None, None, None)
+
+
+async def _exit_group(tg: TaskGroup, block_error: BaseException) -> None:
+    """Exit *tg* (cancelled); if its work failed, raise that with *block_error*."""
+    try:
+        await tg.__aexit__(None, None, None)
+    except BaseExceptionGroup as group:
+        raise BaseExceptionGroup(
+            "the async with block and the work it owned both failed",
+            [block_error, *group.exceptions],
+        ) from None

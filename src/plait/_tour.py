@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,3 +95,12 @@ def tour() -> None:
         for line in run(_tour, backend, backend=backend):  # type: ignore[arg-type]
             print(line)
         print()
+
+
+def main(argv: list[str]) -> int:
+    """``plait tour``: print the tour; it takes no arguments."""
+    if argv:
+        print(f"usage: plait tour\nplait tour: unexpected {argv[0]!r}", file=sys.stderr)
+        return 2
+    tour()
+    return 0

@@ -332,3 +332,73 @@ async def test_no_restart_starts_once_a_shutdown_is_asked_for(clock: Clock) -> N
             runs_when_asked = sup.stats()["svc"].runs
             await sup.shutdown()
             assert sup.stats()["svc"].runs == runs_when_asked
+
+
+# -- forced stops are reported as forced (issue 11, defect 7) ---------------------
+
+
+async def test_a_service_that_swallows_its_cancellation_is_reported_cancelled(
+    clock: Clock,
+) -> None:
+    grace = 3.0 if clock.virtual else 0.05
+    exits: list[str | None] = []
+
+    class Exits(plait.SupervisorObserver):
+        def on_exit(self, event: plait.ServiceEvent) -> None:
+            exits.append(event.outcome)
+
+    async def swallower() -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            return  # catches the end-of-grace cancellation and returns
+
+    async with plait.Supervisor(observers=[Exits()], grace=grace) as sup:
+        await sup.start(swallower)
+        report = await sup.shutdown()
+    assert report.cancelled == ("swallower",)
+    assert report.stopped == ()
+    assert not report.clean
+    assert exits == ["cancelled"]
+    assert sup.stats()["swallower"].state is plait.ServiceState.STOPPED
+    if clock.virtual:  # it ended at its cancellation: it held nothing up
+        assert report.overran == ()
+
+
+async def test_a_shielded_service_is_reported_cancelled_and_overran(
+    clock: Clock,
+) -> None:
+    grace, hold = (0.2, 4.0) if clock.virtual else (0.05, 0.3)
+
+    async def shielded(stopping: anyio.Event) -> None:
+        await stopping.wait()
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(hold)  # the cancellation at the grace cannot cut it
+
+    async with plait.Supervisor(observers=(), grace=grace) as sup:
+        await sup.start(shielded)
+        start = anyio.current_time()
+        report = await sup.shutdown()
+        took = anyio.current_time() - start
+    assert report.cancelled == ("shielded",)
+    assert report.stopped == ()
+    assert not report.clean
+    assert took == clock.approx(hold)
+    [(name, overrun)] = report.overran
+    assert name == "shielded"
+    assert overrun == clock.approx(hold - grace)
+
+
+async def test_a_service_ending_on_request_within_grace_is_not_forced(
+    clock: Clock,
+) -> None:
+    async def polite_slow(stopping: anyio.Event) -> None:
+        await stopping.wait()
+        await anyio.sleep(0.01)
+
+    async with plait.Supervisor(observers=(), grace=10) as sup:
+        await sup.start(polite_slow)
+        report = await sup.shutdown()
+    assert report.stopped == ("polite_slow",)
+    assert report.cancelled == report.overran == ()
+    assert report.clean

@@ -78,8 +78,10 @@ class ServiceRunner:
                 if not service.wait_for_started:
                     self.mark_ready(service, run, None)
                 await made
-            cancelled = run.scope.cancelled_caught
-            run.outcome = Outcome.CANCELLED if cancelled else Outcome.EXITED
+            # A run cancelled at the end of its grace was forced, even if it
+            # caught the cancellation and returned.
+            forced = run.scope.cancel_called
+            run.outcome = Outcome.CANCELLED if forced else Outcome.EXITED
         except Exception as exc:
             run.outcome, run.error = Outcome.FAILED, exc
         except BaseExceptionGroup as group:
@@ -94,7 +96,7 @@ class ServiceRunner:
         self._end(service, run, run.outcome)
 
     def _end(self, service: Service, run: Run, outcome: Outcome) -> None:
-        run.outcome = outcome
+        run.outcome, run.ended_at = outcome, current_time()
         if outcome is Outcome.FAILED:
             service.errors += 1
             service.last_error, service.last_error_at = run.error, current_time()

@@ -171,6 +171,8 @@ class Run:
         self.outcome: Outcome | None = None
         self.error: BaseException | None = None
         self.started_at: float | None = None
+        self.forced_at: float | None = None  # cancelled when its grace ran out
+        self.ended_at: float | None = None
 
 
 @dataclasses.dataclass(slots=True, eq=False)

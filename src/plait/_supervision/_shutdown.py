@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from anyio import create_task_group, move_on_after
+from anyio import create_task_group, current_time, move_on_after
 
 from ._services import Outcome, Service, ServiceState
 
@@ -20,11 +20,23 @@ from ._services import Outcome, Service, ServiceState
 class ShutdownReport:
     """What a supervisor's shutdown did with each running service.
 
+    A service whose grace period runs out is cancelled: that stop was forced,
+    and it is reported so however the service took it (it let the
+    cancellation end it, or caught it and returned). A service that shields
+    itself from cancellation (or cleans up in a shielded scope) holds the
+    shutdown until it leaves the shield: the grace period bounds when it is
+    cancelled, not when it ends; ``overran`` says by how much.
+
     Attributes:
         tiers: the names stopped together, tier by tier, in stopping order.
-        stopped: services that ended cleanly within their grace period.
-        cancelled: services cancelled when their grace period ran out.
+        stopped: services that ended on request within their grace period.
+        cancelled: services cancelled when their grace period ran out and
+            that did not raise (forced stops).
         failed: services that raised while stopping, with the exception.
+        overran: forced stops that kept running after their cancellation,
+            with the seconds they held the shutdown past their grace,
+            measured on the event loop's clock to the millisecond (a
+            service the cancellation ends at once is not listed).
 
     Example:
         >>> import plait
@@ -37,6 +49,7 @@ class ShutdownReport:
     stopped: tuple[str, ...] = ()
     cancelled: tuple[str, ...] = ()
     failed: tuple[tuple[str, BaseException], ...] = ()
+    overran: tuple[tuple[str, float], ...] = ()
 
     @property
     def clean(self) -> bool:
@@ -75,6 +88,7 @@ async def stop_service(service: Service, grace: float) -> None:
     with move_on_after(grace):
         await run.done.wait()
     if not run.done.is_set():
+        run.forced_at = current_time()
         run.scope.cancel()
         await run.done.wait()
 
@@ -92,10 +106,15 @@ async def stop_in_tiers(
     stopped: list[str] = []
     cancelled: list[str] = []
     failed: list[tuple[str, BaseException]] = []
+    overran: list[tuple[str, float]] = []
     for tier in tiers:
         for service in tier:
             run = service.run
             assert run is not None
+            if run.forced_at is not None and run.ended_at is not None:
+                held = round(run.ended_at - run.forced_at, 3)
+                if held > 0:
+                    overran.append((service.name, held))
             if run.outcome is Outcome.FAILED and run.error is not None:
                 failed.append((service.name, run.error))
             elif run.outcome is Outcome.CANCELLED:
@@ -107,4 +126,5 @@ async def stop_in_tiers(
         stopped=tuple(stopped),
         cancelled=tuple(cancelled),
         failed=tuple(failed),
+        overran=tuple(overran),
     )

@@ -102,3 +102,67 @@ async def test_a_normal_exit_leaves_nothing_running() -> None:
         await owner.started.wait()
     assert owner.closed
     assert owner.background_done
+
+
+class GivesUp(Owner):
+    """An owner whose shutdown reports a failure of its own, as a give-up does."""
+
+    def __init__(self, *, cancel_block: bool = False, **kwargs: bool) -> None:
+        super().__init__(**kwargs)
+        self.cancel_block = cancel_block
+        self.error = LookupError("gave up")
+
+    async def _open(self, tg: TaskGroup) -> None:
+        await super()._open(tg)
+        if self.cancel_block:
+            tg.cancel_scope.cancel()  # the owner stops the block, as a give-up does
+
+    async def _close(self) -> None:
+        await super()._close()
+        raise self.error
+
+
+async def test_the_owners_own_failure_leaves_as_itself() -> None:
+    owner = GivesUp()
+    with pytest.raises(LookupError) as info:
+        async with plait.testing.assert_no_leaked_tasks(), owner:
+            await owner.started.wait()
+    assert info.value is owner.error
+    assert owner.closed
+    assert owner.background_done
+
+
+async def test_the_owners_own_failure_after_it_cancelled_the_block() -> None:
+    owner = GivesUp(cancel_block=True)
+    with pytest.raises(LookupError) as info:
+        async with owner:
+            await anyio.sleep_forever()
+    assert info.value is owner.error
+    assert owner.background_done
+
+
+async def test_the_owners_own_failure_wins_over_an_outer_cancellation() -> None:
+    owner = GivesUp()
+    with pytest.raises(LookupError), anyio.CancelScope() as outer:
+        async with owner:
+            outer.cancel()
+            await anyio.sleep_forever()
+    assert not outer.cancelled_caught
+    assert owner.background_done
+
+
+async def test_block_error_then_the_owners_own_failure() -> None:
+    owner = GivesUp()
+    with pytest.raises(ExceptionGroup) as info:
+        async with owner:
+            raise ValueError("block")
+    assert [type(e) for e in info.value.exceptions] == [ValueError, LookupError]
+    assert "block and the work it owned both failed" in str(info.value)
+
+
+async def test_the_owners_own_failure_with_a_background_failure() -> None:
+    owner = GivesUp(fail_in_background=True)
+    with pytest.raises(ExceptionGroup) as info:
+        async with owner:
+            await anyio.sleep_forever()
+    assert [type(e) for e in info.value.exceptions] == [LookupError, OSError]

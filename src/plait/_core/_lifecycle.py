@@ -21,11 +21,17 @@ generator), so they behave alike:
 - **A cancellation of the block** is handed to the task group, as anyio does,
   so an enclosing scope catches it; a failure of the owned work that cancelled
   the block leaves as anyio's ``ExceptionGroup``.
+- **The owner's own failure.** ``_close`` may raise to report that the owned
+  work failed in a way of the owner's own (a supervisor that gave up): that
+  error leaves the ``async with`` as itself, even when the block was
+  cancelled (from outside, or by the owner to stop it), and never lost: with
+  a block error or other failures of the owned work, all leave together in
+  one ``ExceptionGroup``, the block's error first, then the owner's.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Self, final
 
@@ -67,7 +73,10 @@ class TaskGroupOwner(AsyncContextManagerMixin):
         """Start the owned work in *tg*; an error here leaves ``async with``."""
 
     async def _close(self) -> None:
-        """Stop the owned work, within the owner's grace; runs shielded."""
+        """Stop the owned work, within the owner's grace; runs shielded.
+
+        Raise to report a failure of the owner's own (see the module's docs).
+        """
 
     @final
     @asynccontextmanager
@@ -83,35 +92,81 @@ class TaskGroupOwner(AsyncContextManagerMixin):
             await self._open(tg)
         except BaseException as exc:
             tg.cancel_scope.cancel()
-            await _exit_group(tg, exc)
-            raise
+            await _exit_group(tg, exc, None)
         try:
             yield self
         except BaseException as exc:
-            with CancelScope(shield=True):
-                await self._close()
+            close_error = await self.__close_shielded()
             if is_cancelled(exc):
-                # anyio's group tells a cancellation of its own from an outer one.
-                if await tg.__aexit__(type(exc), exc, exc.__traceback__):
-                    return
-                raise
+                await _exit_cancelled(tg, exc, close_error)
+                return
             tg.cancel_scope.cancel()
-            await _exit_group(tg, exc)
-            raise
+            await _exit_group(tg, exc, close_error)
+        close_error = await self.__close_shielded()
+        tg.cancel_scope.cancel()
+        await _exit_group(tg, None, close_error)
+
+    async def __close_shielded(self) -> BaseException | None:
+        """Run ``_close`` shielded; return what it raised, if anything."""
         try:
             with CancelScope(shield=True):
                 await self._close()
-        finally:
-            tg.cancel_scope.cancel()
-        await tg.__aexit__(None, None, None)
+        except BaseException as exc:
+            return exc
+        return None
 
 
-async def _exit_group(tg: TaskGroup, block_error: BaseException) -> None:
-    """Exit *tg* (cancelled); if its work failed, raise that with *block_error*."""
+async def _exit_group(
+    tg: TaskGroup, block_error: BaseException | None, close_error: BaseException | None
+) -> None:
+    """Exit *tg* (cancelled); raise what failed (always, if an error is given)."""
     try:
         await tg.__aexit__(None, None, None)
     except BaseExceptionGroup as group:
-        raise BaseExceptionGroup(
-            "the async with block and the work it owned both failed",
-            [block_error, *group.exceptions],
-        ) from None
+        if block_error is None and close_error is None:
+            raise
+        raise _together(block_error, close_error, group.exceptions) from None
+    if block_error is not None or close_error is not None:
+        raise _together(block_error, close_error, ())
+
+
+async def _exit_cancelled(
+    tg: TaskGroup, cancelled: BaseException, close_error: BaseException | None
+) -> None:
+    """Hand the block's cancellation to *tg*; return only if it is suppressed."""
+    try:
+        # anyio's group tells a cancellation of its own from an outer one.
+        suppressed = await tg.__aexit__(
+            type(cancelled), cancelled, cancelled.__traceback__
+        )
+    except BaseExceptionGroup as group:  # the owned work failed
+        if close_error is None:
+            raise
+        raise _together(None, close_error, group.exceptions) from None
+    except BaseException:
+        # An outer cancellation: a failure of the owner's own still wins, as
+        # a failed task does in an anyio task group.
+        if close_error is None:
+            raise
+        raise close_error from None
+    if close_error is not None:
+        raise close_error from None
+    if not suppressed:
+        raise cancelled
+
+
+def _together(
+    block_error: BaseException | None,
+    close_error: BaseException | None,
+    owned: Sequence[BaseException],
+) -> BaseException:
+    """Return the one failure, or a group of them, block error first."""
+    errors = [e for e in (block_error, close_error) if e is not None]
+    errors.extend(owned)
+    if len(errors) == 1:
+        return errors[0]
+    if block_error is not None:
+        message = "the async with block and the work it owned both failed"
+    else:
+        message = "the work owned by the async with block failed more than once"
+    return BaseExceptionGroup(message, errors)

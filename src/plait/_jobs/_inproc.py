@@ -18,18 +18,11 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Self
 
-from anyio import (
-    CancelScope,
-    CapacityLimiter,
-    Event,
-    create_task_group,
-    move_on_after,
-    sleep,
-)
+from anyio import CancelScope, CapacityLimiter, Event, move_on_after, sleep
 from anyio.abc import TaskGroup
 
 from .._core._checks import check_optional_seconds, check_positive_int, fail
-from .._core._owned_group import close_owned_group
+from .._core._lifecycle import TaskGroupOwner
 from .._patterns._retry import pause_before_retry
 from ._model import DrainReport, Job, JobHandlers
 
@@ -226,15 +219,17 @@ class InlineBackend(_Counting):
         return DrainReport()
 
 
-class TrackedBackend(_Counting):
+class TrackedBackend(TaskGroupOwner, _Counting):
     """Run each job as a task in the backend's own task group, and track it.
 
-    ``submit`` returns at once with the job's id. Leaving the block (or
-    ``shutdown``) stops taking jobs and drains: it waits up to the drain
-    timeout for the jobs under way, then cancels the rest and reports their
-    ids. On outer cancellation the drain still runs, shielded and bounded by
-    the timeout. A job's failure never reaches the submitter or the block: it
-    is logged with the job and counted (``stats()``, ``failures``).
+    Use it as an async context manager, entered once. ``submit`` returns at
+    once with the job's id. Leaving the block (or ``shutdown``) stops taking
+    jobs and drains: it waits up to the drain timeout for the jobs under way,
+    then cancels the rest and reports their ids. On outer cancellation the
+    drain still runs, shielded and bounded by the timeout. A job's failure
+    never reaches the submitter or the block: it is logged with the job and
+    counted (``stats()``, ``failures``). An error raised in the block leaves
+    the ``async with`` as itself, after the drain.
 
     Args:
         handlers: the handlers to route jobs to, by type.
@@ -257,6 +252,11 @@ class TrackedBackend(_Counting):
         3
     """
 
+    limit: int | None
+    """How many jobs may run at once (``None``: no limit)."""
+    drain_timeout: float | None
+    """Seconds leaving the block waits for the jobs under way."""
+
     def __init__(
         self,
         handlers: JobHandlers,
@@ -271,37 +271,14 @@ class TrackedBackend(_Counting):
             "TrackedBackend()", "drain_timeout", drain_timeout, finite=False
         )
         self.limit, self.drain_timeout = limit, drain_timeout
-        self._limiter: CapacityLimiter | None = None
-        self._tg: TaskGroup | None = None
-        self._scopes: dict[str, CancelScope] = {}
-        self._cancelled_ids: list[str] = []
+        self._jobs: _TrackedJobs | None = None  # from the time it is entered
         self._closing = False
-        self._idle: Event | None = None
-        self._report: DrainReport | None = None
-        self._drained: Event | None = None
 
-    async def __aenter__(self) -> Self:
-        if self._tg is not None:
-            raise RuntimeError("a TrackedBackend can be entered only once")
-        if self.limit is not None:
-            self._limiter = CapacityLimiter(self.limit)
-        tg = create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        return self
+    async def _open(self, tg: TaskGroup) -> None:
+        self._jobs = _TrackedJobs(tg, self.limit)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        assert self._tg is not None
-
-        async def drain() -> None:
-            await self.shutdown(drain_timeout=self.drain_timeout)
-
-        return await close_owned_group(self._tg, drain, exc_type, exc, tb)
+    async def _close(self) -> None:
+        await self.shutdown(drain_timeout=self.drain_timeout)
 
     async def submit(self, job: Job) -> str:
         """Start *job* in the background and return its id at once.
@@ -310,7 +287,8 @@ class TrackedBackend(_Counting):
             KeyError: no handler is registered for the job's type.
             RuntimeError: the backend is not open or is shutting down.
         """
-        if self._tg is None or self._closing:
+        jobs = self._jobs
+        if jobs is None or self._closing:
             raise RuntimeError(
                 "submit() needs an open backend that is not shutting down: "
                 "`async with TrackedBackend(handlers) as backend:`"
@@ -320,8 +298,10 @@ class TrackedBackend(_Counting):
         if new:
             # Shielded: an outer cancellation still drains within the timeout.
             scope = CancelScope(shield=True)
-            self._scopes[job.id] = scope
-            self._tg.start_soon(self._run, job, scope, name=f"plait.job.{job.type}")
+            jobs.scopes[job.id] = scope
+            jobs.tg.start_soon(
+                self._run, jobs, job, scope, name=f"plait.job.{job.type}"
+            )
         return job.id
 
     async def submit_many(self, jobs: Iterable[Job]) -> list[str]:
@@ -345,55 +325,58 @@ class TrackedBackend(_Counting):
         check_optional_seconds(
             "TrackedBackend.shutdown()", "drain_timeout", drain_timeout, finite=False
         )
-        if self._drained is not None:
-            await self._drained.wait()
-            assert self._report is not None
-            return self._report
-        self._drained = Event()
         self._closing = True
+        jobs = self._jobs
+        if jobs is None:  # never entered: nothing to drain
+            return DrainReport()
+        if jobs.draining:
+            await jobs.drained.wait()
+            return jobs.report
+        jobs.draining = True
         ended_before = self._done + self._failed
         try:
-            if self._scopes:
-                self._idle = Event()
+            if jobs.scopes:
+                jobs.idle = Event()
                 with move_on_after(
                     math.inf if drain_timeout is None else drain_timeout
                 ):
-                    await self._idle.wait()
+                    await jobs.idle.wait()
         finally:
             # A caller cancelled during the drain cuts it short, but the jobs
             # left are still cancelled and reported: the jobs are shielded,
             # so nothing else would ever end them.
             with CancelScope(shield=True):
-                for scope in self._scopes.values():
+                for scope in jobs.scopes.values():
                     scope.cancel()
-                while self._scopes:
-                    self._idle = Event()
-                    await self._idle.wait()
+                while jobs.scopes:
+                    jobs.idle = Event()
+                    await jobs.idle.wait()
                 finished = self._done + self._failed - ended_before
-                cancelled = tuple(self._cancelled_ids)
-                report = DrainReport(finished=finished, cancelled=cancelled)
-                self._report = report
-                self._drained.set()
+                cancelled = tuple(jobs.cancelled_ids)
+                jobs.report = DrainReport(finished=finished, cancelled=cancelled)
+                jobs.drained.set()
+        cancelled = jobs.report.cancelled
         if cancelled:
             logger.warning(
                 "plait: drain timeout ran out; cancelled %d job(s): %s",
                 len(cancelled),
                 ", ".join(cancelled[:20]) + (" ..." if len(cancelled) > 20 else ""),
             )
-        return report
+        return jobs.report
 
     @property
     def report(self) -> DrainReport | None:
         """The shutdown's drain report, once the backend has shut down."""
-        return self._report
+        jobs = self._jobs
+        return jobs.report if jobs is not None and jobs.drained.is_set() else None
 
-    async def _run(self, job: Job, scope: CancelScope) -> None:
+    async def _run(self, jobs: _TrackedJobs, job: Job, scope: CancelScope) -> None:
         assert job.id is not None
         ended = False
         try:
             with scope:
-                if self._limiter is not None:
-                    async with self._limiter:
+                if jobs.limiter is not None:
+                    async with jobs.limiter:
                         await self._execute(job)
                 else:
                     await self._execute(job)
@@ -401,7 +384,21 @@ class TrackedBackend(_Counting):
         finally:
             if not ended:
                 self._cancelled += 1
-                self._cancelled_ids.append(job.id)
-            del self._scopes[job.id]
-            if not self._scopes and self._idle is not None:
-                self._idle.set()
+                jobs.cancelled_ids.append(job.id)
+            del jobs.scopes[job.id]
+            if not jobs.scopes and jobs.idle is not None:
+                jobs.idle.set()
+
+
+class _TrackedJobs:
+    """What a TrackedBackend has from the time it is entered (it keeps it after)."""
+
+    def __init__(self, tg: TaskGroup, limit: int | None) -> None:
+        self.tg = tg
+        self.limiter = CapacityLimiter(limit) if limit is not None else None
+        self.scopes: dict[str, CancelScope] = {}  # the jobs not yet ended, by id
+        self.cancelled_ids: list[str] = []
+        self.idle: Event | None = None  # set when the last job under way ends
+        self.draining = False
+        self.drained = Event()  # set once the drain is over; the report is final
+        self.report = DrainReport()

@@ -40,7 +40,9 @@ logger = logging.getLogger("plait")
 
 
 @dataclasses.dataclass(slots=True)
-class _Periodic:
+class PeriodicJob:
+    """One periodic job: what to call, how to tick, and its counts."""
+
     interval: float
     fn: Callable[..., Awaitable[object]]
     args: tuple[Any, ...]
@@ -56,28 +58,28 @@ class _Periodic:
 def make_periodic(
     call: str,
     interval: float,
-    fn: object,
+    fn: Callable[..., Awaitable[object]],
     args: tuple[Any, ...],
     *,
     name: str | None,
-    missed: str,
+    missed: Missed,
     jitter: float,
     overlap: bool,
     immediate: bool,
-) -> _Periodic:
+) -> PeriodicJob:
+    """Check a job's options (raise naming *call* and the argument); return it."""
     check_seconds(call, "interval", interval, positive=True)
     check_service_fn(fn)
-    assert callable(fn)
     check_choice(call, "missed", missed, ("skip", "catch_up"))
     check_seconds(call, "jitter", jitter)
     if jitter > interval:
         rule = f"at most the interval ({interval:g} s)"
         fail(call, "jitter", rule, jitter, error=ValueError)
     label = name if name is not None else getattr(fn, "__name__", repr(fn))
-    return _Periodic(interval, fn, args, label, missed, jitter, overlap, immediate)  # type: ignore[arg-type]
+    return PeriodicJob(interval, fn, args, label, missed, jitter, overlap, immediate)
 
 
-class _Runner:
+class PeriodicRunner:
     """Runs the jobs' calls as tasks, so a stop can wait for them or cancel them."""
 
     def __init__(
@@ -94,13 +96,13 @@ class _Runner:
         self.idle = Event()
         self.idle.set()
 
-    def start(self, job: _Periodic, done: Event) -> None:
+    def start(self, job: PeriodicJob, done: Event) -> None:
         scope = CancelScope()
         self.scopes.add(scope)
         self.idle = Event() if self.idle.is_set() else self.idle
         self.tg.start_soon(self._call, job, scope, done, name=f"plait.every.{job.name}")
 
-    async def _call(self, job: _Periodic, scope: CancelScope, done: Event) -> None:
+    async def _call(self, job: PeriodicJob, scope: CancelScope, done: Event) -> None:
         try:
             with scope:
                 if self.lock is not None:
@@ -117,7 +119,7 @@ class _Runner:
                 self.idle.set()
             done.set()
 
-    async def _invoke(self, job: _Periodic) -> None:
+    async def _invoke(self, job: PeriodicJob) -> None:
         job.runs += 1
         try:
             await job.fn(*job.args)
@@ -140,7 +142,8 @@ class _Runner:
             scope.cancel()
 
 
-async def _tick_loop(job: _Periodic, runner: _Runner, stop: Event) -> None:
+async def tick_loop(job: PeriodicJob, runner: PeriodicRunner, stop: Event) -> None:
+    """Start *job*'s runs on its drift-free grid until *stop* is set."""
     start = current_time()
     tick = 0 if job.immediate else 1
     while True:
@@ -166,13 +169,13 @@ async def _tick_loop(job: _Periodic, runner: _Runner, stop: Event) -> None:
 
 
 async def run_jobs(
-    jobs: list[_Periodic],
+    jobs: list[PeriodicJob],
     *,
     stopping: tuple[Event, ...],
     grace: float,
     errors: Errors,
     sequential: bool,
-    tg_ready: Callable[[TaskGroup, _Runner, Event], None] | None = None,
+    tg_ready: Callable[[TaskGroup, PeriodicRunner, Event], None] | None = None,
 ) -> None:
     """Run *jobs* until *stopping* is set or one fails with ``errors='raise'``."""
     failure: list[BaseException] = []
@@ -189,9 +192,9 @@ async def run_jobs(
     try:
         async with create_task_group() as tg:
             lock = Lock() if sequential else None
-            runner = _Runner(tg, errors, lock, on_error, stop)
+            runner = PeriodicRunner(tg, errors, lock, on_error, stop)
             for job in jobs:
-                tg.start_soon(_tick_loop, job, runner, stop)
+                tg.start_soon(tick_loop, job, runner, stop)
             for event in stopping:
                 tg.start_soon(relay, event)
             if tg_ready is not None:
@@ -291,5 +294,6 @@ async def every(
 
 
 def check_common(call: str, errors: str, grace: float) -> None:
+    """Check the options ``every`` and ``Scheduler`` share."""
     check_choice(call, "errors", errors, ("raise", "log"))
     check_seconds(call, "grace", grace, finite=False)

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import plait
-from plait._supervision._services import Service
+from plait._supervision._service_run import Child
+from plait._supervision._service_spec import ServiceSpec
 from plait._supervision._shutdown import stop_tiers
 from plait.testing import RealClock, VirtualClock
 
@@ -238,40 +239,32 @@ async def test_a_service_can_shut_its_supervisor_down() -> None:
 @given(st.data())
 def test_stop_tiers_respect_priorities_and_dependencies(data: st.DataObject) -> None:
     count = data.draw(st.integers(min_value=0, max_value=12))
-    services: list[Service] = []
+    services: list[Child] = []
     for index in range(count):
         priority = data.draw(st.integers(min_value=0, max_value=3))
-        allowed = [s.name for s in services if s.priority >= priority]
+        allowed = [s.name for s in services if s.spec.priority >= priority]
         deps = (
             data.draw(st.lists(st.sampled_from(allowed), unique=True))
             if allowed
             else []
         )
-        services.append(
-            Service(
-                name=f"s{index}",
-                fn=anyio.sleep_forever,
-                args=(),
-                restart=plait.RestartPolicy.PERMANENT,
-                priority=priority,
-                depends_on=tuple(deps),
-                grace=None,
-                wait_for_started=False,
-                pass_task_status=False,
-                pass_stopping=False,
-                added_at=0.0,
-            )
+        spec = ServiceSpec(
+            name=f"s{index}",
+            fn=anyio.sleep_forever,
+            priority=priority,
+            depends_on=tuple(deps),
         )
+        services.append(Child(spec, added_at=0.0))
     tiers = stop_tiers(services)
     tier_of = {s.name: i for i, tier in enumerate(tiers) for s in tier}
     assert sorted(tier_of) == sorted(s.name for s in services)
     assert sum(len(tier) for tier in tiers) == len(services)
     for tier in tiers:
-        assert len({s.priority for s in tier}) == 1
-    priorities = [tier[0].priority for tier in tiers]
+        assert len({s.spec.priority for s in tier}) == 1
+    priorities = [tier[0].spec.priority for tier in tiers]
     assert priorities == sorted(priorities)
     for service in services:
-        for dep in service.depends_on:
+        for dep in service.spec.depends_on:
             assert tier_of[dep] > tier_of[service.name]
 
 
@@ -400,5 +393,6 @@ async def test_a_service_ending_on_request_within_grace_is_not_forced(
         await sup.start(polite_slow)
         report = await sup.shutdown()
     assert report.stopped == ("polite_slow",)
-    assert report.cancelled == report.overran == ()
+    assert report.cancelled == ()
+    assert report.overran == ()
     assert report.clean

@@ -7,7 +7,7 @@ created, never by ``import plait``; install it with ``pip install
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ._observers import ServiceEvent, SupervisorObserver
 
@@ -101,9 +101,10 @@ class OpenTelemetryObserver(SupervisorObserver):
                 "plait.service": event.service,
             },
         )
-        error = event.error
+        error, message = event.error, str(event.error)
         if isinstance(error, BaseExceptionGroup):
-            for cause in error.exceptions:
+            group = cast("BaseExceptionGroup[BaseException]", error)
+            for cause in group.exceptions:
                 span.record_exception(cause)
-        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, str(error)))
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, message))
         span.end()

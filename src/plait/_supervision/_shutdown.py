@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from anyio import create_task_group, current_time, move_on_after
+from anyio import create_task_group, move_on_after
 
-from ._services import Outcome, Service, ServiceState
+from ._service_run import Child, Outcome, ServiceRunner
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,72 +57,69 @@ class ShutdownReport:
         return not self.cancelled and not self.failed
 
 
-def stop_tiers(services: Iterable[Service]) -> list[list[Service]]:
-    """Group *services* into stopping tiers (lowest priority, dependants first)."""
-    remaining = list(services)
-    tiers: list[list[Service]] = []
+def stop_tiers(children: Iterable[Child]) -> list[list[Child]]:
+    """Group *children* into stopping tiers (lowest priority, dependants first)."""
+    remaining: list[Child] = list(children)
+    tiers: list[list[Child]] = []
     while remaining:
-        lowest = min(service.priority for service in remaining)
-        needed = {dep for service in remaining for dep in service.depends_on}
+        lowest = min(child.spec.priority for child in remaining)
+        needed = {dep for child in remaining for dep in child.spec.depends_on}
         tier = [
-            service
-            for service in remaining
-            if service.priority == lowest and service.name not in needed
+            child
+            for child in remaining
+            if child.spec.priority == lowest and child.name not in needed
         ]
         if not tier:  # unreachable while start() keeps priorities consistent
-            tier = [service for service in remaining if service.priority == lowest]
+            tier = [child for child in remaining if child.spec.priority == lowest]
         tiers.append(tier)
-        taken = {service.name for service in tier}
-        remaining = [service for service in remaining if service.name not in taken]
+        taken = {child.name for child in tier}
+        remaining = [child for child in remaining if child.name not in taken]
     return tiers
 
 
-async def stop_service(service: Service, grace: float) -> None:
-    """Ask *service*'s run to stop, and cancel it if *grace* seconds pass."""
-    run = service.run
-    if run is None or run.done.is_set():
+async def stop_child(runner: ServiceRunner, child: Child, grace: float) -> None:
+    """Ask *child*'s run to stop, and cancel it if *grace* seconds pass."""
+    run = runner.request_stop(child)
+    if run is None:
         return
-    run.stop_requested = True
-    service.state = ServiceState.STOPPING
-    run.stopping.set()
     with move_on_after(grace):
         await run.done.wait()
     if not run.done.is_set():
-        run.forced_at = current_time()
-        run.scope.cancel()
+        runner.force_stop(run)
         await run.done.wait()
 
 
 async def stop_in_tiers(
-    services: Sequence[Service], default_grace: float
+    runner: ServiceRunner, children: Sequence[Child], default_grace: float
 ) -> ShutdownReport:
-    """Stop *services* tier by tier and report how each one ended."""
-    tiers = stop_tiers(service for service in services if service.active)
+    """Stop *children* tier by tier and report how each one ended."""
+    tiers = stop_tiers(child for child in children if child.active)
     for tier in tiers:
         async with create_task_group() as tg:
-            for service in tier:
-                grace = service.grace if service.grace is not None else default_grace
-                tg.start_soon(stop_service, service, grace)
+            for child in tier:
+                grace = child.spec.grace
+                grace = default_grace if grace is None else grace
+                tg.start_soon(stop_child, runner, child, grace)
     stopped: list[str] = []
     cancelled: list[str] = []
     failed: list[tuple[str, BaseException]] = []
     overran: list[tuple[str, float]] = []
     for tier in tiers:
-        for service in tier:
-            run = service.run
-            assert run is not None
+        for child in tier:
+            run = child.run
+            assert run is not None  # it was active
             if run.forced_at is not None and run.ended_at is not None:
                 held = round(run.ended_at - run.forced_at, 3)
                 if held > 0:
-                    overran.append((service.name, held))
-            if run.outcome is Outcome.FAILED and run.error is not None:
-                failed.append((service.name, run.error))
+                    overran.append((child.name, held))
+            if run.error is not None:
+                failed.append((child.name, run.error))
             elif run.outcome is Outcome.CANCELLED:
-                cancelled.append(service.name)
+                cancelled.append(child.name)
             else:
-                stopped.append(service.name)
+                stopped.append(child.name)
     return ShutdownReport(
-        tiers=tuple(tuple(service.name for service in tier) for tier in tiers),
+        tiers=tuple(tuple(child.name for child in tier) for tier in tiers),
         stopped=tuple(stopped),
         cancelled=tuple(cancelled),
         failed=tuple(failed),

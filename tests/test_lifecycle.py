@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import anyio
 import pytest
 from anyio.abc import TaskGroup
@@ -166,3 +168,88 @@ async def test_the_owners_own_failure_with_a_background_failure() -> None:
         async with owner:
             await anyio.sleep_forever()
     assert [type(e) for e in info.value.exceptions] == [LookupError, OSError]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_a_task_cancel_cutting_close_short_loses_to_a_failure(
+    backend: Literal["asyncio", "uvloop"],
+) -> None:
+    """asyncio's Task.cancel() reaches through shields; the failure still wins."""
+    import asyncio
+
+    class FailsWhileClosing(Owner):
+        closing: anyio.Event
+
+        async def _open(self, tg: TaskGroup) -> None:
+            self.closing = anyio.Event()
+            await super()._open(tg)
+
+        async def _close(self) -> None:
+            self.closing.set()
+            await anyio.sleep(10)  # shielded, but not from Task.cancel()
+
+        async def _work(self) -> None:
+            self.started.set()
+            await self.closing.wait()
+            raise OSError("while closing")
+
+    async def main() -> BaseException | None:
+        owner = FailsWhileClosing()
+
+        async def body() -> None:
+            async with owner:
+                await owner.started.wait()
+
+        task = asyncio.ensure_future(body())
+        await owner.started.wait()
+        await owner.closing.wait()
+        await anyio.wait_all_tasks_blocked()
+        task.cancel()
+        await asyncio.wait({task})
+        assert not task.cancelled()
+        return task.exception()
+
+    error = plait.testing.run(main, backend=backend, virtual_time=False)
+    assert isinstance(error, ExceptionGroup)
+    assert [type(e) for e in error.exceptions] == [OSError]
+
+
+class HoldsItsExit(Owner):
+    """Background work that takes a while to end once cancelled (it shields)."""
+
+    async def _work(self) -> None:
+        self.started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.2)
+            self.background_done = True
+
+
+@pytest.mark.virtual_time
+async def test_an_outer_cancellation_at_the_groups_exit_loses_to_the_block_error() -> (
+    None
+):
+    owner = HoldsItsExit()
+    with pytest.raises(ValueError, match="block"), anyio.move_on_after(0.1) as outer:
+        async with owner:
+            await owner.started.wait()
+            raise ValueError("block")  # then the deadline fires during the exit
+    assert outer.cancel_called
+    assert owner.background_done
+
+
+@pytest.mark.virtual_time
+async def test_an_outer_cancellation_at_the_groups_exit_loses_to_the_owners_own() -> (
+    None
+):
+    class GivesUpAndHolds(HoldsItsExit, GivesUp):
+        pass
+
+    owner = GivesUpAndHolds()
+    with pytest.raises(LookupError), anyio.move_on_after(0.1) as outer:
+        async with owner:
+            await owner.started.wait()
+    assert outer.cancel_called
+    assert owner.background_done

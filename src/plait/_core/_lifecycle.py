@@ -31,14 +31,14 @@ generator), so they behave alike:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
-from typing import Self, final
+from typing import Self, cast, final
 
 from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
 from anyio.abc import TaskGroup
 
-from ._cancellation import is_cancelled
+from ._cancellation import is_cancelled, non_cancel_subgroup
 
 
 class TaskGroupOwner(AsyncContextManagerMixin):
@@ -120,47 +120,60 @@ async def _exit_group(
     tg: TaskGroup, block_error: BaseException | None, close_error: BaseException | None
 ) -> None:
     """Exit *tg* (cancelled); raise what failed (always, if an error is given)."""
+    raised: BaseException | None = None
     try:
         await tg.__aexit__(None, None, None)
-    except BaseExceptionGroup as group:
-        if block_error is None and close_error is None:
-            raise
-        raise _together(block_error, close_error, group.exceptions) from None
-    if block_error is not None or close_error is not None:
-        raise _together(block_error, close_error, ())
+    except BaseException as exc:
+        raised = exc
+    _raise(_what_leaves(block_error, close_error, raised), block_error, raised)
 
 
 async def _exit_cancelled(
     tg: TaskGroup, cancelled: BaseException, close_error: BaseException | None
 ) -> None:
     """Hand the block's cancellation to *tg*; return only if it is suppressed."""
+    raised: BaseException | None = None
     try:
         # anyio's group tells a cancellation of its own from an outer one.
-        suppressed = await tg.__aexit__(
-            type(cancelled), cancelled, cancelled.__traceback__
-        )
-    except BaseExceptionGroup as group:  # the owned work failed
-        if close_error is None:
-            raise
-        raise _together(None, close_error, group.exceptions) from None
-    except BaseException:
-        # An outer cancellation: a failure of the owner's own still wins, as
-        # a failed task does in an anyio task group.
-        if close_error is None:
-            raise
-        raise close_error from None
-    if close_error is not None:
-        raise close_error from None
-    if not suppressed:
-        raise cancelled
+        if not await tg.__aexit__(type(cancelled), cancelled, cancelled.__traceback__):
+            raised = cancelled
+    except BaseException as exc:
+        raised = exc
+    _raise(_what_leaves(None, close_error, raised), cancelled, raised)
 
 
-def _together(
+def _raise(failure: BaseException | None, *kept: BaseException | None) -> None:
+    """Raise *failure*: one of *kept* as it is, any other without a context.
+
+    The block's error and what anyio raised keep their own chaining; the
+    owner's error or a new group is raised while the block's exception is
+    being handled, which is no context of theirs.
+    """
+    if failure is None:
+        return
+    if any(failure is exc for exc in kept):
+        raise failure
+    raise failure from None
+
+
+def _what_leaves(
     block_error: BaseException | None,
     close_error: BaseException | None,
-    owned: Sequence[BaseException],
-) -> BaseException:
-    """Return the one failure, or a group of them, block error first."""
+    raised: BaseException | None,
+) -> BaseException | None:
+    """Return what leaves the ``async with``, given what exiting the group *raised*.
+
+    A failure (the block's, the owner's, the owned work's) wins over a
+    cancellation, as in an anyio task group: over an outer cancellation that
+    reached the group's exit, and over a ``Task.cancel()`` that cut a
+    shielded ``_close`` short (asyncio's reaches through shields).
+    """
+    owned = _failures_in(raised)
+    failed_besides = block_error is not None or bool(owned)
+    if close_error is not None and failed_besides and is_cancelled(close_error):
+        close_error = None
+    if block_error is None and close_error is None:
+        return raised  # anyio's own: the owned work's group, or a cancellation
     errors = [e for e in (block_error, close_error) if e is not None]
     errors.extend(owned)
     if len(errors) == 1:
@@ -170,3 +183,13 @@ def _together(
     else:
         message = "the work owned by the async with block failed more than once"
     return BaseExceptionGroup(message, errors)
+
+
+def _failures_in(raised: BaseException | None) -> list[BaseException]:
+    """Return what in *raised* (by exiting the group) is not a cancellation."""
+    if raised is None or is_cancelled(raised):
+        return []
+    if isinstance(raised, BaseExceptionGroup):
+        rest = non_cancel_subgroup(cast("BaseExceptionGroup[BaseException]", raised))
+        return [] if rest is None else list(rest.exceptions)
+    return [raised]

@@ -379,7 +379,10 @@ async def test_a_shielded_service_is_reported_cancelled_and_overran(
     assert took == clock.approx(hold)
     [(name, overrun)] = report.overran
     assert name == "shielded"
-    assert overrun == clock.approx(hold - grace)
+    if clock.virtual:
+        assert overrun == clock.approx(hold - grace)
+    else:  # a loaded machine may fire the grace's cancellation late
+        assert 0 < overrun <= took
 
 
 async def test_a_service_ending_on_request_within_grace_is_not_forced(

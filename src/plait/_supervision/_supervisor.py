@@ -139,9 +139,13 @@ class Supervisor(TaskGroupOwner, ServiceStarter):
         tg.start_soon(control.run, name=f"plait.supervisor.{self.name}")
 
     async def _close(self) -> None:
-        await self.shutdown()
-        if self._control is not None and self._control.gave_up is not None:
-            raise self._control.gave_up
+        try:
+            await self.shutdown()
+        finally:
+            # Even if asyncio's Task.cancel() cut the wait short: a give-up
+            # wins over a cancellation, as a failed task does in a task group.
+            if self._control is not None and self._control.gave_up is not None:
+                raise self._control.gave_up
 
     # -- public API ----------------------------------------------------------
 

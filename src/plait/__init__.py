@@ -47,7 +47,7 @@ if TYPE_CHECKING or not install_lazy_importer():
     from ._core._event_loop import current_backend as current_backend
     from ._core._event_loop import run as run
     from ._core._fuzz import fuzz_point as fuzz_point
-    from ._jobs._inproc import BackendStats as BackendStats
+    from ._jobs._counting import BackendStats as BackendStats
     from ._jobs._inproc import InlineBackend as InlineBackend
     from ._jobs._inproc import TrackedBackend as TrackedBackend
     from ._jobs._model import DrainReport as DrainReport

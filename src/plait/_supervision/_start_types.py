@@ -24,27 +24,29 @@ overload matches). With ``ready="begin"`` the call returns ``None``.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import (
-    Any,
-    Literal,
-    Protocol,
-    TypedDict,
-    TypeVar,
-    TypeVarTuple,
-    Unpack,
-    overload,
+from typing import Any, Literal, TypedDict, TypeVar, TypeVarTuple, Unpack, overload
+
+from ._service_shapes import (
+    ReadyService0,
+    ReadyService1,
+    ReadyService2,
+    ReadyService3,
+    Service0,
+    Service1,
+    Service2,
+    Service3,
+    StoppableReadyService0,
+    StoppableReadyService1,
+    StoppableReadyService2,
+    StoppableReadyService3,
+    StoppableService0,
+    StoppableService1,
+    StoppableService2,
+    StoppableService3,
 )
-
-from anyio import Event
-from anyio.abc import TaskStatus
-
 from ._services import RestartPolicy
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-A1 = TypeVar("A1", contravariant=True)
-A2 = TypeVar("A2", contravariant=True)
-A3 = TypeVar("A3", contravariant=True)
 X1 = TypeVar("X1")
 X2 = TypeVar("X2")
 X3 = TypeVar("X3")
@@ -79,99 +81,6 @@ class AnyOptions(StartOptions, total=False):
     """The options of a start whose result the checker cannot know."""
 
     ready: ReadyMode
-
-
-# The shapes of a service taking 0-3 positional arguments (one protocol per
-# shape and arity: see the module's docs).
-
-
-class StoppableReadyService0(Protocol[T_co]):
-    def __call__(
-        self, *, stopping: Event, task_status: TaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class StoppableReadyService1(Protocol[A1, T_co]):
-    def __call__(
-        self, arg1: A1, /, *, stopping: Event, task_status: TaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class StoppableReadyService2(Protocol[A1, A2, T_co]):
-    def __call__(
-        self, arg1: A1, arg2: A2, /, *, stopping: Event, task_status: TaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class StoppableReadyService3(Protocol[A1, A2, A3, T_co]):
-    def __call__(
-        self,
-        arg1: A1,
-        arg2: A2,
-        arg3: A3,
-        /,
-        *,
-        stopping: Event,
-        task_status: TaskStatus[T_co],
-    ) -> Awaitable[object]: ...
-
-
-class ReadyService0(Protocol[T_co]):
-    def __call__(self, *, task_status: TaskStatus[T_co]) -> Awaitable[object]: ...
-
-
-class ReadyService1(Protocol[A1, T_co]):
-    def __call__(
-        self, arg1: A1, /, *, task_status: TaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class ReadyService2(Protocol[A1, A2, T_co]):
-    def __call__(
-        self, arg1: A1, arg2: A2, /, *, task_status: TaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class ReadyService3(Protocol[A1, A2, A3, T_co]):
-    def __call__(
-        self, arg1: A1, arg2: A2, arg3: A3, /, *, task_status: TaskStatus[T_co]
-    ) -> Awaitable[object]: ...
-
-
-class StoppableService0(Protocol):
-    def __call__(self, *, stopping: Event) -> Awaitable[object]: ...
-
-
-class StoppableService1(Protocol[A1]):
-    def __call__(self, arg1: A1, /, *, stopping: Event) -> Awaitable[object]: ...
-
-
-class StoppableService2(Protocol[A1, A2]):
-    def __call__(
-        self, arg1: A1, arg2: A2, /, *, stopping: Event
-    ) -> Awaitable[object]: ...
-
-
-class StoppableService3(Protocol[A1, A2, A3]):
-    def __call__(
-        self, arg1: A1, arg2: A2, arg3: A3, /, *, stopping: Event
-    ) -> Awaitable[object]: ...
-
-
-class Service0(Protocol):
-    def __call__(self) -> Awaitable[object]: ...
-
-
-class Service1(Protocol[A1]):
-    def __call__(self, arg1: A1, /) -> Awaitable[object]: ...
-
-
-class Service2(Protocol[A1, A2]):
-    def __call__(self, arg1: A1, arg2: A2, /) -> Awaitable[object]: ...
-
-
-class Service3(Protocol[A1, A2, A3]):
-    def __call__(self, arg1: A1, arg2: A2, arg3: A3, /) -> Awaitable[object]: ...
 
 
 class ServiceStarter:

@@ -20,7 +20,10 @@ generator), so they behave alike:
   leave together in one ``ExceptionGroup``, the block's error first.
 - **A cancellation of the block** is handed to the task group, as anyio does,
   so an enclosing scope catches it; a failure of the owned work that cancelled
-  the block leaves as anyio's ``ExceptionGroup``.
+  the block leaves as anyio's ``ExceptionGroup``. A failure always wins over
+  a cancellation: over an outer one that reaches the group's exit, and over
+  asyncio's ``Task.cancel()`` cutting a shielded ``_close`` short (it reaches
+  through shields); the cancellation leaves only when nothing failed.
 - **The owner's own failure.** ``_close`` may raise to report that the owned
   work failed in a way of the owner's own (a supervisor that gave up): that
   error leaves the ``async with`` as itself, even when the block was

@@ -56,12 +56,12 @@ def make_service_spec(
     fn: object,
     args: tuple[Any, ...],
     *,
-    name: str | None,
-    restart: RestartPolicy | str,
-    priority: int,
-    depends_on: Sequence[str] | str,
-    grace: float | None,
-    ready: str,
+    name: str | None = None,
+    restart: RestartPolicy | str = RestartPolicy.PERMANENT,
+    priority: int = 0,
+    depends_on: Sequence[str] | str = (),
+    grace: float | None = None,
+    ready: str = "auto",
 ) -> ServiceSpec:
     """Check the options against the *running* services; raise naming the argument."""
     check_service_fn(fn)

@@ -288,27 +288,20 @@ class ServiceStarter:
             >>> anyio.run(main)
             'pool of 10'
         """
-        return await self._start(
-            fn,
-            args,
-            name=name,
-            restart=restart,
-            priority=priority,
-            depends_on=depends_on,
-            grace=grace,
-            ready=ready,
-        )
+        options: AnyOptions = {
+            "name": name,
+            "restart": restart,
+            "priority": priority,
+            "depends_on": depends_on,
+            "grace": grace,
+            "ready": ready,
+        }
+        return await self._start(fn, args, options)
 
     async def _start(
         self,
         fn: Callable[..., Awaitable[object]],
         args: tuple[object, ...],
-        *,
-        name: str | None,
-        restart: RestartPolicy | str,
-        priority: int,
-        depends_on: Sequence[str] | str,
-        grace: float | None,
-        ready: ReadyMode,
+        options: AnyOptions,
     ) -> object:
         raise NotImplementedError

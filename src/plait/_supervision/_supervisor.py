@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 from anyio import current_time
 from anyio.abc import TaskGroup
@@ -14,9 +14,9 @@ from ._intensity import RestartBudget
 from ._observers import LoggingObserver, SupervisorObserver
 from ._service_run import Child, Outcome, Run
 from ._service_spec import ServiceSpec, make_service_spec
-from ._services import RestartPolicy, RestartStrategy, ServiceStats, parse_enum
+from ._services import RestartStrategy, ServiceStats, parse_enum
 from ._shutdown import ShutdownReport
-from ._start_types import ReadyMode, ServiceStarter
+from ._start_types import AnyOptions, ServiceStarter
 
 
 class Supervisor(TaskGroupOwner, ServiceStarter):
@@ -153,13 +153,7 @@ class Supervisor(TaskGroupOwner, ServiceStarter):
         self,
         fn: Callable[..., object],
         args: tuple[object, ...],
-        *,
-        name: str | None,
-        restart: RestartPolicy | str,
-        priority: int,
-        depends_on: Sequence[str] | str,
-        grace: float | None,
-        ready: ReadyMode,
+        options: AnyOptions,
     ) -> object:
         control = self._require_running()
         running = control.children.values()
@@ -167,12 +161,7 @@ class Supervisor(TaskGroupOwner, ServiceStarter):
             {child.name: child.spec for child in running if not child.terminated},
             fn,
             args,
-            name=name,
-            restart=restart,
-            priority=priority,
-            depends_on=depends_on,
-            grace=grace,
-            ready=ready,
+            **options,
         )
         child = Child(spec, added_at=current_time())
         control.add(child)

@@ -149,6 +149,7 @@ class Observer(plait.SupervisorObserver):
     def __init__(self) -> None:
         self.failures: list[BaseException] = []
         self.gave_up: BaseException | None = None
+        self.supervisor: plait.Supervisor | None = None
 
     def on_failure(self, event: plait.ServiceEvent) -> None:
         assert event.error is not None
@@ -231,7 +232,7 @@ async def supervised(plan: Plan, log: Log, observer: Observer) -> plait.Supervis
         jitter=0,
         grace=plan.grace * unit,
     )
-    observer.supervisor = sup  # type: ignore[attr-defined]
+    observer.supervisor = sup
     started = anyio.current_time()
     async with sup:
         for index, service in enumerate(plan.services):
@@ -321,7 +322,8 @@ def count(items: list[BaseException], target: BaseException) -> int:
 
 def check(plan: Plan, log: Log, observer: Observer, outcome: Outcome) -> None:
     how, error = outcome
-    sup: plait.Supervisor = observer.supervisor  # type: ignore[attr-defined]
+    sup = observer.supervisor
+    assert sup is not None
     virtual = log.unit == TICK
 
     # Nothing is still running, and the shutdown ran.

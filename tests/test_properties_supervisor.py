@@ -89,6 +89,7 @@ class Plan:
     source: Source  # what cancels the caller from outside
     at: int  # ticks after the start: when it does (or the block returns)
     block_error_at: int | None  # when the block raises, if it does
+    shuts_down: bool  # the block calls shutdown() once the services started
     strategy: str
     max_restarts: int
     backoff: int  # ticks
@@ -119,7 +120,10 @@ def plans(*, task_cancel: bool) -> st.SearchStrategy[Plan]:
             source=draw(st.sampled_from(sources)),
             at=draw(st.integers(0, 24)),
             block_error_at=draw(st.none() | st.integers(0, 24)),
-            strategy=draw(st.sampled_from(["one_for_one", "one_for_all"])),
+            shuts_down=draw(st.booleans()),
+            strategy=draw(
+                st.sampled_from(["one_for_one", "one_for_all", "rest_for_one"])
+            ),
             max_restarts=draw(st.integers(0, 3)),
             backoff=draw(st.integers(0, 2)),
             grace=draw(st.integers(0, 3)),
@@ -247,6 +251,8 @@ async def supervised(plan: Plan, log: Log, observer: Observer) -> plait.Supervis
                 )
             except Exception as exc:  # as a user would: note it, go on
                 log.start_errors.append(exc)
+        if plan.shuts_down:
+            assert await sup.shutdown() is sup.report
         if plan.block_error_at is not None:
             await anyio.sleep_until(started + plan.block_error_at * unit)
             log.block_error = BlockError("block")
@@ -440,6 +446,7 @@ TASK_CANCEL_DURING_SHUTDOWN = Plan(
     source="task_cancel",
     at=1,
     block_error_at=None,
+    shuts_down=False,
     strategy="one_for_one",
     max_restarts=0,
     backoff=0,

@@ -36,7 +36,9 @@ class Supervisor(TaskGroupOwner, ServiceStarter):
     shutdown is shielded and bounded by the grace periods. An error raised
     in the block leaves the ``async with`` as itself, after the shutdown; if
     the supervisor gave up too, both leave in one ``ExceptionGroup``, the
-    block's error first.
+    block's error first. A cancellation from outside leaves (for its scope to
+    catch) only when nothing failed: a failure wins over it, as in a task
+    group.
 
     A service is an async function. It receives *task_status* if it has a
     parameter of that name and is ready when it calls

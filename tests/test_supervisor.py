@@ -913,3 +913,23 @@ async def test_a_base_exception_before_ready_tells_a_caller_outside_why() -> Non
     assert leaves(info.value) == [fatal]
     [error] = told
     assert "raised Fatal('exit before ready') before it was ready" in str(error)
+
+
+async def test_a_service_stopped_before_it_is_ready_makes_start_raise() -> None:
+    async def slow(task_status: TaskStatus[None]) -> None:
+        await anyio.sleep_forever()
+
+    async with (
+        anyio.create_task_group() as tg,
+        plait.Supervisor(name="app", observers=(), grace=0) as sup,
+    ):
+
+        async def shut_down_while_it_starts() -> None:
+            await wait_all_tasks_blocked()
+            await sup.shutdown()
+
+        tg.start_soon(shut_down_while_it_starts)
+        with pytest.raises(
+            RuntimeError, match="cancelled by 'app''s shutdown before it was ready"
+        ):
+            await sup.start(slow)

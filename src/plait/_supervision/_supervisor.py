@@ -193,9 +193,9 @@ class Supervisor(TaskGroupOwner, ServiceStarter):
                 f"it ended supervisor {self.name!r}"
             ) from None
         if run.outcome is Outcome.CANCELLED:
+            why = "from outside" if run.escaped else f"by {self.name!r}'s shutdown"
             raise RuntimeError(
-                f"service {spec.name!r} was cancelled before it was ready "
-                f"(supervisor {self.name!r} is shutting down)"
+                f"service {spec.name!r} was cancelled {why} before it was ready"
             )
         raise RuntimeError(
             f"service {spec.name!r} returned without calling task_status.started()"

@@ -24,6 +24,10 @@ generator), so they behave alike:
   a cancellation: over an outer one that reaches the group's exit, and over
   asyncio's ``Task.cancel()`` cutting a shielded ``_close`` short (it reaches
   through shields); the cancellation leaves only when nothing failed.
+- **Release after the group.** ``_closed`` runs once nothing runs in the
+  group any more, however the block ended, for what the owned work used
+  (imap closes the async generator its workers pulled from); an error it
+  raises leaves with the others, never instead of them.
 - **The owner's own failure.** ``_close`` may raise to report that the owned
   work failed in a way of the owner's own (a supervisor that gave up): that
   error leaves the ``async with`` as itself, even when the block was
@@ -34,9 +38,9 @@ generator), so they behave alike:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Self, cast, final
+from typing import Any, Self, cast, final
 
 from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
 from anyio.abc import TaskGroup
@@ -81,6 +85,13 @@ class TaskGroupOwner(AsyncContextManagerMixin):
         Raise to report a failure of the owner's own (see the module's docs).
         """
 
+    async def _closed(self) -> None:
+        """Release what the owned work used, once the group has exited.
+
+        Not shielded: a cancellation of the block reaches it, as it reaches
+        any code after a task group.
+        """
+
     @final
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
@@ -89,6 +100,22 @@ class TaskGroupOwner(AsyncContextManagerMixin):
                 f"a {type(self).__name__} can be entered only once; make a new one"
             )
         self.__entered = True
+        try:
+            async with self.__owning():
+                yield self
+        except BaseException as exc:
+            released = await _caught(self._closed)
+            if released is None or is_cancelled(released):
+                raise  # the error in flight wins over a cancellation met here
+            errors = [released] if is_cancelled(exc) else [exc, released]
+            raise BaseExceptionGroup(
+                f"{type(self).__name__}: releasing what its work used failed", errors
+            ) from None
+        await self._closed()
+
+    @asynccontextmanager
+    async def __owning(self) -> AsyncGenerator[None, None]:
+        """Run the owned group around the block: the rules in the module doc."""
         tg = create_task_group()
         await tg.__aenter__()
         try:
@@ -97,32 +124,50 @@ class TaskGroupOwner(AsyncContextManagerMixin):
             tg.cancel_scope.cancel()
             await _exit_group(tg, exc, None)
         try:
-            yield self
+            yield
         except BaseException as exc:
-            close_error = await self.__close_shielded()
+            close_error = await _shielded(self._close)
             if is_cancelled(exc):
                 await _exit_cancelled(tg, exc, close_error)
                 return
             tg.cancel_scope.cancel()
             await _exit_group(tg, exc, close_error)
-        close_error = await self.__close_shielded()
+        close_error = await _shielded(self._close)
         tg.cancel_scope.cancel()
         await _exit_group(tg, None, close_error)
 
-    async def __close_shielded(self) -> BaseException | None:
-        """Run ``_close`` shielded; return what it raised, if anything."""
-        try:
-            with CancelScope(shield=True):
-                await self._close()
-        except BaseException as exc:
-            return exc
-        return None
+
+async def _shielded(close: Callable[[], Awaitable[None]]) -> BaseException | None:
+    """Run *close* shielded; return what it raised, if anything.
+
+    A shield keeps cancel scopes out, not asyncio's ``Task.cancel()``: what
+    gets through is raised after the group has exited, never instead of it.
+    """
+    with CancelScope(shield=True):
+        failure = await _caught(close)
+    return failure
+
+
+async def _caught(step: Callable[[], Awaitable[None]]) -> BaseException | None:
+    """Run *step*; return what it raised, if anything."""
+    try:
+        await step()
+    except BaseException as exc:
+        return exc
+    return None
 
 
 async def _exit_group(
     tg: TaskGroup, block_error: BaseException | None, close_error: BaseException | None
 ) -> None:
-    """Exit *tg* (cancelled); raise what failed (always, if an error is given)."""
+    """Exit *tg* (cancelled); raise what failed (always, if an error is given).
+
+    Cancellations inside a group the block raised are left out: on trio they
+    would carry the Cancelled of the owned group's own scope, which only that
+    group may absorb, out of it.
+    """
+    if isinstance(block_error, BaseExceptionGroup) and not is_cancelled(block_error):
+        block_error = non_cancel_subgroup(_group(block_error)) or block_error
     raised: BaseException | None = None
     try:
         await tg.__aexit__(None, None, None)
@@ -193,6 +238,11 @@ def _failures_in(raised: BaseException | None) -> list[BaseException]:
     if raised is None or is_cancelled(raised):
         return []
     if isinstance(raised, BaseExceptionGroup):
-        rest = non_cancel_subgroup(cast("BaseExceptionGroup[BaseException]", raised))
+        rest = non_cancel_subgroup(_group(raised))
         return [] if rest is None else list(rest.exceptions)
     return [raised]
+
+
+def _group(exc: BaseExceptionGroup[Any]) -> BaseExceptionGroup[BaseException]:
+    """Return *exc*, typed as the group of exceptions it is."""
+    return cast("BaseExceptionGroup[BaseException]", exc)

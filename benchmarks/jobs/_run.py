@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 
 import plait
-from plait._jobs.durable._engine import open_engine
+from plait._jobs.durable._calls import open_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "benchmarks.jobs._apps:handlers"

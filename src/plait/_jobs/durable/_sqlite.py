@@ -15,9 +15,11 @@ counter (microseconds, no lock) instead of claiming, so it can look often.
 
 from __future__ import annotations
 
+import pathlib
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -60,7 +62,7 @@ def connect_file(path: str, *, create: bool, timeout: float) -> sqlite3.Connecti
         return sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=timeout
         )
-    uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=rw"
+    uri = "file:" + urllib.parse.quote(str(pathlib.Path(path).resolve())) + "?mode=rw"
     return sqlite3.connect(
         uri, uri=True, isolation_level=None, check_same_thread=False, timeout=timeout
     )

@@ -48,7 +48,7 @@ SUBCOMMANDS = ("list", "show", "retry", "cancel", "purge", "enqueue")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """Bad arguments found after parsing (exit 2)."""
 
 

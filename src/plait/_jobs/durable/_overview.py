@@ -152,7 +152,9 @@ def _estimate(tx: Tx, states: set[str]) -> dict[tuple[str, str], int]:
         f"WHERE j.state IN ({marks}) GROUP BY j.queue, j.state",
         (windows, low, step, low, step, SAMPLE_WIDTH, *sorted(states)),
     )
-    scale = span / (windows * min(SAMPLE_WIDTH, span))
+    # The last window may reach past the highest id: count only ids inside.
+    covered = sum(min(SAMPLE_WIDTH, span - n * step) for n in range(windows))
+    scale = span / covered
     return {(q, s): round(int(n) * scale) for q, s, n in rows}
 
 

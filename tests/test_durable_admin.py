@@ -229,6 +229,12 @@ async def test_overview_counts_states_and_queues(seeded: Seeded) -> None:
     minutes = [b.minute for b in view.throughput]
     assert minutes == sorted(minutes)
     assert minutes[-1] <= view.taken_at < minutes[-1] + 60
+    # The worker's tallies and the two cancellations, over the last hour.
+    totals = [
+        sum(getattr(b, field) for b in view.throughput)
+        for field in ("done", "failed", "dead", "cancelled")
+    ]
+    assert totals == [10, 6, 3, 2], "6: both attempts of each dead job failed"
     # Five due jobs have waited since the seed; the three due in an hour not.
     assert view.oldest_queued_age is not None
     assert 0 <= view.oldest_queued_age < 600

@@ -8,6 +8,7 @@ sorts them as the docs say, for random filters, page sizes and window sizes.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -423,15 +424,28 @@ def test_admin_reads_follow_their_indexes(engine_name: str, tmp_path: Path) -> N
         engine = open_engine(dsn)
         try:
             for sql, params in statements:
+                # A page read straight along its index comes out in order: no
+                # sort (but the running set, small by nature, is sorted).
+                in_order = (
+                    "ORDER BY" in sql
+                    and "FROM (SELECT" not in sql
+                    and "state = 'running'" not in sql
+                )
                 if engine.dialect == "sqlite":
                     plan = "\n".join(engine.explain(sql, params))
                     for line in plan.splitlines():
                         step = line.strip()
                         full_scan = step == "SCAN plait_jobs"
                         assert not full_scan or "ORDER BY id DESC" in sql, (sql, plan)
+                    # Sorting the rows that tie on the index's order (a batch
+                    # acknowledged at one instant) is fine; sorting the set is not.
+                    full_sort = "TEMP B-TREE FOR ORDER BY" in plan
+                    assert not (in_order and full_sort), (sql, plan)
                 else:
                     explain = explain_without_seqscan(sql, params)
                     plan = "\n".join(engine.read_with(explain))
                     assert "Seq Scan on plait_jobs" not in plan, (sql, plan)
+                    full_sort = re.search(r"(?<!Incremental )Sort ", plan)
+                    assert not (in_order and full_sort), (sql, plan)
         finally:
             engine.close()

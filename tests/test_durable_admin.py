@@ -445,7 +445,7 @@ def test_admin_reads_follow_their_indexes(engine_name: str, tmp_path: Path) -> N
                     explain = explain_without_seqscan(sql, params)
                     plan = "\n".join(engine.read_with(explain))
                     assert "Seq Scan on plait_jobs" not in plan, (sql, plan)
-                    full_sort = re.search(r"(?<!Incremental )Sort ", plan)
+                    full_sort = bool(re.search(r"(?<!Incremental )Sort ", plan))
                     assert not (in_order and full_sort), (sql, plan)
         finally:
             engine.close()

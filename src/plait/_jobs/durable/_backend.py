@@ -13,6 +13,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ..._core._checks import check_bool, check_optional_seconds, check_seconds, fail
 from ..._core._lifecycle import TaskGroupOwner
 from .._model import DrainReport, Job, JobHandlers, payload_json
+from ._admin import JobAdmin
 from ._calls import connect, in_thread
 from ._engine import Engine, NewJob
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
@@ -23,7 +24,7 @@ from ._worker import JobWorker
 WAIT_WATCH = 0.01
 
 
-class DurableBackend(TaskGroupOwner):
+class DurableBackend(JobAdmin, TaskGroupOwner):
     """A ``TaskBackend`` that stores jobs in SQLite or PostgreSQL.
 
     ``submit`` commits the job (type, JSON payload, queue, priority,

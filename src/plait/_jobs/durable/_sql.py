@@ -194,6 +194,11 @@ class SQLEngine:
     def _read(self, fn: Callable[[Tx], T]) -> T:
         return self._write(fn)
 
+    def read_with(self, fn: Callable[[Tx], T]) -> T:
+        """Run *fn* with a read transaction (several queries, one snapshot on
+        SQLite, no write lock); return what it returns."""
+        return self._read(fn)
+
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run one query (``?`` placeholders) in a read transaction; return
         its rows. On SQLite it does not take the write lock."""

@@ -30,6 +30,7 @@ from ._schedules import keep_schedules
 from ._upkeep import Tallies, Upkeep
 
 FINAL = {"done", "dead", "cancelled"}
+DRAIN_POLL = 0.1
 
 
 class JobWorker:
@@ -333,6 +334,10 @@ class JobWorker:
                     self._claiming = False
                 else:
                     wait_for = await self._until_due(engine)
+                    if self.until_empty:
+                        # Draining while other workers still run jobs that
+                        # may come back (a retry announces nothing).
+                        wait_for = min(wait_for, DRAIN_POLL)
             retries = [a.not_before for a in acks if a.kind == "retry" and a.not_before]
             if retries:
                 # Nothing announces a retry falling due: wake for it here.

@@ -73,8 +73,10 @@ class JobWorker:
         queues: the queues to serve: a list of names, each with
             ``concurrency``, or a mapping of name to concurrency. Default:
             ``"default"`` and every queue a handler names.
-        concurrency: jobs of one queue run at once (and the most claimed in
-            one batch), unless ``queues`` maps it.
+        concurrency: jobs of one queue run at once, unless ``queues`` maps
+            it. The worker holds up to twice as many: the next batch is
+            claimed while the current one runs (their leases are kept alive
+            meanwhile, and a stopping worker releases them at once).
         lease: seconds a claim is valid without a heartbeat.
         grace: seconds ``stop()`` waits for running jobs before releasing them.
         poll_interval: longest wait between claims when idle, a safety net:
@@ -367,15 +369,17 @@ class JobWorker:
         """Take a run's outcome from the runners (see ``Runs``)."""
         if isinstance(outcome, Ack):
             self._acks.append(outcome)
+            self._runs.finishing(claimed)
         elif outcome is RELEASE:
             self._releases.append(claimed)
+            self._runs.finishing(claimed)
         else:
-            self._forget(claimed)
+            self._forget(claimed, sent=False)
         self._kick()
 
-    def _forget(self, claimed: Claimed) -> None:
+    def _forget(self, claimed: Claimed, *, sent: bool) -> None:
         if self._held.pop(claimed.id, None) is not None:
-            self._runs.settled(claimed)
+            self._runs.settled(claimed, sent=sent)
 
     def _settle(
         self,
@@ -392,7 +396,7 @@ class JobWorker:
             claimed = self._held.get(ack.id)
             if claimed is None:
                 continue
-            self._forget(claimed)
+            self._forget(claimed, sent=True)
             if ack.id not in ok:
                 stats.rejected += 1
                 logger.warning(
@@ -424,7 +428,7 @@ class JobWorker:
             if kind != "retry" and self.on_finished is not None:
                 self.on_finished(ack.id)
         for claimed in releases:
-            self._forget(claimed)
+            self._forget(claimed, sent=True)
             stats.released += 1
             self.released_ids.append(str(claimed.id))
 
@@ -440,6 +444,7 @@ class JobWorker:
             for claimed in list(self._held.values()):
                 if claimed.id not in pending:
                     self._releases.append(claimed)
+                    self._runs.finishing(claimed)
             acks, self._acks = self._acks, []
             releases, self._releases = self._releases, []
             now = time.time()

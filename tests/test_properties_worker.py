@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plait
-from durable_scripts.support import make_dsn
+from durable_scripts.support import make_dsn, own_cancellation
 from plait import testing
 from plait._jobs.durable._calls import open_engine
 
@@ -94,19 +94,6 @@ def make_handlers(seen: Observed, cancel_at: int) -> plait.JobHandlers:
     policy = plait.RetryPolicy(attempts=2, base_delay=0, jitter=0)
     handlers.add("job", run, retry=policy)
     return handlers
-
-
-async def own_cancellation() -> BaseException:
-    caught: BaseException | None = None
-    with anyio.CancelScope() as scope:
-        scope.cancel()
-        try:
-            await anyio.sleep(1)
-        except BaseException as exc:
-            caught = exc
-            raise
-    assert caught is not None
-    return caught
 
 
 async def scenario(

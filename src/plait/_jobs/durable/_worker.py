@@ -21,7 +21,7 @@ from ._calls import (
     listen_for_jobs,
     watch_for_commits,
 )
-from ._engine import Claimed, DatabaseUnavailableError, Engine, Exchange
+from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine, Exchange
 from ._ledger import Ledger
 from ._logs import log_lease_lost, logger
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
@@ -306,14 +306,7 @@ class JobWorker:
                     ledger.put_back(acks, releases)
                     logger.warning("worker %s: %s; retrying", self.name, exc)
                 else:
-                    ledger.settle(
-                        acks,
-                        releases,
-                        result.accepted,
-                        result.rejected,
-                        now,
-                        stopping=not self._claiming,
-                    )
+                    self._settle(acks, releases, result, now)
                     for claimed in result.claimed:
                         ledger.hold(claimed)
             if result is None:
@@ -366,6 +359,18 @@ class JobWorker:
         self._ledger.outcome(claimed, outcome)
         self._kick()
 
+    def _settle(
+        self, acks: list[Ack], releases: list[Claimed], result: Exchange, now: float
+    ) -> None:
+        self._ledger.settle(
+            acks,
+            releases,
+            result.accepted,
+            result.rejected,
+            now,
+            stopping=not self._claiming,
+        )
+
     def _finished(self, job_id: int) -> None:
         if self.on_finished is not None:
             self.on_finished(job_id)
@@ -397,14 +402,7 @@ class JobWorker:
                     lease=self.lease,
                     now=now,
                 )
-                ledger.settle(
-                    acks,
-                    releases,
-                    result.accepted,
-                    result.rejected,
-                    now,
-                    stopping=not self._claiming,
-                )
+                self._settle(acks, releases, result, now)
             await in_thread(
                 engine.heartbeat,
                 [],

@@ -163,9 +163,7 @@ def check_token(call: str, token: object) -> None:
     if not isinstance(token, str):
         raise TypeError(f"{call} token must be {rule}, got a {type(token).__name__}")
     if len(token) < 16:
-        raise ValueError(
-            f"{call} token must be {rule}, got {len(token)} characters"
-        )
+        raise ValueError(f"{call} token must be {rule}, got {len(token)} characters")
 
 
 def require_database(dsn: str) -> None:

@@ -137,6 +137,7 @@ async def _serve(dsn: str, args: argparse.Namespace, token: str | None) -> None:
         except DatabaseUnavailableError as exc:
             raise Failed(str(exc)) from None
         site = app(backend, read_only=args.read_only, token=token, refresh=args.refresh)
+        _check_bind(args.host, args.port)
         config = Config()
         host = f"[{args.host}]" if ":" in args.host else args.host
         config.bind = [f"{host}:{args.port}"]
@@ -162,6 +163,19 @@ async def _serve(dsn: str, args: argparse.Namespace, token: str | None) -> None:
             raise Failed(
                 f"cannot listen on {host}:{args.port}: {group.exceptions[0]}"
             ) from None
+
+
+def _check_bind(host: str, port: int) -> None:
+    """Fail clearly if *host*:*port* cannot be bound, before hypercorn starts
+    (it starts the app's lifespan first, and a bind error then leaves it
+    half-started, with a page of asyncio noise)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        raise Failed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _hypercorn(event_loop: str) -> Any:

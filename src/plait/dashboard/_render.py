@@ -159,17 +159,21 @@ def throughput_chart(
     slot = width / max(1, len(stacks))
     bars: list[Bar] = []
     for index, (minute, values) in enumerate(stacks):
-        y = float(height)
         label = time.strftime("%H:%M UTC", time.gmtime(minute))
-        for name, value in values:
-            if not value:
-                continue
-            h = height * value / scale
+        # A non-zero count stays visible (1 px at least) however tall its
+        # neighbours; the stack is squeezed back into the box if that
+        # overflows it.
+        heights = [(n, v, max(1.0, height * v / scale)) for n, v in values if v]
+        stacked = sum(h for _, _, h in heights)
+        squeeze = height / stacked if stacked > height else 1.0
+        y = float(height)
+        for name, value, h in heights:
+            h *= squeeze
             y -= h
             bars.append(
                 Bar(
                     x=round(index * slot + 1, 2),
-                    y=round(y, 2),
+                    y=round(max(0.0, y), 2),
                     width=round(max(1.0, slot - 2), 2),
                     height=round(h, 2),
                     series=name,
@@ -177,17 +181,16 @@ def throughput_chart(
                 )
             )
     gridlines = tuple(
-        (round(height - height * f, 2), f"{round(scale * f):,}/min")
-        for f in (0.5, 1.0)
+        (round(height - height * f, 2), f"{round(scale * f):,}/min") for f in (0.5, 1.0)
     )
     return Chart(width, height, tuple(bars), peak, totals, gridlines)
 
 
 def _nice_ceiling(peak: int) -> int:
-    """The smallest of 1, 2, 5 × 10^k at or above *peak* (at least 1)."""
+    """The smallest of 1, 2, 5 times 10^k at or above *peak* (at least 1)."""
     if peak <= 1:
         return 1
-    magnitude = 10 ** (len(str(peak)) - 1)
+    magnitude = int(10 ** (len(str(peak)) - 1))
     for step in (1, 2, 5, 10):
         if step * magnitude >= peak:
             return step * magnitude

@@ -55,7 +55,11 @@ MAX_BULK = 1000
 # An action's form holds at most a page of job ids and a few fields.
 MAX_BODY = 64 * 1024
 REFRESH_CHOICES = (1.0, 2.0, 5.0, 15.0)
-PATH_PARAMS = {"job": ("job_id",), "job_action": ("job_id", "action"), "static": ("path",)}
+PATH_PARAMS = {
+    "job": ("job_id",),
+    "job_action": ("job_id", "action"),
+    "static": ("path",),
+}
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -144,7 +148,8 @@ class Views:
         }
         if filters["state"] is not None and filters["state"] not in STATES:
             raise PageError(
-                400, f"state must be one of {', '.join(STATES)}, got {filters['state']!r}"
+                400,
+                f"state must be one of {', '.join(STATES)}, got {filters['state']!r}",
             )
         cursor = query.get("cursor") or None
         backend = self.holder.require()
@@ -181,7 +186,9 @@ class Views:
         if job_id.isdigit():
             detail = await self.holder.require().inspect(job_id)
         if detail is None:
-            raise PageError(404, f"there is no job {job_id!r} (it may have been purged)")
+            raise PageError(
+                404, f"there is no job {job_id!r} (it may have been purged)"
+            )
         record = detail.record
         return self.page(
             request,
@@ -211,7 +218,9 @@ class Views:
         job_id = request.path_params["job_id"]
         action = request.path_params["action"]
         message = await self.act(action, job_id)
-        return self.back(request, form, message, fallback=self.url("job", job_id=job_id))
+        return self.back(
+            request, form, message, fallback=self.url("job", job_id=job_id)
+        )
 
     async def bulk(self, request: Request) -> Response:
         form = await self.action_form(request)
@@ -233,11 +242,16 @@ class Views:
         n = await self.holder.require().retry_dead(type=type_, queue=queue)
         scope = " ".join(
             part
-            for part in (f"of type {type_}" if type_ else "", f"in {queue}" if queue else "")
+            for part in (
+                f"of type {type_}" if type_ else "",
+                f"in {queue}" if queue else "",
+            )
             if part
         )
         return self.back(
-            request, form, f"Queued {n:,} dead job{'s' * (n != 1)} {scope}".rstrip() + "."
+            request,
+            form,
+            f"Queued {n:,} dead job{'s' * (n != 1)} {scope}".rstrip() + ".",
         )
 
     async def purge_dead(self, request: Request) -> Response:
@@ -285,7 +299,9 @@ class Views:
             raise PageError(403, "this dashboard is read-only: actions are turned off")
         length = request.headers.get("content-length", "")
         if not length.isdigit() or int(length) > MAX_BODY:
-            raise PageError(413, f"an action's form must state its length, up to {MAX_BODY:,} bytes")
+            raise PageError(
+                413, f"an action's form must state its length, up to {MAX_BODY:,} bytes"
+            )
         form = await request.form(max_files=0, max_fields=MAX_BULK + 16)
         check_csrf(request, form)
         return form
@@ -332,7 +348,9 @@ class Views:
         token = _ROOT.set(request.scope.get("root_path", ""))
         try:
             fragment = request.query_params.get("fragment") == "1"
-            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            here = request.url.path + (
+                f"?{request.url.query}" if request.url.query else ""
+            )
             base_query = [(k, v) for k, v in request.query_params.multi_items()]
             fragment_query = urlencode([*base_query, ("fragment", "1")])
             flash = None if fragment else request.cookies.get(FLASH_COOKIE)

@@ -38,7 +38,7 @@ from durable_scripts.support import ENGINES, make_dsn
 pytest.importorskip("playwright")
 pytest.importorskip("hypercorn")
 
-from playwright.sync_api import (  # noqa: E402
+from playwright.sync_api import (
     Browser,
     Dialog,
     Page,

@@ -199,6 +199,7 @@ class Views:
             attempts=detail.attempts,
             can_retry=record.state in RETRYABLE,
             can_cancel=record.state in CANCELLABLE and not record.cancel_requested_at,
+            can_delete=record.state in FINISHED,
         )
 
     async def schedules(self, request: Request) -> Response:
@@ -260,7 +261,8 @@ class Views:
         return self.back(request, form, f"Deleted {n:,} dead job{'s' * (n != 1)}.")
 
     async def act(self, action: str, job_id: str, *, quiet: bool = False) -> str:
-        """Retry or cancel one job; say what happened (in a word if *quiet*)."""
+        """Retry, cancel or delete one job; say what happened (in a few words
+        if *quiet*)."""
         backend = self.holder.require()
         if not job_id.isdigit():
             return "not found" if quiet else f"There is no job {job_id!r}."
@@ -287,6 +289,15 @@ class Views:
                     )
                 return (
                     f"already {state}" if quiet else f"Job {job_id} is already {state}."
+                )
+            if action == "delete":
+                if await backend.delete(job_id):
+                    return "deleted" if quiet else f"Job {job_id} is deleted."
+                return (
+                    "not finished"
+                    if quiet
+                    else f"Job {job_id} was not deleted: it has not finished "
+                    "(cancel it first)."
                 )
         except KeyError:
             return "not found" if quiet else f"There is no job {job_id}."

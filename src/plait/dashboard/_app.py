@@ -17,9 +17,11 @@ from starlette.staticfiles import StaticFiles
 from .._core._checks import check_bool, check_number
 from .._jobs.durable._backend import DurableBackend
 from .._jobs.durable._engine import DatabaseUnavailableError, redact, sqlite_path
+from ._actions import Actions
+from ._frame import Frame, Settings
+from ._pages import Pages
 from ._render import STATIC
 from ._security import SecurityHeaders, TokenGate
-from ._views import Holder, Settings, Views
 
 CALL = "plait.dashboard.app()"
 
@@ -91,10 +93,10 @@ def app(
         raise TypeError(f"{CALL} title must be a str, got {title!r}")
 
     owned = isinstance(source, str)
-    holder = Holder(None if owned else source, owned=owned)
     dsn = source if isinstance(source, str) else source.dsn
-    holder.name = redact(dsn)
-    views = Views(holder, Settings(read_only=read_only, refresh=refresh, title=title))
+    settings = Settings(read_only=read_only, refresh=refresh, title=title)
+    frame = Frame(None if owned else source, settings, source=redact(dsn))
+    pages, actions = Pages(frame), Actions(frame)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -103,35 +105,36 @@ def app(
             return
         require_database(dsn)
         async with DurableBackend(dsn, work=False) as backend:
-            holder.backend = backend
+            frame.backend = backend
             try:
                 yield
             finally:
-                holder.backend = None
+                frame.backend = None
 
-    g = views.guard
+    g = frame.guard
+    post = ["POST"]
     routes = [
-        Route("/", g(views.overview), name="overview"),
-        Route("/jobs", g(views.jobs), name="jobs"),
-        Route("/jobs/{job_id}", g(views.job), name="job"),
+        Route("/", g(pages.overview), name="overview"),
+        Route("/jobs", g(pages.jobs), name="jobs"),
+        Route("/jobs/{job_id}", g(pages.job), name="job"),
+        Route("/schedules", g(pages.schedules), name="schedules"),
         Route(
-            "/jobs/{job_id}/{action:str}",
-            g(views.job_action),
-            methods=["POST"],
+            "/jobs/{job_id}/{action}",
+            g(actions.job_action),
+            methods=post,
             name="job_action",
         ),
-        Route("/schedules", g(views.schedules), name="schedules"),
-        Route("/actions/bulk", g(views.bulk), methods=["POST"], name="bulk"),
+        Route("/actions/bulk", g(actions.bulk), methods=post, name="bulk"),
         Route(
             "/actions/retry-dead",
-            g(views.retry_dead),
-            methods=["POST"],
+            g(actions.retry_dead),
+            methods=post,
             name="retry_dead",
         ),
         Route(
             "/actions/purge-dead",
-            g(views.purge_dead),
-            methods=["POST"],
+            g(actions.purge_dead),
+            methods=post,
             name="purge_dead",
         ),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -142,7 +145,7 @@ def app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return views.error_page(request, exc.status_code, exc.detail)
+        return frame.error_page(request, exc.status_code, exc.detail)
 
     site = Starlette(
         routes=routes,
@@ -150,7 +153,7 @@ def app(
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
-    views.router = site.router
+    frame.router = site.router
     return site
 
 

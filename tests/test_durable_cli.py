@@ -39,10 +39,18 @@ def test_status_prints_counts_per_state_and_type(dsn: str) -> None:
     text = run_cli("worker", dsn, "--status")
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
-    assert lines[0].split() == ["type", "queued", "running", "retrying", "done", "dead"]
-    assert lines[1].split() == ["flaky", "40", "0", "0", "0", "0"]
-    assert lines[2].split() == ["noop", "11", "0", "0", "0", "0"]
-    assert lines[3].split() == ["total", "51", "0", "0", "0", "0"]
+    assert lines[0].split() == [
+        "type",
+        "queued",
+        "running",
+        "retrying",
+        "done",
+        "dead",
+        "cancelled",
+    ]
+    assert lines[1].split() == ["flaky", "40", "0", "0", "0", "0", "0"]
+    assert lines[2].split() == ["noop", "11", "0", "0", "0", "0", "0"]
+    assert lines[3].split() == ["total", "51", "0", "0", "0", "0", "0"]
     assert lines[4].startswith("oldest queued: ")
     assert lines[4].endswith(" s")
     as_json = run_cli("worker", dsn, "--status", "--json")

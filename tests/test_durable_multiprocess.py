@@ -19,7 +19,7 @@ import pytest
 
 from durable_scripts.apps import FLAKY_ATTEMPTS
 from durable_scripts.support import ENGINES, make_dsn, start_worker, wait_until
-from plait._jobs.durable._engine import open_engine
+from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._postgres import PostgresEngine
 from plait._jobs.durable._sqlite import SQLiteEngine
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import anyio
 
 import plait
-from plait._jobs.durable._engine import open_engine
+from plait._jobs.durable._calls import open_engine
 
 from . import _dbs
 from ._procs import ROOT

@@ -60,6 +60,7 @@ if TYPE_CHECKING or not install_lazy_importer():
     from ._jobs.durable import JobRecord as JobRecord
     from ._jobs.durable import JobWorker as JobWorker
     from ._jobs.durable import QueueStats as QueueStats
+    from ._jobs.durable import SchemaVersionError as SchemaVersionError
     from ._jobs.durable import WorkerStats as WorkerStats
     from ._patterns._as_completed import as_completed as as_completed
     from ._patterns._gather import gather as gather

@@ -13,7 +13,8 @@ from anyio.abc import TaskGroup
 
 from .._model import DrainReport, Job, JobHandlers, payload_json
 from ._calls import connect, in_thread
-from ._engine import Engine, JobRecord, NewJob, QueueStats
+from ._engine import Engine, NewJob
+from ._rows import JobRecord, QueueStats
 from ._worker import DEFAULT_RETENTION, JobWorker
 
 
@@ -203,6 +204,7 @@ class DurableBackend:
             self._require_engine().prune,
             done_before=before,
             dead_before=before if dead else None,
+            now=time.time(),
         )
 
     def _row(self, job: Job) -> NewJob:
@@ -214,8 +216,11 @@ class DurableBackend:
         if self._report is not None:
             raise RuntimeError("this DurableBackend was shut down")
         max_attempts = None
+        queue = job.queue or "default"
         if job.type in self.handlers:
-            max_attempts = self.handlers.get(job.type).retry.attempts
+            handler = self.handlers.get(job.type)
+            max_attempts = handler.retry.attempts
+            queue = job.queue or handler.queue
         return NewJob(
             type=job.type,
             payload=payload_json(job.payload),
@@ -223,6 +228,7 @@ class DurableBackend:
             not_before=time.time() if job.not_before is None else job.not_before,
             idempotency_key=job.idempotency_key,
             max_attempts=max_attempts,
+            queue=queue,
         )
 
     def _require_engine(self) -> Engine:

@@ -1,4 +1,4 @@
-"""Driving a blocking engine from async code, and reconnecting with backoff."""
+"""Opening an engine, driving it from async code, and reconnecting with backoff."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from anyio import TASK_STATUS_IGNORED
 from anyio.abc import TaskStatus
 
 from ..._patterns._retry import RetryPolicy
-from ._engine import DatabaseUnavailableError, Engine, open_engine, redact
+from ._engine import DatabaseUnavailableError, Engine, is_postgres, redact
 
 T = TypeVar("T")
 
@@ -31,9 +31,26 @@ async def in_thread(fn: Callable[..., T], /, *args: object, **kwargs: object) ->
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
 
-async def connect(dsn: str) -> Engine:
+def open_engine(dsn: str, *, create: bool = True) -> Engine:
+    """Connect to *dsn*: ``sqlite:///path``, a file path, or ``postgresql://``.
+
+    With ``create=False`` a SQLite file that does not exist is a
+    DatabaseUnavailableError rather than a new empty database (for commands
+    that only read). Either way the tables are created or migrated to this
+    code's schema version, or SchemaVersionError refuses a newer one.
+    """
+    if is_postgres(dsn):
+        from ._postgres import PostgresEngine
+
+        return PostgresEngine(dsn)
+    from ._sqlite import SQLiteEngine
+
+    return SQLiteEngine(dsn, create=create)
+
+
+async def connect(dsn: str, *, create: bool = True) -> Engine:
     """Open *dsn* once; DatabaseUnavailableError (naming it, redacted) if down."""
-    return await in_thread(open_engine, dsn)
+    return await in_thread(functools.partial(open_engine, dsn, create=create))
 
 
 async def connect_retrying(dsn: str, *, what: str) -> Engine:

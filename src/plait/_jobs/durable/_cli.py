@@ -28,7 +28,8 @@ from anyio.abc import TaskStatus
 
 from .._model import JobHandlers
 from ._calls import connect, in_thread
-from ._engine import DatabaseUnavailableError, QueueStats
+from ._engine import DatabaseUnavailableError
+from ._rows import QueueStats
 from ._worker import JobWorker
 
 PROG = "plait worker"

@@ -225,7 +225,7 @@ class JobWorker:
                     engine.exchange,
                     acks,
                     releases,
-                    claim,
+                    {"default": claim},
                     owner=self.name,
                     lease=self.lease,
                     now=time.time(),
@@ -261,7 +261,7 @@ class JobWorker:
         """Shorten the idle wait to when the next scheduled job falls due."""
         assert self._engine is not None
         try:
-            due = await in_thread(self._engine.next_due)
+            due = await in_thread(self._engine.next_due, ["default"])
         except DatabaseUnavailableError:
             return idle_delay
         if due is None:
@@ -273,15 +273,12 @@ class JobWorker:
         if self._held or self._acks:
             return False
         try:
-            stats = await in_thread(self._engine.stats, now=time.time())
+            pending = await in_thread(
+                self._engine.pending, ["default"], now=time.time()
+            )
         except DatabaseUnavailableError:
             return False
-        counts = stats.counts
-        return (
-            counts["running"] == 0
-            and counts["retrying"] == 0
-            and stats.oldest_queued_age is None
-        )
+        return not pending
 
     def _settle(
         self,
@@ -343,20 +340,20 @@ class JobWorker:
             try:
                 held = list(self._held.items())
                 if held:
-                    lost = await in_thread(
+                    found = await in_thread(
                         engine.heartbeat, held, lease=self.lease, now=time.time()
                     )
-                    for job_id in lost:
+                    for job_id in found.lost:
                         self._lose(job_id)
                 now = anyio.current_time()
                 if now >= next_reap:
                     next_reap = now + min(beat, 5.0)
-                    requeued = await in_thread(engine.reap, now=time.time())
-                    if requeued:
+                    reaped = await in_thread(engine.reap, now=time.time())
+                    if reaped:
                         logger.warning(
                             "worker %s: requeued %d job(s) whose lease expired",
                             self.name,
-                            requeued,
+                            len(reaped),
                         )
                         self.poke()
                 if now >= next_prune:
@@ -371,6 +368,7 @@ class JobWorker:
                         engine.prune,
                         done_before=wall - self.retention,
                         dead_before=dead_before,
+                        now=wall,
                     )
             except DatabaseUnavailableError as exc:
                 logger.warning("worker %s: heartbeat failed: %s", self.name, exc)
@@ -418,7 +416,7 @@ class JobWorker:
                     engine.exchange,
                     acks,
                     releases,
-                    0,
+                    {},
                     owner=self.name,
                     lease=self.lease,
                     now=time.time(),

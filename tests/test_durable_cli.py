@@ -14,7 +14,9 @@ import pytest
 
 import plait
 from durable_scripts.support import APP, ENGINES, make_dsn, postgres_dsn, run_cli
+from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._cli import load_handlers, main
+from plait._jobs.durable._rows import WorkerRecord
 
 
 @pytest.fixture(params=ENGINES)
@@ -77,10 +79,76 @@ def test_drain_runs_until_empty_and_shows_progress(dsn: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert re.search(r"drain: \d+/51 finished", done.stderr), done.stderr
+    # The last frame is drawn after the worker stopped and accounts for every
+    # job: the 50 it finished, by outcome, and the one left for later.
+    last = done.stderr.splitlines()[-2]
+    assert last == (
+        "drain: 50/50 finished (done 40, dead 10, cancelled 0); "
+        "left: queued 1, retrying 0, running 0"
+    ), done.stderr
     status = json.loads(run_cli("worker", dsn, "--status", "--json").stdout)
     assert status["counts"]["done"] == 40
     assert status["counts"]["dead"] == 10
     assert status["counts"]["queued"] == 1
+
+
+def test_status_refuses_a_sqlite_file_that_does_not_exist(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    for dsn in (str(path), f"sqlite://{path}"):
+        result = run_cli("worker", dsn, "--status")
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"plait worker: no SQLite job database at '{path}': check the path "
+            "(only a worker, a submit or `plait jobs enqueue` creates one)\n"
+        )
+        assert not path.exists()
+
+
+def test_status_lists_the_live_workers(dsn: str) -> None:
+    now = time.time()
+    engine = open_engine(dsn)
+    try:
+        for name, seen, expires in (
+            ("alive-1", now - 2, now + 28),
+            ("gone-1", now - 3600, now - 3570),
+        ):
+            engine.register_worker(
+                WorkerRecord(
+                    name=name,
+                    host="box",
+                    pid=4242,
+                    queues={"default": 10, "mail": 2},
+                    running=3,
+                    state="running",
+                    version="test",
+                    started_at=now - 60,
+                    last_seen=seen,
+                    expires_at=expires,
+                )
+            )
+    finally:
+        engine.close()
+    text = run_cli("worker", dsn, "--status")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    at = lines.index("workers alive: 1")
+    assert lines[at + 1].split() == [
+        "NAME",
+        "HOST",
+        "PID",
+        "QUEUES",
+        "RUNNING",
+        "STATE",
+        "LAST",
+        "SEEN",
+    ]
+    cells = lines[at + 2].split()
+    assert cells[:6] == ["alive-1", "box", "4242", "default=10,mail=2", "3", "running"]
+    assert re.fullmatch(r"\d+\.\d s ago", " ".join(cells[6:]))
+    assert len(lines) == at + 3, "the expired worker is not listed"
+    data = json.loads(run_cli("worker", dsn, "--status", "--json").stdout)
+    assert [w["name"] for w in data["workers"]] == ["alive-1"]
+    assert data["workers"][0]["queues"] == {"default": 10, "mail": 2}
 
 
 def test_unreachable_database_is_a_clear_error_without_the_password() -> None:

@@ -39,11 +39,36 @@ def make(engine: str, postgres: str | None) -> contextlib.AbstractContextManager
     return pg_schema(postgres)
 
 
+def is_postgres(dsn: str) -> bool:
+    return dsn.startswith(("postgresql://", "postgres://"))
+
+
+def execute(dsn: str, statements: list[str]) -> None:
+    """Run *statements* on *dsn* in one transaction."""
+    if is_postgres(dsn):
+        import psycopg
+
+        with psycopg.connect(dsn) as conn, conn.transaction():
+            for statement in statements:
+                conn.execute(statement)
+        return
+    import sqlite3
+
+    lite = sqlite3.connect(dsn.removeprefix("sqlite://"), isolation_level=None)
+    try:
+        lite.execute("BEGIN")
+        for statement in statements:
+            lite.execute(statement)
+        lite.execute("COMMIT")
+    finally:
+        lite.close()
+
+
 def settle(dsn: str, table: str) -> None:
     """After a bulk fill: ``VACUUM (ANALYZE)`` on PostgreSQL, as autovacuum
     would within a minute (statistics for the planner, hint bits set);
     nothing on SQLite (whose planner plait pins with ``INDEXED BY``)."""
-    if dsn.startswith(("postgresql://", "postgres://")):
+    if is_postgres(dsn):
         import psycopg
 
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -52,7 +77,7 @@ def settle(dsn: str, table: str) -> None:
 
 def sql(dsn: str, query: str) -> list[tuple[object, ...]]:
     """Run one read-only query on *dsn* and return its rows."""
-    if dsn.startswith(("postgresql://", "postgres://")):
+    if is_postgres(dsn):
         import psycopg
 
         with psycopg.connect(dsn, autocommit=True) as conn:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._page import machine, write_page
 from . import _dbs, _processing
+from ._admin import admin_cases
 from ._procs import ROOT
 from ._report import BEGIN, END, markdown
 from ._submit import submit_cases
@@ -151,7 +152,10 @@ def main(argv: list[str]) -> int:
         concurrency=args.concurrency,
         record=record,
     )
-    del admin_n  # the admin queries' timings join once the admin API lands
+    if "admin" in only:
+        for engine in engines:
+            for found in admin_cases(engine, args.postgres, admin_n):
+                log(found)
     results = {
         "meta": {
             "command": f"python -m benchmarks.jobs {' '.join(argv)}".strip(),
@@ -185,6 +189,11 @@ def _line(record: dict[str, Any]) -> str:
             f"{record['queue']} {record['engine']}, {record['workers']} worker(s), "
             f"{record['load']}: {record['jobs']} jobs, p50 "
             f"{record['p50'] * 1e3:.1f} ms, p99 {record['p99'] * 1e3:.1f} ms"
+        )
+    if case == "admin":
+        return (
+            f"admin {record['engine']}, {record['jobs']:,} jobs, {record['query']}: "
+            f"median {record['median'] * 1e3:.1f} ms, max {record['max'] * 1e3:.1f} ms"
         )
     if case == "submit":
         who = "" if record["workers"] is None else f", {record['workers']} worker(s)"

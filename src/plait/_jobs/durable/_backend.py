@@ -12,13 +12,14 @@ from anyio import create_task_group
 from anyio.abc import TaskGroup
 
 from .._model import DrainReport, Job, JobHandlers, payload_json
+from ._admin import JobAdmin
 from ._calls import connect, in_thread
 from ._engine import Engine, NewJob
 from ._rows import JobRecord, QueueStats
 from ._worker import DEFAULT_RETENTION, JobWorker
 
 
-class DurableBackend:
+class DurableBackend(JobAdmin):
     """A ``TaskBackend`` that stores jobs in SQLite or PostgreSQL.
 
     ``submit`` commits the job (type, JSON payload, priority, not-before

@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from ._rows import (
@@ -192,6 +192,8 @@ def schedule_key(name: str, tick: float) -> str:
 
 # Given a stored schedule and the time now: the ticks to enqueue (oldest
 # first), how many due ticks were skipped, and the next tick after now.
+T = TypeVar("T")
+
 TickPlan = Callable[[ScheduleRecord, float], tuple[list[float], int, float]]
 
 
@@ -199,6 +201,9 @@ class Engine(Protocol):
     """A blocking connection to the job tables; each call is one transaction."""
 
     dsn: str
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgres"]: ...
 
     def insert(self, jobs: Sequence[NewJob]) -> list[int]: ...
 
@@ -259,7 +264,13 @@ class Engine(Protocol):
 
     def schedules(self) -> list[ScheduleRecord]: ...
 
+    def purge(self, state: str, *, before: float) -> int: ...
+
+    def delete(self, ids: Sequence[int]) -> list[int]: ...
+
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    def read_with(self, fn: Callable[[Any], T]) -> T: ...
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 

@@ -304,38 +304,10 @@ class SQLEngine:
     def prune(
         self, *, done_before: float, dead_before: float | None, now: float
     ) -> int:
-        deleted = 0
-        targets = [("done", done_before)]
+        deleted = self.purge("done", before=done_before)
         if dead_before is not None:
-            targets += [("dead", dead_before), ("cancelled", dead_before)]
-        hint = self._hint("plait_jobs_finished")
-        for state, before in targets:
-            while True:
-
-                def batch(tx: Tx, state: str = state, before: float = before) -> int:
-                    # SQLite uses a partial index only when the query repeats
-                    # its WHERE term verbatim.
-                    ids = [
-                        row[0]
-                        for row in tx.rows(
-                            f"SELECT id FROM plait_jobs {hint} WHERE state IN "
-                            "('done', 'dead', 'cancelled') AND state = ? "
-                            f"AND finished_at < ? LIMIT {PRUNE_BATCH}",
-                            (state, before),
-                        )
-                    ]
-                    if ids:
-                        where = f"IN ({marks(ids)})"
-                        tx.count(
-                            f"DELETE FROM plait_attempts WHERE job_id {where}", ids
-                        )
-                        tx.count(f"DELETE FROM plait_jobs WHERE id {where}", ids)
-                    return len(ids)
-
-                count = self._write(batch)
-                deleted += count
-                if count < PRUNE_BATCH:
-                    break
+            deleted += self.purge("dead", before=dead_before)
+            deleted += self.purge("cancelled", before=dead_before)
 
         def registry(tx: Tx) -> None:
             tx.count(
@@ -348,6 +320,59 @@ class SQLEngine:
 
         self._write(registry)
         return deleted
+
+    def purge(self, state: str, *, before: float) -> int:
+        """Delete the jobs in final *state* that finished before *before*,
+        with their attempt rows, in batches of PRUNE_BATCH (one transaction
+        each, so workers wait for none of them long); return how many."""
+        hint = self._hint("plait_jobs_finished")
+        deleted = 0
+        while True:
+
+            def batch(tx: Tx) -> int:
+                # SQLite uses a partial index only when the query repeats its
+                # WHERE term verbatim.
+                ids = [
+                    row[0]
+                    for row in tx.rows(
+                        f"SELECT id FROM plait_jobs {hint} WHERE state IN "
+                        "('done', 'dead', 'cancelled') AND state = ? "
+                        f"AND finished_at < ? LIMIT {PRUNE_BATCH}",
+                        (state, before),
+                    )
+                ]
+                _delete_rows(tx, ids)
+                return len(ids)
+
+            count = self._write(batch)
+            deleted += count
+            if count < PRUNE_BATCH:
+                return deleted
+
+    def delete(self, ids: Sequence[int]) -> list[int]:
+        """Delete the finished (done, dead, cancelled) jobs among *ids* with
+        their attempt rows; return the ids deleted, sorted."""
+        if not ids:
+            return []
+
+        def work(tx: Tx) -> list[int]:
+            found = [
+                int(row[0])
+                for row in tx.rows(
+                    f"SELECT id FROM plait_jobs WHERE id IN ({marks(ids)}) "
+                    "AND state IN ('done', 'dead', 'cancelled')",
+                    ids,
+                )
+            ]
+            _delete_rows(tx, found)
+            return sorted(found)
+
+        return self._write(work)
+
+    def read_with(self, fn: Callable[[Tx], T]) -> T:
+        """Run *fn* with a read transaction (several queries, one snapshot on
+        SQLite, no write lock); return what it returns."""
+        return self._read(fn)
 
     def stats(self, *, now: float) -> QueueStats:
         def work(tx: Tx) -> QueueStats:
@@ -571,6 +596,14 @@ class SQLEngine:
             return fired
 
         return self._write(work)
+
+
+def _delete_rows(tx: Tx, ids: Sequence[int]) -> None:
+    """Delete jobs *ids* and their attempt rows, in *tx*."""
+    if ids:
+        where = f"IN ({marks(ids)})"
+        tx.count(f"DELETE FROM plait_attempts WHERE job_id {where}", ids)
+        tx.count(f"DELETE FROM plait_jobs WHERE id {where}", ids)
 
 
 def worker_params(w: WorkerRecord) -> tuple[Any, ...]:

@@ -15,6 +15,7 @@ counter (microseconds, no lock) instead of claiming, so it can look often.
 
 from __future__ import annotations
 
+import pathlib
 import sqlite3
 import threading
 import time
@@ -60,7 +61,9 @@ def connect_file(path: str, *, create: bool, timeout: float) -> sqlite3.Connecti
         return sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=timeout
         )
-    uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + "?mode=rw"
+    # as_uri() quotes the path and keeps a leading "//" in the path, where
+    # "file:" + path would read "//tmp/x" as a URI authority "tmp".
+    uri = pathlib.Path(path).absolute().as_uri() + "?mode=rw"
     return sqlite3.connect(
         uri, uri=True, isolation_level=None, check_same_thread=False, timeout=timeout
     )

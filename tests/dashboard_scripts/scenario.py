@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import time
 
-import anyio
-
 import plait
 
 from .apps import XSS_ATTR, XSS_SCRIPT, XSS_TYPE, handlers
+from .support import run_in_thread
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +25,7 @@ def fill(dsn: str) -> Scenario:
     """Run jobs into done and dead with a worker in this process (on the
     default queue, which it serves); leave three in the ``reports`` queue due
     an hour from now (queued, for cancelling)."""
-    return anyio.run(_fill, dsn)
+    return run_in_thread(_fill, dsn)
 
 
 async def _fill(dsn: str) -> Scenario:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import http.client
 import os
 import shutil
@@ -10,13 +12,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import pytest
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ENV = "PLAIT_TEST_CHROMIUM"
@@ -44,6 +48,13 @@ def chromium() -> str:
     if os.environ.get("CI"):
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def run_in_thread(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """``anyio.run(fn, *args)`` in a thread of its own: Playwright's sync API
+    keeps an event loop running in the test's thread."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, fn, *args).result()
 
 
 def free_port() -> int:
@@ -135,22 +146,29 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     app_outbox, from_app = anyio.create_memory_object_stream[dict[str, Any]](2)
 
     async def run() -> None:
+        # As a server does: a lifespan that raises after reporting its
+        # failure has said all there is to say.
         async with app_outbox:
-            await app(
-                {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
-                app_inbox.receive,
-                app_outbox.send,
-            )
+            with contextlib.suppress(Exception):
+                await app(
+                    {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
+                    app_inbox.receive,
+                    app_outbox.send,
+                )
 
-    async with anyio.create_task_group() as tg, to_app, from_app:
+    failure = None
+    async with to_app, app_inbox, from_app, anyio.create_task_group() as tg:
         tg.start_soon(run)
         await to_app.send({"type": "lifespan.startup"})
         started = await from_app.receive()
         if started["type"] != "lifespan.startup.complete":
-            raise RuntimeError(f"lifespan startup failed: {started.get('message')}")
-        try:
-            yield
-        finally:
-            await to_app.send({"type": "lifespan.shutdown"})
-            done = await from_app.receive()
-            assert done["type"] == "lifespan.shutdown.complete", done
+            failure = started.get("message")
+        else:
+            try:
+                yield
+            finally:
+                await to_app.send({"type": "lifespan.shutdown"})
+                done = await from_app.receive()
+                assert done["type"] == "lifespan.shutdown.complete", done
+    if failure is not None:
+        raise RuntimeError(f"lifespan startup failed: {failure}")

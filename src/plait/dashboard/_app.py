@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,8 +14,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .._core._checks import check_bool, check_number
+from .._jobs.durable._admin import require_database
 from .._jobs.durable._backend import DurableBackend
-from .._jobs.durable._engine import DatabaseUnavailableError, redact, sqlite_path
+from .._jobs.durable._engine import redact
 from ._actions import Actions
 from ._frame import Frame, Settings
 from ._pages import Pages
@@ -167,15 +167,3 @@ def check_token(call: str, token: object) -> None:
         raise TypeError(f"{call} token must be {rule}, got a {type(token).__name__}")
     if len(token) < 16:
         raise ValueError(f"{call} token must be {rule}, got {len(token)} characters")
-
-
-def require_database(dsn: str) -> None:
-    """Refuse a SQLite DSN whose file does not exist: a dashboard (or any
-    read-only command) must not create an empty database by a typo."""
-    if dsn.startswith(("postgresql://", "postgres://")):
-        return
-    path = sqlite_path(dsn)
-    if path != ":memory:" and not os.path.exists(path):
-        raise DatabaseUnavailableError(
-            f"no SQLite job database at {path!r} (the dashboard does not create one)"
-        )

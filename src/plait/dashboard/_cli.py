@@ -126,9 +126,10 @@ def _parser() -> argparse.ArgumentParser:
 async def _serve(dsn: str, args: argparse.Namespace, token: str | None) -> None:
     from hypercorn.config import Config
 
+    from .._jobs.durable._admin import require_database
     from .._jobs.durable._backend import DurableBackend
     from .._jobs.durable._engine import DatabaseUnavailableError
-    from ._app import app, require_database
+    from ._app import app
 
     async with contextlib.AsyncExitStack() as stack:
         try:

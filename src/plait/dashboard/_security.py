@@ -99,9 +99,9 @@ def check_csrf(request: Request, form: Mapping[str, object]) -> None:
         raise CSRFError(f"a form from another site ({origin}) was refused")
     cookie = request.cookies.get(CSRF_COOKIE, "")
     sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
-    if not cookie or not isinstance(sent, str):
+    if not sent or not isinstance(sent, str):
         raise CSRFError("the form carries no token: reload the page and try again")
-    if not hmac.compare_digest(cookie.encode(), sent.encode()):
+    if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
         raise CSRFError("the form's token is not this page's: reload and try again")
 
 

@@ -95,7 +95,8 @@ def app(
     owned = isinstance(source, str)
     dsn = source if isinstance(source, str) else source.dsn
     settings = Settings(read_only=read_only, refresh=refresh, title=title)
-    frame = Frame(None if owned else source, settings, source=redact(dsn))
+    given = source if isinstance(source, DurableBackend) else None
+    frame = Frame(given, settings, source=redact(dsn))
     pages, actions = Pages(frame), Actions(frame)
 
     @asynccontextmanager

@@ -24,14 +24,14 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Router
 
 from .. import __version__
+from .._jobs.durable._backend import DurableBackend
 from .._jobs.durable._engine import DatabaseUnavailableError
+from .._jobs.durable._rows import FINISHED, STATES
 from ._render import duration, environment, static_version
 from ._security import CSRFError, cookie_path, csrf_token, set_csrf_cookie
 
 logger = logging.getLogger("plait.dashboard")
 
-STATES = ("queued", "running", "retrying", "done", "dead", "cancelled")
-FINISHED = ("done", "dead", "cancelled")
 FLASH_COOKIE = "plait_flash"
 REFRESH_CHOICES = (1.0, 2.0, 5.0, 15.0)
 PATH_PARAMS = {
@@ -69,7 +69,9 @@ class Frame:
     """The backend (given, or opened by the lifespan), the settings and the
     router, and the rendering every endpoint shares."""
 
-    def __init__(self, backend: Any, settings: Settings, *, source: str) -> None:
+    def __init__(
+        self, backend: DurableBackend | None, settings: Settings, *, source: str
+    ) -> None:
         self.backend = backend
         self.settings = settings
         self.source = source
@@ -78,7 +80,7 @@ class Frame:
         seconds = sorted({*REFRESH_CHOICES, settings.refresh} - {0.0})
         self.refresh_choices = tuple((f"{s:g}", duration(s)) for s in seconds)
 
-    def require(self) -> Any:
+    def require(self) -> DurableBackend:
         """The open backend; NotOpenError before the lifespan opened it."""
         if self.backend is None:
             raise NotOpenError

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ._frame import FINISHED, STATES, Frame, PageError
+from .._jobs.durable._overview import COUNT_BOUND
+from .._jobs.durable._rows import FINISHED, STATES, State
+from ._frame import Frame, PageError
 from ._render import CHART_SERIES, throughput_chart
 
 PAGE_SIZE = 50
 CANCELLABLE = ("queued", "retrying", "running")
 RETRYABLE = ("dead", "cancelled")
-# Past this many jobs in a state the admin API estimates its counts.
-EXACT_LIMIT = 10_000
 
 
 class Pages:
@@ -38,7 +40,7 @@ class Pages:
             estimated=frozenset(ov.estimated),
             queues=queues,
             chart=throughput_chart(ov.throughput),
-            exact_limit=EXACT_LIMIT,
+            exact_limit=COUNT_BOUND,
             series=CHART_SERIES,
         )
 
@@ -57,7 +59,7 @@ class Pages:
         backend = self.frame.require()
         try:
             page = await backend.list_jobs(
-                state=filters["state"],
+                state=cast("State | None", filters["state"]),
                 type=filters["type"],
                 queue=filters["queue"],
                 key_prefix=filters["key"],

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._jobs.durable._overview import COUNT_BOUND
-from .._jobs.durable._rows import FINISHED, STATES, State
+from .._jobs.durable._rows import FINISHED, STATES, AttemptRecord, State
+from .._jobs.durable._schema import split_error
 from ._frame import Frame, PageError
 from ._render import CHART_SERIES, throughput_chart
 
@@ -100,7 +101,7 @@ class Pages:
             "jobs",
             f"Job {record.id}",
             job=record,
-            attempts=detail.attempts,
+            attempts=[(a, *error_of(a)) for a in detail.attempts],
             can_retry=record.state in RETRYABLE,
             can_cancel=record.state in CANCELLABLE and not record.cancel_requested_at,
             can_delete=record.state in FINISHED,
@@ -115,3 +116,14 @@ class Pages:
             "Schedules",
             schedules=sorted(rows, key=lambda s: (s.next_run, s.name)),
         )
+
+
+def error_of(attempt: AttemptRecord) -> tuple[str | None, str | None]:
+    """An attempt's exception type and message; read off its traceback's
+    last line when they were not stored apart (a migrated first-release row
+    has only the traceback)."""
+    if attempt.error_type or attempt.message:
+        return attempt.error_type, attempt.message
+    if attempt.traceback:
+        return split_error(attempt.traceback)
+    return None, None

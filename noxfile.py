@@ -78,6 +78,16 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[:1])
+def bench_jobs(session: nox.Session) -> None:
+    """The durable queue against its hand-written baseline, and the admin
+    queries at 1,000,000 jobs: `nox -s bench_jobs` (the performance page's
+    jobs section, ~15 min) or `nox -s bench_jobs -- --quick`. PostgreSQL
+    from $PLAIT_TEST_POSTGRES_DSN (`eval "$(bash .ci/postgres.sh)"`)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks.jobs", *session.posargs)
+
+
+@nox.session(python=PYTHONS[:1])
 def docs(session: nox.Session) -> None:
     """Build the site strictly, and run every example in the docs."""
     session.install("-e", ".[docs]")

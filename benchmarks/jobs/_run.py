@@ -66,7 +66,7 @@ def main(argv: list[str]) -> int:
     quick = args.quick
     n = args.n or (2_000 if quick else 100_000)
     rounds = args.rounds or (1 if quick else 3)
-    samples = args.latency_samples or (4 if quick else 40)
+    samples = args.latency_samples or (3 if quick else 40)
     seconds = args.latency_seconds or (0.3 if quick else 5.0)
     submit_n = args.submit_n or (500 if quick else 10_000)
     admin_n = args.admin_n or (5_000 if quick else 1_000_000)
@@ -115,8 +115,9 @@ def main(argv: list[str]) -> int:
                         )
     kinds_of_latency: list[_processing.Kind] = ["baseline", "plait"]
     if "latency" in only:
+        # Quick mode: one worker count, for CI's sake.
         for engine in engines:
-            for workers in counts:
+            for workers in counts[:1] if quick else counts:
                 for load in (False, True):
                     for kind in kinds_of_latency:
                         log(

@@ -42,7 +42,7 @@ def submit_cases(
     for engine in engines:
         if "enqueue" in only:
             with _dbs.make(engine, postgres) as dsn:
-                one = min(n, 2000)
+                one = min(n // 5, 2000)
                 seconds = anyio.run(_enqueue, dsn, one, 1)
                 record(
                     f"plait {engine} enqueue, one submit() per job", None, one, seconds
@@ -200,7 +200,7 @@ def _procrastinate(
         return int(row[0]) if row else 0
 
     anyio.run(prepare_and_enqueue, 0, None)
-    one = min(n, 1000)
+    one = min(n // 10, 1000)
     one_seconds = anyio.run(prepare_and_enqueue, one, False)
     procs = [
         _spawn(

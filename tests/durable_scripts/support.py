@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -62,10 +63,26 @@ def wait_until(
         time.sleep(every)
 
 
+class Worker(subprocess.Popen[str]):
+    """A ``plait worker`` process whose stderr goes to a file, not a pipe: a
+    worker logs every failed attempt, and a pipe nobody reads while it runs
+    would fill and block it."""
+
+    log: Any
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """Wait for the process; return its exit code and everything it logged."""
+        self.wait(timeout=timeout)
+        self.log.seek(0)
+        text = str(self.log.read())
+        self.log.close()
+        return self.returncode, text
+
+
 def start_worker(
     dsn: str, *args: str, backend: str = "asyncio", app: str = APP
-) -> subprocess.Popen[str]:
-    """Start ``plait worker`` in a subprocess (stderr captured)."""
+) -> Worker:
+    """Start ``plait worker`` in a subprocess (stderr kept, see ``Worker``)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     command = [
         sys.executable,
@@ -79,13 +96,10 @@ def start_worker(
         backend,
         *args,
     ]
-    return subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by finish())
+    worker = Worker(command, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    worker.log = log
+    return worker
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
 
 from .._core._checks import check_int, check_number, check_optional_seconds, fail
 from .._patterns._retry import RetryPolicy
+from ._schedule import Missed, Schedule
 
 JobHandlerFn: TypeAlias = Callable[["Job"], Awaitable[object]]
 
@@ -135,6 +136,7 @@ class JobHandlers:
 
     def __init__(self) -> None:
         self._handlers: dict[str, JobHandler] = {}
+        self._schedules: dict[str, Schedule] = {}
 
     def register(
         self,
@@ -198,6 +200,71 @@ class JobHandlers:
             return self._handlers[type]
         except KeyError:
             raise KeyError(f"no handler registered for job type {type!r}") from None
+
+    def schedule(
+        self,
+        type: str,
+        *,
+        every: float | None = None,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        payload: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        missed: Missed = "skip",
+        max_catch_up: int = 10,
+    ) -> Schedule:
+        """Enqueue a *type* job every *every* seconds, or by a *cron* expression.
+
+        A durable worker serving these handlers enqueues each tick exactly
+        once, whatever the number of workers and restarts (see ``Schedule``
+        for the arguments). Needs the ``plait[cron]`` extra for *cron*.
+        In-process backends ignore schedules.
+
+        Returns:
+            The declared ``Schedule``.
+        """
+        call = "JobHandlers.schedule()"
+        check_name(call, "type", type)
+        if name is not None:
+            check_name(call, "name", name)
+        if payload is not None and not isinstance(payload, Mapping):
+            fail(call, "payload", "a mapping", payload, error=TypeError)
+        label = type if name is None else name
+        if label in self._schedules:
+            raise ValueError(
+                f"{call} a schedule named {label!r} is already declared; "
+                "give the second one a name="
+            )
+        if payload is not None:
+            payload_json(payload)
+        schedule = Schedule(
+            name=label,
+            type=type,
+            every=every,
+            cron=cron,
+            timezone=timezone,
+            payload=dict(payload or {}),
+            queue=queue,
+            priority=priority,
+            missed=missed,
+            max_catch_up=max_catch_up,
+        )
+        self._schedules[label] = schedule
+        return schedule
+
+    def schedules(self) -> list[Schedule]:
+        """Return the declared schedules, sorted by name."""
+        return [self._schedules[name] for name in sorted(self._schedules)]
+
+    def registered(self) -> list[JobHandler]:
+        """Return the registered handlers, sorted by type."""
+        return [self._handlers[type] for type in sorted(self._handlers)]
+
+    def find(self, type: str) -> JobHandler | None:
+        """Return the handler for *type*, or ``None`` if there is none."""
+        return self._handlers.get(type)
 
     def __contains__(self, type: object) -> bool:
         return type in self._handlers
@@ -265,4 +332,4 @@ class TaskBackend(Protocol):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> bool | None: ...

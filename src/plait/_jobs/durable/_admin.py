@@ -184,27 +184,6 @@ class JobAdmin:
                 return retried
             cursor = page.next_cursor
 
-    async def cancel(self, job_id: str) -> str:
-        """Cancel a job: at once if it waits, through its worker if it runs.
-
-        Returns:
-            The job's state after the call: ``"cancelled"`` (it was queued or
-            retrying and will never run), ``"running"`` (cancellation is
-            requested: its worker cancels the handler within a third of the
-            lease and the job ends ``cancelled``, not retried), or the final
-            state it had already reached (``"done"``, ``"dead"``,
-            ``"cancelled"``), unchanged.
-
-        Raises:
-            KeyError: there is no such job.
-        """
-        engine = self._require_engine()
-        number = self._parse_id("cancel()", job_id)
-        states = await in_thread(engine.cancel, [number], now=time.time())
-        if number not in states:
-            raise KeyError(f"no job with id {job_id!r}")
-        return states[number]
-
     async def purge(self, *, state: Purgeable, older_than: float) -> int:
         """Delete jobs in final *state* that finished over *older_than*
         seconds ago, with their attempt history; return how many.

@@ -63,6 +63,17 @@ class JobSummary:
         worker: the worker that ran its latest attempt.
         error_line: its last failure in one line (``"ValueError: no such
             mailbox"``), or ``None``.
+
+    Example:
+        >>> import anyio, plait, tempfile, os
+        >>> async def main(dsn: str) -> plait.JobSummary:
+        ...     async with plait.DurableBackend(dsn) as backend:
+        ...         await backend.submit(plait.Job("email.send", queue="mail"))
+        ...         return (await backend.list_jobs()).jobs[0]
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     job = anyio.run(main, os.path.join(tmp, "jobs.db"))
+        >>> job.type, job.queue, job.state, job.attempts
+        ('email.send', 'mail', 'queued', 0)
     """
 
     id: str
@@ -90,6 +101,22 @@ class JobPage:
         next_cursor: pass it as ``cursor`` for the next page; ``None`` at the
             end. A page with fewer than ``limit`` jobs is not the end unless
             this is ``None``.
+
+    Example:
+        >>> import anyio, plait, tempfile, os
+        >>> async def main(dsn: str) -> list[int]:
+        ...     sizes = []
+        ...     async with plait.DurableBackend(dsn) as backend:
+        ...         await backend.submit_many([plait.Job("t") for _ in range(5)])
+        ...         page = await backend.list_jobs(limit=2)
+        ...         sizes.append(len(page.jobs))
+        ...         while page.next_cursor is not None:
+        ...             page = await backend.list_jobs(limit=2, cursor=page.next_cursor)
+        ...             sizes.append(len(page.jobs))
+        ...     return sizes
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     anyio.run(main, os.path.join(tmp, "jobs.db"))
+        [2, 2, 1]
     """
 
     jobs: tuple[JobSummary, ...]
@@ -106,6 +133,25 @@ class JobDetail:
         attempts: every attempt that did not succeed, oldest first, with its
             error and traceback; a successful attempt is the record itself
             (``started_at``, ``worker``, ``finished_at``, ``result``).
+
+    Example:
+        >>> import anyio, plait, tempfile, os
+        >>> handlers = plait.JobHandlers()
+        >>> policy = plait.RetryPolicy(attempts=2, base_delay=0.01)
+        >>> @handlers.register("fail", retry=policy)
+        ... async def fail(job: plait.Job) -> None:
+        ...     raise ValueError(f"no mailbox {job.payload['to']}")
+        >>> async def main(dsn: str) -> plait.JobDetail | None:
+        ...     async with plait.DurableBackend(dsn, handlers=handlers) as backend:
+        ...         job_id = await backend.submit(plait.Job("fail", {"to": "x"}))
+        ...         await backend.wait(job_id, timeout=30)
+        ...         return await backend.inspect(job_id)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     detail = anyio.run(main, os.path.join(tmp, "jobs.db"))
+        >>> detail.record.state, [a.outcome for a in detail.attempts]
+        ('dead', ['failed', 'failed'])
+        >>> detail.attempts[-1].message
+        'no mailbox x'
     """
 
     record: JobRecord

@@ -52,6 +52,12 @@ class ThroughputBucket:
         failed: failed attempts that will be retried.
         dead: jobs dead-lettered.
         cancelled: jobs cancelled.
+
+    Example:
+        >>> import plait
+        >>> bucket = plait.ThroughputBucket(minute=1_800_000_000.0, done=120, dead=1)
+        >>> bucket.done + bucket.failed + bucket.dead + bucket.cancelled
+        121
     """
 
     minute: float
@@ -81,6 +87,21 @@ class QueueOverview:
         taken_at: UNIX time these figures were read.
         exact_limit: up to how many jobs the counts are exact (per final
             state; for queued and retrying together; for running).
+
+    Example:
+        >>> import anyio, plait, tempfile, os
+        >>> async def main(dsn: str) -> plait.QueueOverview:
+        ...     async with plait.DurableBackend(dsn) as backend:
+        ...         await backend.submit_many(
+        ...             [plait.Job("a"), plait.Job("b", queue="mail")]
+        ...         )
+        ...         return await backend.overview()
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     view = anyio.run(main, os.path.join(tmp, "jobs.db"))
+        >>> view.counts["queued"], view.by_queue, view.estimated
+        (2, {'default': {'queued': 1}, 'mail': {'queued': 1}}, frozenset())
+        >>> len(view.throughput), view.workers
+        (60, ())
     """
 
     counts: Mapping[str, int]

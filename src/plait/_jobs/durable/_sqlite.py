@@ -19,6 +19,7 @@ import pathlib
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -61,9 +62,7 @@ def connect_file(path: str, *, create: bool, timeout: float) -> sqlite3.Connecti
         return sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=timeout
         )
-    # as_uri() quotes the path and keeps a leading "//" in the path, where
-    # "file:" + path would read "//tmp/x" as a URI authority "tmp".
-    uri = pathlib.Path(path).absolute().as_uri() + "?mode=rw"
+    uri = "file:" + urllib.parse.quote(str(pathlib.Path(path).resolve())) + "?mode=rw"
     return sqlite3.connect(
         uri, uri=True, isolation_level=None, check_same_thread=False, timeout=timeout
     )

@@ -33,8 +33,9 @@ from dashboard_scripts.support import (
     environment,
     run_in_thread,
     served,
+    worker,
 )
-from durable_scripts.support import ENGINES, make_dsn
+from durable_scripts.support import ENGINES, make_dsn, wait_until
 
 pytest.importorskip("playwright")
 pytest.importorskip("hypercorn")
@@ -150,17 +151,38 @@ def badge(page: Page) -> Any:
 
 
 @screenshot_on_failure
-def test_overview_shows_the_counts(page: Page, site: Site) -> None:
-    expected = overview(site.dsn)
+def test_overview_shows_the_counts_and_the_workers(page: Page, site: Site) -> None:
+    with worker(site.dsn, APP):
+        alive = wait_until(
+            lambda: overview(site.dsn).workers, timeout=30, what="a live worker"
+        )
+        expected = overview(site.dsn)
+        page.goto(site.url + "/")
+        expect(page.locator("main h1")).to_have_text("Overview")
+        for state in ("queued", "running", "retrying", "done", "dead", "cancelled"):
+            card = page.locator(f'.card[data-state="{state}"]')
+            assert card.get_attribute("data-count") == str(expected.counts[state])
+            expect(card.locator(".value")).to_have_text(f"{expected.counts[state]:,}")
+        reports = page.locator("#queues tr[data-queue=reports] td")
+        expect(reports.first).to_have_text(str(expected.by_queue["reports"]["queued"]))
+        expect(
+            page.locator(f'#workers tr[data-worker="{alive[0].name}"]')
+        ).to_contain_text("reports")
+        done = sum(bucket.done for bucket in expected.throughput)
+        expect(page.locator(".legend .series-done")).to_have_text(f"done {done:,}")
+        assert page.locator("svg.chart rect.series-done").count() >= 1
+        docs_screenshot(page, site, "overview")
+
+
+@screenshot_on_failure
+def test_schedules_show_their_next_run(page: Page, site: Site) -> None:
     page.goto(site.url + "/")
-    expect(page.locator("main h1")).to_have_text("Overview")
-    for state in ("queued", "running", "retrying", "done", "dead", "cancelled"):
-        card = page.locator(f'.card[data-state="{state}"]')
-        assert card.get_attribute("data-count") == str(expected.counts[state])
-        expect(card.locator(".value")).to_have_text(f"{expected.counts[state]:,}")
-    expect(page.locator("#queues tr[data-queue=reports] td").first).to_have_text("3")
-    expect(page.locator("svg.chart")).to_be_visible()
-    docs_screenshot(page, site, "overview")
+    page.click("nav >> text=Schedules")
+    rows = page.locator("#schedules tr[data-schedule]")
+    expect(rows).to_have_count(2)
+    hourly = page.locator('#schedules tr[data-schedule="hourly-report"]')
+    expect(hourly).to_contain_text("every 1 h")
+    expect(hourly.locator("time").first).to_contain_text("in ")
 
 
 @screenshot_on_failure

@@ -20,7 +20,9 @@ handlers = plait.JobHandlers()
 
 
 @handlers.register(
-    "email.send", retry=plait.RetryPolicy(attempts=2, base_delay=0.01, jitter=0)
+    "email.send",
+    retry=plait.RetryPolicy(attempts=2, base_delay=0.01, jitter=0),
+    queue="mail",
 )
 async def send_email(job: plait.Job) -> dict[str, str]:
     if job.payload.get("mailbox") == "full" and not os.environ.get(HEAL):
@@ -28,7 +30,7 @@ async def send_email(job: plait.Job) -> dict[str, str]:
     return {"sent_to": job.payload["to"]}
 
 
-@handlers.register("report.build")
+@handlers.register("report.build", queue="reports")
 async def build_report(job: plait.Job) -> int:
     return len(job.payload.get("rows", []))
 
@@ -36,3 +38,14 @@ async def build_report(job: plait.Job) -> int:
 @handlers.register(XSS_TYPE, retry=plait.RetryPolicy(attempts=1))
 async def probe(job: plait.Job) -> None:
     raise ValueError(f"{XSS_SCRIPT} {XSS_ATTR}")
+
+
+handlers.schedule(
+    "report.build", every=3600, name="hourly-report", payload={"rows": []}
+)
+handlers.schedule(
+    "email.send",
+    every=86400,
+    name="daily-digest",
+    payload={"to": "team@example.org", "template": "digest"},
+)

@@ -22,9 +22,10 @@ class Scenario:
 
 
 def fill(dsn: str) -> Scenario:
-    """Run jobs into done and dead with a worker in this process (on the
-    default queue, which it serves); leave three in the ``reports`` queue due
-    an hour from now (queued, for cancelling)."""
+    """Run jobs into done and dead with a worker in this process (which also
+    stores the handlers' schedules and enqueues their current ticks); leave
+    three in the ``reports`` queue due an hour from now (queued, for
+    cancelling)."""
     return run_in_thread(_fill, dsn)
 
 
@@ -37,16 +38,18 @@ async def _fill(dsn: str) -> Scenario:
                 plait.Job(
                     "email.send",
                     {"to": f"user{n}@example.org", "template": "welcome"},
+                    queue="mail",
                     idempotency_key=f"welcome-user{n}",
                 )
                 for n in range(12)
             ]
-            + [plait.Job("report.build", {"rows": [1, 2, 3]})] * 4
+            + [plait.Job("report.build", {"rows": [1, 2, 3]}, queue="reports")] * 4
         )
         dead = await backend.submit(
             plait.Job(
                 "email.send",
                 {"to": "ada@example.org", "mailbox": "full"},
+                queue="mail",
                 idempotency_key="welcome-ada",
             )
         )

@@ -138,6 +138,29 @@ def served(
     assert process.returncode == 0, stderr
 
 
+@contextmanager
+def worker(dsn: str, app: str, *, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Run ``plait worker DSN --app APP`` for the block; stop it with SIGTERM."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "plait", "worker", dsn, "--app", app],
+        env={**environment(), **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, stderr = process.communicate()
+            pytest.fail(f"plait worker did not stop on SIGTERM: {stderr}")
+    assert process.returncode == 0, stderr
+
+
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Drive an ASGI app's lifespan (startup before the block, shutdown after),

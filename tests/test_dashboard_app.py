@@ -65,6 +65,22 @@ async def test_every_page_renders(backend: plait.DurableBackend) -> None:
         assert f'data-job="{job_id}"' in fragment.text
 
 
+async def test_the_jobs_list_loads_its_tab_counts_apart(
+    backend: plait.DurableBackend,
+) -> None:
+    await backend.submit_many([plait.Job("t") for _ in range(3)])
+    async with client(plait.dashboard.app(backend)) as http:
+        page = (await http.get("/jobs?state=queued&type=t")).text
+        found = re.search(r'data-counts="([^"]+)"', page)
+        assert found
+        assert 'class="count"' not in page
+        counts = (await http.get(found[1].replace("&amp;", "&"))).text
+    assert counts.startswith('<nav class="tabs"')
+    assert "data-counts" not in counts
+    assert re.search(r'data-state="queued">queued <span class="count">3</span>', counts)
+    assert 'href="/jobs?state=dead&amp;type=t"' in counts
+
+
 async def test_responses_carry_the_security_headers(
     backend: plait.DurableBackend,
 ) -> None:

@@ -194,6 +194,8 @@ def test_filter_the_list(page: Page, site: Site) -> None:
     expect(page).to_have_url(re.compile(r"state=done"))
     rows = page.locator("#jobs tbody tr[data-job]")
     expect(rows).to_have_count(12)
+    done = overview(site.dsn).counts["done"]
+    expect(page.locator("nav.tabs a[data-state=done] .count")).to_have_text(f"{done:,}")
     for state in rows.evaluate_all("rows => rows.map(r => r.dataset.state)"):
         assert state == "done"
     page.fill("#filters input[name=key]", "welcome-user1")

@@ -28,6 +28,7 @@ MARKERS = {
     "overview": 'data-state="queued"',
     "jobs": 'id="jobs"',
     "job": 'id="payload"',
+    "counts": 'class="count"',
 }
 
 
@@ -72,6 +73,7 @@ async def _pages(backend: plait.DurableBackend) -> dict[str, tuple[str, str]]:
     pages = {
         "overview": ("/", "overview"),
         "jobs, all (page 1)": ("/jobs", "jobs"),
+        "a jobs page's tab counts (/counts)": ("/counts", "counts"),
         "jobs, queued": ("/jobs?state=queued", "jobs"),
         "jobs, dead": ("/jobs?state=dead", "jobs"),
     }
@@ -161,8 +163,9 @@ def markdown(records: list[dict[str, Any]], engines: dict[str, str]) -> list[str
         "the template and the response. *Cold*: a new backend and app per "
         "request, so nothing is cached (the figure the 100 ms budget is "
         "about); *warm*: the same app again, as a polling browser sees it "
-        "(the overview's figures cached for 2 s). A jobs page also reads the "
-        "overview, for the counts on its state tabs.",
+        "(the overview's figures cached for 2 s). A jobs page comes without the "
+        "counts on its state tabs: its script fetches them from `/counts` "
+        "(the overview's figures) once the list is shown.",
         "",
         "| page | "
         + " | ".join(f"{engines[e]} cold (max) | {engines[e]} warm" for e in shown)

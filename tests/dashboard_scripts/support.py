@@ -127,14 +127,7 @@ def served(
                 time.sleep(0.05)
         yield url
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
-            pytest.fail(f"plait dashboard did not stop on SIGTERM: {stderr}")
+        stderr = stop(process, "plait dashboard")
     assert process.returncode == 0, stderr
 
 
@@ -151,14 +144,20 @@ def worker(dsn: str, app: str, *, env: dict[str, str] | None = None) -> Iterator
     try:
         yield
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, stderr = process.communicate()
-            pytest.fail(f"plait worker did not stop on SIGTERM: {stderr}")
+        stderr = stop(process, "plait worker")
     assert process.returncode == 0, stderr
+
+
+def stop(process: subprocess.Popen[str], what: str) -> str:
+    """SIGTERM *process* (if it still runs) and return its stderr; fail if it
+    does not stop within 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.communicate(timeout=30)[1]
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail(f"{what} did not stop on SIGTERM: {process.communicate()[1]}")
 
 
 @asynccontextmanager

@@ -20,6 +20,24 @@ from ._frame import FLASH_COOKIE, Frame, PageError
 from ._security import check_csrf, cookie_path
 
 MAX_BULK = 1000
+# (action, outcome) -> what a bulk summary and a single action say.
+VERDICTS = {
+    ("retry", "queued again"): ("queued again", "is queued again."),
+    ("retry", "not"): (
+        "not dead or cancelled",
+        "was not retried: only dead or cancelled jobs can be.",
+    ),
+    ("cancel", "cancelled"): ("cancelled", "is cancelled."),
+    ("cancel", "running"): (
+        "cancellation requested",
+        "is running: its worker was asked to cancel it (within a third of its lease).",
+    ),
+    ("delete", "deleted"): ("deleted", "is deleted."),
+    ("delete", "not"): (
+        "not finished",
+        "was not deleted: it has not finished (cancel it first).",
+    ),
+}
 # An action's form holds at most a page of job ids and a few fields.
 MAX_BODY = 64 * 1024
 
@@ -73,44 +91,23 @@ class Actions:
         """Retry, cancel or delete one job; say what happened (in a few words
         if *quiet*)."""
         backend = self.frame.require()
-        if not job_id.isdigit():
-            return "not found" if quiet else f"There is no job {job_id!r}."
+        if action not in ("retry", "cancel", "delete"):
+            raise PageError(404, f"no action {action!r}")
         try:
-            if action == "retry":
-                if await backend.retry(job_id):
-                    return "queued again" if quiet else f"Job {job_id} is queued again."
-                return (
-                    "not dead or cancelled"
-                    if quiet
-                    else f"Job {job_id} was not retried: only dead or cancelled "
-                    "jobs can be."
-                )
+            if not job_id.isdigit():
+                raise KeyError(job_id)
             if action == "cancel":
-                state = await backend.cancel(job_id)
-                if state == "cancelled":
-                    return "cancelled" if quiet else f"Job {job_id} is cancelled."
-                if state == "running":
-                    return (
-                        "cancellation requested"
-                        if quiet
-                        else f"Job {job_id} is running: its worker was asked to "
-                        "cancel it (within a third of its lease)."
-                    )
-                return (
-                    f"already {state}" if quiet else f"Job {job_id} is already {state}."
-                )
-            if action == "delete":
-                if await backend.delete(job_id):
-                    return "deleted" if quiet else f"Job {job_id} is deleted."
-                return (
-                    "not finished"
-                    if quiet
-                    else f"Job {job_id} was not deleted: it has not finished "
-                    "(cancel it first)."
-                )
+                outcome = await backend.cancel(job_id)
+            elif action == "retry":
+                outcome = "queued again" if await backend.retry(job_id) else "not"
+            else:
+                outcome = "deleted" if await backend.delete(job_id) else "not"
         except KeyError:
-            return "not found" if quiet else f"There is no job {job_id}."
-        raise PageError(404, f"no action {action!r}")
+            return "not found" if quiet else f"There is no job {job_id!r}."
+        short, sentence = VERDICTS.get((action, outcome), (None, None))
+        if short is None:  # cancel of a job that had already finished
+            short, sentence = f"already {outcome}", f"is already {outcome}."
+        return short if quiet else f"Job {job_id} {sentence}"
 
     async def form(self, request: Request) -> FormData:
         """Read an action's form: refused in read-only mode, or without the

@@ -117,6 +117,7 @@ def app(
     routes = [
         Route("/", g(pages.overview), name="overview"),
         Route("/jobs", g(pages.jobs), name="jobs"),
+        Route("/counts", g(pages.counts), name="counts"),
         Route("/jobs/{job_id}", g(pages.job), name="job"),
         Route("/schedules", g(pages.schedules), name="schedules"),
         Route(

@@ -111,10 +111,18 @@ class Frame:
         }
 
     def page(
-        self, request: Request, template: str, nav: str, title: str, **context: Any
+        self,
+        request: Request,
+        template: str,
+        nav: str,
+        title: str,
+        *,
+        only_main: bool = False,
+        **context: Any,
     ) -> Response:
-        """Render *template* (or its ``main`` block for ``?fragment=1``)."""
-        fragment = request.query_params.get("fragment") == "1"
+        """Render *template*, or only its ``main`` block (for ``?fragment=1``,
+        or a template that is never a page of its own)."""
+        fragment = only_main or request.query_params.get("fragment") == "1"
         query = request.url.query
         base_query = [(k, v) for k, v in request.query_params.multi_items()]
         fragment_query = urlencode([*base_query, ("fragment", "1")])

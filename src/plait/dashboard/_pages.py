@@ -45,7 +45,8 @@ class Pages:
             series=CHART_SERIES,
         )
 
-    async def jobs(self, request: Request) -> Response:
+    def filters(self, request: Request) -> dict[str, str | None]:
+        """The jobs list's filters from the query string (blank = none)."""
         query = request.query_params
         filters = {
             name: (query.get(name) or "").strip() or None
@@ -56,7 +57,11 @@ class Pages:
                 400,
                 f"state must be one of {', '.join(STATES)}, got {filters['state']!r}",
             )
-        cursor = query.get("cursor") or None
+        return filters
+
+    async def jobs(self, request: Request) -> Response:
+        filters = self.filters(request)
+        cursor = request.query_params.get("cursor") or None
         backend = self.frame.require()
         try:
             page = await backend.list_jobs(
@@ -69,7 +74,6 @@ class Pages:
             )
         except ValueError as exc:
             raise PageError(400, str(exc)) from None
-        ov = await backend.overview()
         dead = filters["state"] == "dead"
         return self.frame.page(
             request,
@@ -80,9 +84,22 @@ class Pages:
             filters=filters,
             active={k: v for k, v in filters.items() if v is not None},
             cursor=cursor,
+            page_size=PAGE_SIZE,
+        )
+
+    async def counts(self, request: Request) -> Response:
+        """The state tabs of a jobs page with their counts (from the overview,
+        cached), which the page loads after it is shown."""
+        ov = await self.frame.require().overview()
+        return self.frame.page(
+            request,
+            "tabs.html",
+            "jobs",
+            "Counts",
+            only_main=True,
             counts=ov.counts,
             estimated=frozenset(ov.estimated),
-            page_size=PAGE_SIZE,
+            filters=self.filters(request),
         )
 
     async def job(self, request: Request) -> Response:

@@ -25,10 +25,24 @@
       if (busy()) return;
       main.innerHTML = html;
       bind();
+      loadCounts();
       updated.textContent = "updated " + new Date().toLocaleTimeString();
       main.dispatchEvent(new CustomEvent("plait:refreshed", { bubbles: true }));
     } catch (error) {
       updated.textContent = "refresh failed (offline?)";
+    }
+  }
+
+  async function loadCounts() {
+    // The jobs list comes without its tabs' counts (they cost the overview's
+    // query); fetch them once the list is shown.
+    const tabs = main.querySelector("nav.tabs[data-counts]");
+    if (!tabs) return;
+    try {
+      const response = await fetch(tabs.dataset.counts, { credentials: "same-origin" });
+      if (response.ok && tabs.isConnected) tabs.outerHTML = await response.text();
+    } catch (error) {
+      // The tabs still work without their counts.
     }
   }
 
@@ -69,4 +83,5 @@
     schedule();
   }
   bind();
+  loadCounts();
 })();

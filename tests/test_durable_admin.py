@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -21,25 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plait
-from durable_scripts.seed import Seeded, seed
+from durable_scripts.seed import Seeded
 from durable_scripts.support import ENGINES, make_dsn
 from plait._jobs.durable import _listing, _overview
 from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._rows import STATES, State
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def seeded(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Seeded]:
-    for dsn in make_dsn(request.param, tmp_path_factory.mktemp("admin")):
-        yield Seeded(dsn, anyio.run(seed, dsn))
-
-
-@pytest.fixture(params=ENGINES)
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Seeded]:
-    for dsn in make_dsn(request.param, tmp_path):
-        yield Seeded(dsn, anyio.run(seed, dsn))
 
 
 def all_rows(dsn: str) -> list[dict[str, Any]]:

@@ -105,3 +105,27 @@ def notebooks(session: nox.Session) -> None:
         session.run(
             "python", "-m", "pytest", "tests/test_notebooks.py", *session.posargs
         )
+
+
+@nox.session(python=PYTHONS[:1])
+def durable_chaos(session: nox.Session) -> None:
+    """The durable queue's long multi-process runs: schedules with worker
+    processes killed at random for 5 minutes per engine (CI runs 6 s).
+
+    PostgreSQL cases need PLAIT_TEST_POSTGRES_DSN (`eval "$(bash .ci/postgres.sh)"`);
+    replay a failure with PLAIT_SCHEDULE_CHAOS_SEED=<seed from its message>.
+    """
+    session.install("-e", ".[test]")
+    env = {"PLAIT_SCHEDULE_CHAOS_SECONDS": "300"}
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_durable_schedules.py",
+        "-k",
+        "killed",
+        "--timeout",
+        "900",
+        *session.posargs,
+        env=env,
+    )

@@ -392,6 +392,7 @@ def explain_without_seqscan(
 ) -> Callable[[Any], list[str]]:
     def explain(tx: Any) -> list[str]:
         tx.count("SET LOCAL enable_seqscan = off")
+        tx.count("SET LOCAL enable_bitmapscan = off")
         return [str(row[0]) for row in tx.rows("EXPLAIN " + sql, params)]
 
     return explain

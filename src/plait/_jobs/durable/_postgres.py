@@ -112,6 +112,7 @@ class PostgresEngine(ManagedQueries):
 
     dialect = "postgres"
     skip_locked = "FOR UPDATE SKIP LOCKED"
+    lock_rows = "FOR UPDATE"
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn

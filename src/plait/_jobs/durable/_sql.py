@@ -183,8 +183,10 @@ class SQLEngine:
 
     dsn: str
     dialect: Dialect
-    # Row locks a PostgreSQL reader takes so concurrent firers skip the row.
+    # Row locks a PostgreSQL reader takes: so that concurrent firers skip the
+    # row, or so that a read-then-update is not interleaved.
     skip_locked = ""
+    lock_rows = ""
 
     def _write(self, fn: Callable[[Tx], T]) -> T:
         raise NotImplementedError

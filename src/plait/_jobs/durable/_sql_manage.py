@@ -184,17 +184,20 @@ class ManagedQueries(SQLEngine):
 
         def work(tx: Tx) -> None:
             for s in schedules:
+                # Workers starting together all declare: the first insert
+                # wins, the others wait for it and then update the row.
+                if tx.rows(
+                    f"INSERT INTO plait_schedules ({SCHEDULE_COLUMNS}) VALUES "
+                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?) "
+                    "ON CONFLICT (name) DO NOTHING RETURNING name",
+                    (*schedule_params(s), s.next_run, now),
+                ):
+                    continue
                 old = tx.rows(
-                    "SELECT every, cron, timezone FROM plait_schedules WHERE name = ?",
+                    "SELECT every, cron, timezone FROM plait_schedules WHERE name = ? "
+                    f"{self.lock_rows}",
                     (s.name,),
                 )
-                if not old:
-                    tx.count(
-                        f"INSERT INTO plait_schedules ({SCHEDULE_COLUMNS}) VALUES "
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
-                        (*schedule_params(s), s.next_run, now),
-                    )
-                    continue
                 same_timing = tuple(old[0]) == (s.every, s.cron, s.timezone)
                 tx.count(
                     "UPDATE plait_schedules SET type = ?, queue = ?, payload = ?, "

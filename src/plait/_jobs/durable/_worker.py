@@ -21,7 +21,7 @@ from ._calls import (
     listen_for_jobs,
     watch_for_commits,
 )
-from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine
+from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine, Exchange
 from ._logs import log_lease_lost, log_outcome, logger
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
 from ._outcome import WorkerStats
@@ -30,6 +30,7 @@ from ._schedules import keep_schedules
 from ._upkeep import Tallies, Upkeep
 
 FINAL = {"done", "dead", "cancelled"}
+DRAIN_POLL = 0.1
 
 
 class JobWorker:
@@ -291,29 +292,37 @@ class JobWorker:
             claims = wants if self._maybe_work else {}
             self._poked = False
             now = time.time()
-            try:
-                result = await in_thread(
-                    engine.exchange,
-                    acks,
-                    [(c.id, c.token) for c in releases],
-                    claims,
-                    owner=self.name,
-                    lease=self.lease,
-                    now=now,
-                )
-            except DatabaseUnavailableError as exc:
-                self._acks[:0] = acks
-                self._releases[:0] = releases
-                logger.warning("worker %s: %s; retrying", self.name, exc)
+            # Shielded: outcomes taken from the lists and jobs claimed must be
+            # settled and handed to runners, or a cancellation arriving now
+            # would drop recorded outcomes and strand claimed jobs until
+            # their lease expired. It delays a cancellation by one round trip.
+            result: Exchange | None = None
+            with CancelScope(shield=True):
+                try:
+                    result = await in_thread(
+                        engine.exchange,
+                        acks,
+                        [(c.id, c.token) for c in releases],
+                        claims,
+                        owner=self.name,
+                        lease=self.lease,
+                        now=now,
+                    )
+                except DatabaseUnavailableError as exc:
+                    self._acks[:0] = acks
+                    self._releases[:0] = releases
+                    logger.warning("worker %s: %s; retrying", self.name, exc)
+                else:
+                    self._settle(acks, releases, result.accepted, result.rejected, now)
+                    for claimed in result.claimed:
+                        self._held[claimed.id] = claimed
+                        self.stats.claimed += 1
+                        self._runs.dispatch(claimed)
+            if result is None:
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, self.poll_interval)
                 continue
             backoff = 0.01
-            self._settle(acks, releases, result.accepted, result.rejected, now)
-            for claimed in result.claimed:
-                self._held[claimed.id] = claimed
-                self.stats.claimed += 1
-                self._runs.dispatch(claimed)
             if claims:
                 # A wake-up that arrived during the round trip may announce
                 # jobs committed after this claim looked: keep it.
@@ -325,6 +334,10 @@ class JobWorker:
                     self._claiming = False
                 else:
                     wait_for = await self._until_due(engine)
+                    if self.until_empty:
+                        # Draining while other workers still run jobs that
+                        # may come back (a retry announces nothing).
+                        wait_for = min(wait_for, DRAIN_POLL)
             retries = [a.not_before for a in acks if a.kind == "retry" and a.not_before]
             if retries:
                 # Nothing announces a retry falling due: wake for it here.

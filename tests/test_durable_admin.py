@@ -146,6 +146,24 @@ async def test_list_jobs_summaries_and_orders(seeded: Seeded) -> None:
         assert [j.worker for j in running.jobs] == ["test-worker"] * 2
 
 
+@pytest.mark.parametrize("engine_name", ENGINES)
+async def test_waiting_jobs_due_together_list_in_id_order_across_groups(
+    engine_name: str, tmp_path: Path
+) -> None:
+    due = time.time() - 60
+    for dsn in make_dsn(engine_name, tmp_path):
+        async with plait.DurableBackend(dsn) as backend:
+            ids = await backend.submit_many(
+                [
+                    plait.Job("t", queue=f"q{n % 3}", priority=n % 2, not_before=due)
+                    for n in range(14)
+                ]
+            )
+            listed = await every_page(backend, 4, state="queued")
+        # Ids 9 and 10 are in different groups: they sort as numbers.
+        assert listed == ids
+
+
 async def test_list_jobs_rejects_bad_arguments(seeded: Seeded) -> None:
     async with plait.DurableBackend(seeded.dsn) as backend:
         with pytest.raises(ValueError, match="list_jobs\\(\\) state must be one of"):

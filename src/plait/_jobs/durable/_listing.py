@@ -7,7 +7,9 @@ of Oban Web and River UI do):
 
 - no state: newest first (the primary key, ``id`` descending);
 - ``queued``/``retrying``: due first (``not_before``, then ``id``), merged
-  from the groups of ``plait_jobs_ready``, one per queue and priority;
+  from the groups of ``plait_jobs_ready``, one per queue and priority in use
+  (found by skipping from one group to the next: a page costs a few index
+  seeks per group);
 - ``running``: started first (a running set is as small as the workers'
   concurrency);
 - ``done``/``dead``/``cancelled``: most recently finished first
@@ -38,9 +40,6 @@ from ._schema import split_error
 from ._sql import Tx
 
 WINDOW = 10_000
-# Groups (queue, priority) of waiting jobs a queued list merges; past it the
-# list reads the first MAX_GROUPS in index order.
-MAX_GROUPS = 100
 MAX_LIMIT = 1000
 ERROR_TAIL = 400
 
@@ -377,7 +376,7 @@ class Lister:
                 "ORDER BY priority DESC LIMIT 1",
                 (queue,),
             )
-        while rows and len(found) < MAX_GROUPS:
+        while rows:
             name, priority = rows[0]
             found.append((name, int(priority)))
             rows = tx.rows(
@@ -427,7 +426,9 @@ class Lister:
             merged.extend(jobs)
             if nxt is not None:
                 next_keys.append(nxt)
-        merged = heapq.nsmallest(limit + 1, merged, key=lambda j: (j.not_before, j.id))
+        merged = heapq.nsmallest(
+            limit + 1, merged, key=lambda j: (j.not_before, int(j.id))
+        )
         # The page ends where the first group's own page ended, or at the
         # limit; nothing before that point was left unread in any group.
         bound = min((tuple(k) for k in next_keys), default=None)

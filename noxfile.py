@@ -108,6 +108,30 @@ def notebooks(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[:1])
+def durable_chaos(session: nox.Session) -> None:
+    """The durable queue's long multi-process runs: schedules with worker
+    processes killed at random for 5 minutes per engine (CI runs 6 s).
+
+    PostgreSQL cases need PLAIT_TEST_POSTGRES_DSN (`eval "$(bash .ci/postgres.sh)"`);
+    replay a failure with PLAIT_SCHEDULE_CHAOS_SEED=<seed from its message>.
+    """
+    session.install("-e", ".[test]")
+    env = {"PLAIT_SCHEDULE_CHAOS_SECONDS": "300"}
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_durable_schedules.py",
+        "-k",
+        "killed",
+        "--timeout",
+        "900",
+        *session.posargs,
+        env=env,
+    )
+
+
+@nox.session(python=PYTHONS[:1])
 def dashboard_screenshots(session: nox.Session) -> None:
     """Retake docs/img/dashboard/*.png with the dashboard's browser tests.
 

@@ -280,9 +280,9 @@ def test_sqlite_hot_paths_use_their_indexes(tmp_path: Path) -> None:
                 (0.0,),
             )
         )
-        assert "COVERING INDEX plait_jobs_finished (finished_at>?)" in finished, (
-            finished
-        )
+        assert (
+            "COVERING INDEX plait_jobs_finished (state=? AND finished_at>?)" in finished
+        ), finished
         reap = " ".join(
             engine.explain(
                 "SELECT id FROM plait_jobs WHERE state = 'running' "

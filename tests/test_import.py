@@ -31,6 +31,8 @@ OPTIONAL = (
     "aiosqlite",
     "sqlite3",
     "redis",
+    "cronsim",
+    "zoneinfo",
     "plait.testing",
     "plait.dashboard",
     "starlette",

@@ -69,14 +69,16 @@ class Worker(subprocess.Popen[str]):
     would fill and block it."""
 
     log: Any
+    logged: str | None = None
 
     def finish(self, timeout: float = 60) -> tuple[int, str]:
         """Wait for the process; return its exit code and everything it logged."""
         self.wait(timeout=timeout)
-        self.log.seek(0)
-        text = str(self.log.read())
-        self.log.close()
-        return self.returncode, text
+        if self.logged is None:
+            self.log.seek(0)
+            self.logged = str(self.log.read())
+            self.log.close()
+        return self.returncode, self.logged
 
 
 def start_worker(

@@ -106,6 +106,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run jobs from a durable plait queue (SQLite or PostgreSQL).",
+        epilog="Exit status: 0 done (or stopped by a signal), 1 the database "
+        "could not be read (--status: unreachable, missing SQLite file, schema "
+        "too new), 2 bad arguments.",
     )
     parser.add_argument(
         "dsn",
@@ -126,7 +129,10 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", choices=("asyncio", "uvloop", "trio"), default="asyncio"
     )
     parser.add_argument(
-        "--status", action="store_true", help="print queue counts and exit"
+        "--status",
+        action="store_true",
+        help="print job counts and the live workers, and exit (never creates "
+        "a database)",
     )
     parser.add_argument("--json", action="store_true", help="--status as JSON")
     parser.add_argument(

@@ -49,7 +49,8 @@ class ThroughputBucket:
     Attributes:
         minute: UNIX time the minute starts.
         done: jobs that succeeded.
-        failed: failed attempts that will be retried.
+        failed: failed attempts, retried or not (a job dead after two
+            attempts counts two here and one in ``dead``).
         dead: jobs dead-lettered.
         cancelled: jobs cancelled.
 

@@ -26,7 +26,8 @@ from ._engine import (
     redact,
 )
 from ._schema import ensure_schema
-from ._sql import ACK_STATE, INSERT, RELEASE_SET, SQLEngine, Tx, insert_attempts
+from ._sql import ACK_STATE, INSERT, RELEASE_SET, Tx, insert_attempts
+from ._sql_manage import ManagedQueries
 
 T = TypeVar("T")
 
@@ -106,11 +107,12 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-class PostgresEngine(SQLEngine):
+class PostgresEngine(ManagedQueries):
     """One psycopg connection to the job tables; reconnects after an outage."""
 
     dialect = "postgres"
     skip_locked = "FOR UPDATE SKIP LOCKED"
+    lock_rows = "FOR UPDATE"
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn

@@ -18,8 +18,11 @@ PostgreSQL (``REAL``/``DOUBLE PRECISION`` times are UNIX seconds):
 
 Indexes serve the claim (``plait_jobs_ready``: per queue, in priority
 order, covering the counts of waiting jobs), the reaper (``plait_jobs_lease``)
-and pruning and the counts of finished jobs (``plait_jobs_finished``).
-Nothing counts rows on the claim or ack path.
+and, state first, the lists, counts and pruning of finished jobs
+(``plait_jobs_finished``: each state's jobs by finishing time is one range).
+On PostgreSQL idempotency keys sort bytewise (``COLLATE "C"``), so a
+key-prefix filter is an index range whatever the server's locale. Nothing
+counts rows on the claim or ack path.
 
 A database made before versioning (version 1: ``plait_jobs`` alone) is
 migrated in place on first use, in one transaction; one that a newer plait
@@ -86,7 +89,7 @@ CREATE INDEX plait_jobs_ready ON plait_jobs
     WHERE state IN ('queued', 'retrying');
 DROP INDEX plait_jobs_finished;
 CREATE INDEX plait_jobs_finished ON plait_jobs
-    (finished_at, state, queue) WHERE state IN ('done', 'dead', 'cancelled');
+    (state, finished_at, id, queue) WHERE state IN ('done', 'dead', 'cancelled');
 CREATE TABLE plait_attempts (
     id {serial},
     job_id {bigint} NOT NULL,
@@ -198,6 +201,12 @@ def ensure_schema(execute: Execute, dialect: Dialect, *, where: str) -> int:
     if found < 2:
         for statement in statements(_V2, dialect):
             execute(statement, ())
+        if dialect == "postgres":
+            execute(
+                "ALTER TABLE plait_jobs ALTER COLUMN idempotency_key "
+                'TYPE TEXT COLLATE "C"',
+                (),
+            )
         _copy_v1_errors(execute)
     if found < SCHEMA_VERSION:
         execute(

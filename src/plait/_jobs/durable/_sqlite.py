@@ -33,7 +33,8 @@ from ._engine import (
     sqlite_path,
 )
 from ._schema import ensure_schema
-from ._sql import ACK, ACK_STATE, RELEASE_SET, SQLEngine, Tx, insert_attempts
+from ._sql import ACK, ACK_STATE, RELEASE_SET, Tx, insert_attempts
+from ._sql_manage import ManagedQueries
 
 T = TypeVar("T")
 
@@ -68,7 +69,7 @@ def connect_file(path: str, *, create: bool, timeout: float) -> sqlite3.Connecti
     )
 
 
-class SQLiteEngine(SQLEngine):
+class SQLiteEngine(ManagedQueries):
     """One connection to a SQLite job file, safe to call from any one thread
     at a time."""
 

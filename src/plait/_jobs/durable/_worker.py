@@ -21,16 +21,16 @@ from ._calls import (
     listen_for_jobs,
     watch_for_commits,
 )
-from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine, Tally
-from ._logs import log_lease_lost, log_outcome, log_reaped, logger
+from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine, Exchange
+from ._logs import log_lease_lost, log_outcome, logger
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
 from ._outcome import WorkerStats
-from ._rows import WorkerRecord
 from ._runs import RELEASE, Outcome, Runs
 from ._schedules import keep_schedules
-from ._schema import plait_version
+from ._upkeep import Tallies, Upkeep
 
 FINAL = {"done", "dead", "cancelled"}
+DRAIN_POLL = 0.1
 
 
 class JobWorker:
@@ -153,7 +153,10 @@ class JobWorker:
         self._held: dict[int, Claimed] = {}
         self._acks: list[Ack] = []
         self._releases: list[Claimed] = []
-        self._tallies: dict[tuple[int, str], list[int]] = {}
+        self._tallies = Tallies()
+        self._upkeep = Upkeep(
+            self, self._runs, self._tallies, lose=self._lose, poke=self.poke
+        )
         # Called with the id of each job this worker records done, dead or
         # cancelled (a DurableBackend's wait() wakes on it).
         self.on_finished: Callable[[int], None] | None = None
@@ -161,7 +164,6 @@ class JobWorker:
         self._poked = False
         self._wake = anyio.Event()
         self._started = False
-        self._started_at = time.time()
 
     def stop(self, *, grace: float | None = None) -> None:
         """Stop claiming; release what still runs after *grace* seconds.
@@ -177,6 +179,16 @@ class JobWorker:
             deadline if self._stop_at is None else min(self._stop_at, deadline)
         )
         self._kick()
+
+    @property
+    def claiming(self) -> bool:
+        """Whether it still claims jobs (``stop()`` ends that)."""
+        return self._claiming
+
+    def held(self) -> list[Claimed]:
+        """The jobs it holds leases on (running, or waiting for their outcome
+        to be recorded)."""
+        return list(self._held.values())
 
     def poke(self) -> None:
         """Tell the worker new jobs may be claimable: it claims at once.
@@ -212,13 +224,13 @@ class JobWorker:
         if self._started:
             raise RuntimeError("a JobWorker runs once; create a new one")
         self._started = True
-        self._started_at = time.time()
+        self._upkeep.started_at = time.time()
         self._engine = engine = await connect_retrying(
             self.dsn, what=f"worker {self.name}"
         )
         try:
             async with create_task_group() as tg:
-                tg.start_soon(self._housekeeping, engine)
+                tg.start_soon(self._upkeep.run, engine)
                 watch = listen_for_jobs if hasattr(engine, "open_listener") else None
                 await tg.start(watch or watch_for_commits, engine, self.name, self.poke)
                 tg.start_soon(
@@ -280,29 +292,37 @@ class JobWorker:
             claims = wants if self._maybe_work else {}
             self._poked = False
             now = time.time()
-            try:
-                result = await in_thread(
-                    engine.exchange,
-                    acks,
-                    [(c.id, c.token) for c in releases],
-                    claims,
-                    owner=self.name,
-                    lease=self.lease,
-                    now=now,
-                )
-            except DatabaseUnavailableError as exc:
-                self._acks[:0] = acks
-                self._releases[:0] = releases
-                logger.warning("worker %s: %s; retrying", self.name, exc)
+            # Shielded: outcomes taken from the lists and jobs claimed must be
+            # settled and handed to runners, or a cancellation arriving now
+            # would drop recorded outcomes and strand claimed jobs until
+            # their lease expired. It delays a cancellation by one round trip.
+            result: Exchange | None = None
+            with CancelScope(shield=True):
+                try:
+                    result = await in_thread(
+                        engine.exchange,
+                        acks,
+                        [(c.id, c.token) for c in releases],
+                        claims,
+                        owner=self.name,
+                        lease=self.lease,
+                        now=now,
+                    )
+                except DatabaseUnavailableError as exc:
+                    self._acks[:0] = acks
+                    self._releases[:0] = releases
+                    logger.warning("worker %s: %s; retrying", self.name, exc)
+                else:
+                    self._settle(acks, releases, result.accepted, result.rejected, now)
+                    for claimed in result.claimed:
+                        self._held[claimed.id] = claimed
+                        self.stats.claimed += 1
+                        self._runs.dispatch(claimed)
+            if result is None:
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, self.poll_interval)
                 continue
             backoff = 0.01
-            self._settle(acks, releases, result.accepted, result.rejected, now)
-            for claimed in result.claimed:
-                self._held[claimed.id] = claimed
-                self.stats.claimed += 1
-                self._runs.dispatch(claimed)
             if claims:
                 # A wake-up that arrived during the round trip may announce
                 # jobs committed after this claim looked: keep it.
@@ -314,6 +334,10 @@ class JobWorker:
                     self._claiming = False
                 else:
                     wait_for = await self._until_due(engine)
+                    if self.until_empty:
+                        # Draining while other workers still run jobs that
+                        # may come back (a retry announces nothing).
+                        wait_for = min(wait_for, DRAIN_POLL)
             retries = [a.not_before for a in acks if a.kind == "retry" and a.not_before]
             if retries:
                 # Nothing announces a retry falling due: wake for it here.
@@ -379,7 +403,7 @@ class JobWorker:
                 )
                 continue
             kind = ack.kind
-            tally = self._tallies.setdefault((minute, claimed.queue), [0, 0, 0, 0])
+            tally = self._tallies.row(minute, claimed.queue)
             if kind == "done":
                 stats.done += 1
                 tally[0] += 1
@@ -403,89 +427,6 @@ class JobWorker:
             self._forget(claimed)
             stats.released += 1
             self.released_ids.append(str(claimed.id))
-
-    def _record(self, state: str) -> WorkerRecord:
-        now = time.time()
-        return WorkerRecord(
-            name=self.name,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            queues=dict(self.queues),
-            running=len(self._runs.scopes),
-            state=state,
-            version=plait_version(),
-            started_at=self._started_at,
-            last_seen=now,
-            expires_at=now + self.lease,
-        )
-
-    def _take_tallies(self) -> list[Tally]:
-        tallies = [
-            Tally(minute, queue, *counts)
-            for (minute, queue), counts in self._tallies.items()
-        ]
-        self._tallies = {}
-        return tallies
-
-    async def _housekeeping(self, engine: Engine) -> None:
-        """Heartbeat held leases and the registry, requeue expired leases,
-        prune old jobs."""
-        beat = self.lease / 4
-        next_reap = next_prune = 0.0
-        while True:
-            tallies = self._take_tallies()
-            try:
-                state = "running" if self._claiming else "stopping"
-                found = await in_thread(
-                    engine.heartbeat,
-                    [(c.id, c.token) for c in self._held.values()],
-                    lease=self.lease,
-                    now=time.time(),
-                    worker=self._record(state),
-                    tallies=tallies,
-                )
-                for job_id in found.lost:
-                    self._lose(job_id)
-                for job_id in found.cancel:
-                    self._runs.cancel(job_id, "cancel")
-                now = anyio.current_time()
-                if now >= next_reap:
-                    next_reap = now + min(beat, 5.0)
-                    await self._reap(engine)
-                if now >= next_prune:
-                    next_prune = now + 60.0
-                    wall = time.time()
-                    await in_thread(
-                        engine.prune,
-                        done_before=wall - self.retention,
-                        dead_before=None
-                        if self.dead_retention is None
-                        else wall - self.dead_retention,
-                        now=wall,
-                    )
-            except DatabaseUnavailableError as exc:
-                for tally in tallies:
-                    counts = self._tallies.setdefault(
-                        (tally.minute, tally.queue), [0] * 4
-                    )
-                    for i, n in enumerate(
-                        (tally.done, tally.failed, tally.dead, tally.cancelled)
-                    ):
-                        counts[i] += n
-                logger.warning("worker %s: heartbeat failed: %s", self.name, exc)
-            await anyio.sleep(beat)
-
-    async def _reap(self, engine: Engine) -> None:
-        reaped = await in_thread(engine.reap, now=time.time())
-        minute = int(time.time() // 60)
-        for job in reaped:
-            log_reaped(self.name, job)
-            tally = self._tallies.setdefault((minute, job.queue), [0] * 4)
-            tally[1] += 1
-            tally[2] += job.state == "dead"
-            tally[3] += job.state == "cancelled"
-        if any(job.state in ("queued", "retrying") for job in reaped):
-            self.poke()
 
     def _lose(self, job_id: int) -> None:
         claimed = self._held.get(job_id)
@@ -518,7 +459,7 @@ class JobWorker:
                 [],
                 lease=self.lease,
                 now=now,
-                tallies=self._take_tallies(),
+                tallies=self._tallies.take(),
             )
             await in_thread(engine.unregister_worker, self.name)
         except DatabaseUnavailableError as exc:

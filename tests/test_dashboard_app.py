@@ -65,6 +65,30 @@ async def test_every_page_renders(backend: plait.DurableBackend) -> None:
         assert f'data-job="{job_id}"' in fragment.text
 
 
+async def test_estimated_counts_are_marked_and_explained(
+    backend: plait.DurableBackend,
+) -> None:
+    from plait._jobs.durable._overview import COUNT_BOUND
+
+    await backend.submit_many([plait.Job("t") for _ in range(COUNT_BOUND + 1)])
+    overview = await backend.overview(max_age=0)
+    assert "queued" in overview.estimated  # the premise: past the bound
+    async with client(plait.dashboard.app(backend)) as http:
+        page = (await http.get("/")).text
+        tabs = (await http.get("/counts")).text
+    queued = re.search(
+        r'data-state="queued" data-count="(\d+)">\s*<span class="label">'
+        r'queued</span>\s*<span class="value">([^<]+)</span>',
+        page,
+    )
+    assert queued
+    assert queued[2].startswith("≈ ")
+    assert f"past {COUNT_BOUND:,} jobs in a state" in page
+    assert 'id="estimate-note"' in page
+    assert re.search(r'data-state="queued">queued <span class="count">≈ ', tabs)
+    assert re.search(r'data-state="dead">dead <span class="count">0<', tabs)
+
+
 async def test_the_jobs_list_loads_its_tab_counts_apart(
     backend: plait.DurableBackend,
 ) -> None:

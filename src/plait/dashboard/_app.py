@@ -37,10 +37,10 @@ def app(
     """Return the dashboard of a durable job queue as an ASGI application.
 
     Serve it on its own (``plait dashboard DSN`` does, with hypercorn on
-    asyncio or trio; any ASGI server will: ``uvicorn --factory``,
-    ``hypercorn``), or mount it in your Starlette or FastAPI application,
-    where it is behind that application's authentication:
-    ``app.mount("/jobs", plait.dashboard.app(backend))``.
+    asyncio or trio; any ASGI server will, given a module holding
+    ``dashboard = plait.dashboard.app(DSN)``), or mount it in your
+    Starlette or FastAPI application, where it is behind that application's
+    authentication: ``app.mount("/jobs", plait.dashboard.app(backend))``.
 
     With a DSN the dashboard opens its own ``DurableBackend(dsn,
     work=False)`` in the ASGI lifespan and closes it at shutdown; a SQLite
@@ -54,8 +54,9 @@ def app(
     last hour, live workers, the oldest queued job's age), the jobs list
     with filters and keyset pages, a job with its attempts, dead letters,
     and schedules; each refreshes itself every *refresh* seconds (the
-    viewer can change it) without reloading. Actions (retry, cancel, retry
-    or delete every dead job, and the same for selected jobs) are POSTs
+    viewer can change it) without reloading. Actions (retry a dead or
+    cancelled job, cancel a queued or running one, delete a finished one,
+    the same for selected jobs, retry or delete every dead job) are POSTs
     checked against cross-site request forgery; every value from the
     database is escaped. A failure of the dashboard itself shows an error
     page with a reference, and its traceback goes to the ``plait.dashboard``

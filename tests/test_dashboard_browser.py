@@ -285,7 +285,11 @@ def test_xss_payloads_render_as_text(page: Page, site: Site) -> None:
     expect(page.locator("#payload")).to_contain_text('"><img src=x onerror=')
     expect(page.locator("#facts .key")).to_have_text(f"probe-{XSS_ATTR}")
     expect(page.locator("#attempts")).to_contain_text(XSS_SCRIPT)
-    page.wait_for_timeout(1500)  # one self-refresh: fragments are escaped too
+    # One self-refresh: the fragments swapped in are escaped too.
+    page.evaluate(
+        "new Promise(done => document.addEventListener("
+        "'plait:refreshed', done, {once: true}))"
+    )
     assert page.evaluate("window.__xss") is None
     assert dialogs == []
 

@@ -203,6 +203,7 @@ def test_filter_the_list(page: Page, site: Site) -> None:
     keys = page.locator("#jobs tbody td.key").all_inner_texts()
     assert sorted(keys) == ["welcome-user1", "welcome-user10", "welcome-user11"]
     page.goto(site.url + "/jobs?state=done")
+    expect(page.locator("nav.tabs a[data-state=done] .count")).to_be_visible()
     docs_screenshot(page, site, "jobs")
 
 

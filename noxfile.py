@@ -129,3 +129,22 @@ def durable_chaos(session: nox.Session) -> None:
         *session.posargs,
         env=env,
     )
+
+
+@nox.session(python=PYTHONS[:1])
+def dashboard_screenshots(session: nox.Session) -> None:
+    """Retake docs/img/dashboard/*.png with the dashboard's browser tests.
+
+    Needs Debian's chromium (`sudo bash .ci/chromium.sh`); the pictures are
+    of the SQLite database those tests fill through the public API.
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_dashboard_browser.py",
+        "-k",
+        "sqlite",
+        env={"PLAIT_DASHBOARD_SCREENSHOTS": str(ROOT / "docs" / "img" / "dashboard")},
+    )

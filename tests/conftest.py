@@ -26,8 +26,9 @@ pytest.register_assert_rewrite("jobs")
 settings.register_profile("plait", deadline=None)
 settings.load_profile("plait")
 
-# plait.testing's plugin tests run small pytest sessions of their own.
-pytest_plugins = ("pytester",)
+# plait.testing's plugin tests run small pytest sessions of their own; the
+# durable-queue tests share the seeded job databases (one per module).
+pytest_plugins = ("pytester", "durable_scripts.seed")
 
 BACKENDS = [
     pytest.param(("asyncio", {}), id="asyncio"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from anyio import get_cancelled_exc_class
+import math
+
+from anyio import current_effective_deadline, current_time, get_cancelled_exc_class
 
 
 def is_cancelled(exc: BaseException) -> bool:
@@ -29,6 +31,37 @@ def is_cancelled(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return all(is_cancelled(inner) for inner in exc.exceptions)
     return isinstance(exc, cancelled)
+
+
+def cancellation_pending() -> bool:
+    """Tell whether the next checkpoint here will raise a cancellation.
+
+    True when an enclosing scope (up to the nearest shield) has been
+    cancelled or its deadline has passed. Patterns ask it when a call fails,
+    to tell a failure of its own from one raised while it was being
+    cancelled (its cleanup failing), and a scope's cancellation from one
+    delivered outside any scope (asyncio's ``Task.cancel()``).
+    """
+    deadline = current_effective_deadline()
+    return deadline == -math.inf or deadline <= current_time()
+
+
+def raised_while_cancelled(exc: BaseException) -> bool:
+    """Tell whether *exc* was raised while a cancellation was being handled.
+
+    True when the cancellation is in its context chain: *exc* came from an
+    ``except`` or ``finally`` block that ran because the code was cancelled
+    (its cleanup failed). A failure the code met on its own, even just as a
+    cancellation was requested but before it was delivered, has none there.
+    """
+    seen: set[int] = set()
+    context = exc.__context__
+    while context is not None and id(context) not in seen:
+        if is_cancelled(context):
+            return True
+        seen.add(id(context))
+        context = context.__context__
+    return False
 
 
 def non_cancel_subgroup(

@@ -21,6 +21,10 @@ generator), so they behave alike:
 - **A cancellation of the block** is handed to the task group, as anyio does,
   so an enclosing scope catches it; a failure of the owned work that cancelled
   the block leaves as anyio's ``ExceptionGroup``.
+- **Release after the group.** ``_closed`` runs once nothing runs in the
+  group any more, however the block ended, for what the owned work used
+  (imap closes the async generator its workers pulled from); an error it
+  raises leaves with the others, never instead of them.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ class TaskGroupOwner(AsyncContextManagerMixin):
     """Base of a class that owns a task group while its ``async with`` block runs.
 
     Subclasses implement ``_open`` (start the background work in the group)
-    and ``_close`` (stop it, bounded; it runs shielded from cancellation).
+    and ``_close`` (stop it, bounded; it runs shielded from cancellation),
+    and may implement ``_closed`` (release what the work used, after the
+    group has exited).
 
     Example:
         >>> import anyio
@@ -69,6 +75,13 @@ class TaskGroupOwner(AsyncContextManagerMixin):
     async def _close(self) -> None:
         """Stop the owned work, within the owner's grace; runs shielded."""
 
+    async def _closed(self) -> None:
+        """Release what the owned work used, once the group has exited.
+
+        Not shielded: a cancellation of the block reaches it, as it reaches
+        any code after a task group.
+        """
+
     @final
     @asynccontextmanager
     async def __asynccontextmanager__(self) -> AsyncGenerator[Self, None]:
@@ -77,6 +90,23 @@ class TaskGroupOwner(AsyncContextManagerMixin):
                 f"a {type(self).__name__} can be entered only once; make a new one"
             )
         self.__entered = True
+        try:
+            async with self.__owning():
+                yield self
+        except BaseException as exc:
+            try:
+                await self._closed()
+            except BaseException as closing:
+                raise BaseExceptionGroup(
+                    f"{type(self).__name__}: releasing what its work used failed too",
+                    [exc, closing],
+                ) from None
+            raise
+        await self._closed()
+
+    @asynccontextmanager
+    async def __owning(self) -> AsyncGenerator[None, None]:
+        """Run the owned group around the block: the rules in the module doc."""
         tg = create_task_group()
         await tg.__aenter__()
         try:
@@ -86,7 +116,7 @@ class TaskGroupOwner(AsyncContextManagerMixin):
             await _exit_group(tg, exc)
             raise
         try:
-            yield self
+            yield
         except BaseException as exc:
             with CancelScope(shield=True):
                 await self._close()

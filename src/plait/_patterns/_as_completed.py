@@ -22,8 +22,8 @@ from .._core._awaitables import (
     close_unstarted,
     prepare_all,
 )
+from .._core._checks import check_positive_int
 from .._core._fuzz import current_fuzz_hook
-from ._pool import check_limit
 
 R = TypeVar("R")
 
@@ -64,7 +64,7 @@ async def as_completed(
         [0, 0.02]
     """
     if limit is not None:
-        limit = check_limit("as_completed", limit)
+        limit = check_positive_int("as_completed()", "limit", limit)
     if not aws:
         raise ValueError("as_completed() takes at least one awaitable")
     awaitables = prepare_all("as_completed", aws)

@@ -18,6 +18,7 @@ from .._core._checks import (
     check_seconds,
     fail,
 )
+from .._core._cancellation import raised_while_cancelled
 from .._core._deadlines import effective_deadline
 from .._core._fuzz import current_fuzz_hook
 from .._core._random import plait_random
@@ -138,6 +139,13 @@ _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(RetryPolicy))
 _DEFAULT_POLICY = RetryPolicy()
 
 
+def check_retry(call: str, retry: object) -> RetryPolicy | None:
+    """Return *retry* if it is a RetryPolicy or None, else raise naming it."""
+    if retry is None or isinstance(retry, RetryPolicy):
+        return retry
+    fail(call, "retry", "a RetryPolicy or None", retry, error=TypeError)
+
+
 def resolve_policy(policy: RetryPolicy | None, fields: dict[str, Any]) -> RetryPolicy:
     """Return *policy* with *fields* applied, or a new policy from *fields*."""
     if not fields:  # the common call: nothing to build or check again
@@ -159,10 +167,16 @@ async def pause_before_retry(policy: RetryPolicy, attempt: int, exc: Exception) 
     """Sleep before the retry that follows failed *attempt*, or re-raise *exc*.
 
     Re-raises at once when the policy has no attempts left, does not retry
-    *exc*, or the enclosing deadline would pass before the next attempt could
-    start: the caller then sees the real error, not a TimeoutError.
+    *exc*, *exc* was raised while the call was being cancelled (its cleanup
+    failed: retrying would swallow the cancellation), or the enclosing
+    deadline would pass before the next attempt could start: the caller then
+    sees the real error, not a TimeoutError.
     """
-    if attempt >= policy.attempts or not policy.retries(exc):
+    if (
+        attempt >= policy.attempts
+        or not policy.retries(exc)
+        or raised_while_cancelled(exc)
+    ):
         raise exc
     delay = policy.delay(attempt)
     deadline = effective_deadline()

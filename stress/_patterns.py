@@ -1,0 +1,398 @@
+"""The patterns' families: each pattern in each of its modes, and its invariants.
+
+Shared by all: every real failure surfaces exactly once (``expect_failures``),
+the call ends as the outer cancellation only when nothing failed, what it
+returns is what the jobs produced, and a limit is never passed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from anyio import TaskHandle
+
+import plait
+from plait.testing import JobCleanupError, JobError, JobInterrupt
+
+from ._drive import (
+    expect_failures,
+    first_finished,
+    interrupts,
+    is_result,
+    job_errors,
+    started,
+)
+from ._model import TICK, Family, Observation, Run
+
+LIMITS = (1, 2, 3, 5)
+
+
+class ItemsError(Exception):
+    """What the items iterable raises when a case tells it to fail."""
+
+
+def _items(run: Run) -> Any:
+    """The indexes of the jobs, in the case's form; may fail at ``items_fail``."""
+    count = len(run.scenario.jobs)
+    form, fail_at = run.scenario["items"], run.scenario["items_fail"]
+    if form == "list" or fail_at is None or fail_at >= count:
+        fail_at = None
+
+    def next_index(index: int) -> int:
+        if index == fail_at:
+            error = ItemsError(f"items failed at {index}")
+            run.extra["errors"] = [error]
+            raise error
+        return index
+
+    def sync() -> Iterator[int]:
+        for index in range(count):
+            yield next_index(index)
+
+    async def asynchronous() -> AsyncIterator[int]:
+        for index in range(count):
+            await anyio.lowlevel.checkpoint()
+            yield next_index(index)
+
+    if form == "list":
+        return list(range(count))
+    if form == "generator":
+        return sync()
+    # Only an async generator is promised to be closed (a sync one's
+    # cleanup runs when it is collected, as with any consumer).
+    run.extra["agen"] = agen = asynchronous()
+    return agen
+
+
+def _items_closed(obs: Observation) -> list[str]:
+    agen = obs.run.extra.get("agen")
+    if agen is not None and agen.ag_frame is not None and obs.outcome != "hung":
+        return ["the items async generator was not closed"]
+    return []
+
+
+def _failures(obs: Observation, return_exceptions: bool) -> list[BaseException]:
+    """Every job error that is not a result, and the items iterable's error."""
+    found = [e for e in job_errors(obs) if not is_result(e, return_exceptions)]
+    return found + list(obs.run.extra.get("errors", ()))
+
+
+def _results_problems(
+    obs: Observation, values: list[tuple[int, Any]], return_exceptions: bool
+) -> list[str]:
+    """Check each ``(index, value)`` delivered against what its job did."""
+    raised = {int(e.label): e.error for e in obs.run.timeline if e.kind == "fail"}
+    problems = []
+    for index, value in values:
+        error = raised.get(index)
+        if error is not None and is_result(error, return_exceptions):
+            if value is not error:
+                problems.append(f"job {index}'s error not its result: {value!r}")
+        elif value != index:
+            problems.append(f"job {index} gave {value!r}")
+    return problems
+
+
+def _limit_problems(obs: Observation, limit: int | None) -> list[str]:
+    if limit is not None and obs.run.probe.peak > limit:
+        return [f"{obs.run.probe.peak} calls at once, limit {limit}"]
+    return []
+
+
+# --- gather ---------------------------------------------------------------
+
+
+async def _call_gather(run: Run) -> Any:
+    return await plait.gather(
+        *(call() for call in run.calls),
+        return_exceptions=run.scenario["return_exceptions"],
+    )
+
+
+def _check_gather(obs: Observation) -> list[str]:
+    return_exceptions = obs.run.scenario["return_exceptions"]
+    problems = expect_failures(obs, _failures(obs, return_exceptions))
+    if obs.outcome == "value":
+        values = list(enumerate(obs.value))
+        if len(values) != len(obs.run.scenario.jobs):
+            problems.append(f"{len(values)} results for {len(obs.run.calls)} jobs")
+        problems += _results_problems(obs, values, return_exceptions)
+    return problems
+
+
+GATHER = Family(
+    "gather",
+    _call_gather,
+    _check_gather,
+    modes={"return_exceptions": (False, True)},
+)
+
+
+# --- race -----------------------------------------------------------------
+
+
+async def _call_race(run: Run) -> Any:
+    stagger = run.scenario["stagger"]
+    contestants: list[Any] = list(run.calls)
+    if run.scenario["form"] == "coroutine":
+        contestants = [call() for call in run.calls]
+    return await plait.race(
+        *contestants, stagger=None if stagger is None else run.seconds(stagger)
+    )
+
+
+def _check_race(obs: Observation) -> list[str]:
+    """race's failures: cleanup errors, BaseExceptions, all failing."""
+    errors = job_errors(obs)
+    cleanup = [e for e in errors if isinstance(e, JobCleanupError)]
+    plain = [e for e in errors if type(e) is JobError]
+    count = len(obs.run.scenario.jobs)
+    all_failed = len(plain) == count
+    expected = cleanup + interrupts(obs) + (plain if all_failed else [])
+    problems = expect_failures(obs, expected)
+    if obs.outcome == "value":
+        winner = first_finished(obs)
+        if obs.value != winner:
+            problems.append(f"returned {obs.value!r}, the winner was {winner}")
+    return problems
+
+
+RACE = Family(
+    "race",
+    _call_race,
+    _check_race,
+    modes={
+        "stagger": (None, None, 0.0, 0.125, 0.25),
+        "form": ("callable", "coroutine"),
+    },
+    jobs=(1, 5),
+)
+
+
+# --- bounded_map ------------------------------------------------------------
+
+
+async def _call_map(run: Run) -> Any:
+    calls = run.calls
+    return await plait.bounded_map(
+        lambda index: calls[index](),
+        _items(run),
+        limit=run.scenario["limit"],
+        return_exceptions=run.scenario["return_exceptions"],
+    )
+
+
+def _check_map(obs: Observation) -> list[str]:
+    return_exceptions = obs.run.scenario["return_exceptions"]
+    problems = expect_failures(obs, _failures(obs, return_exceptions))
+    problems += _limit_problems(obs, obs.run.scenario["limit"])
+    problems += _items_closed(obs)
+    if obs.outcome == "value":
+        values = list(enumerate(obs.value))
+        if len(values) != len(obs.run.scenario.jobs):
+            problems.append(f"{len(values)} results for {len(obs.run.calls)} jobs")
+        problems += _results_problems(obs, values, return_exceptions)
+    return problems
+
+
+_ITEMS_MODES = {
+    "items": ("list", "generator", "async generator"),
+    "items_fail": (None, None, None, 0, 1, 3),
+}
+
+BOUNDED_MAP = Family(
+    "bounded_map",
+    _call_map,
+    _check_map,
+    modes={"limit": LIMITS, "return_exceptions": (False, True), **_ITEMS_MODES},
+    jobs=(0, 8),
+)
+
+
+# --- imap -------------------------------------------------------------------
+
+
+async def _call_imap(run: Run) -> Any:
+    scenario, calls = run.scenario, run.calls
+    delivered: list[tuple[int, Any]] = []
+    run.extra["delivered"] = delivered
+    stop_after, pause = scenario["stop_after"], scenario["reader_delay"]
+
+    async def read(results: AsyncIterator[tuple[int, Any]]) -> None:
+        async for pair in results:
+            delivered.append(pair)
+            if stop_after is not None and len(delivered) >= stop_after:
+                break
+            if pause:
+                await anyio.sleep(run.seconds(pause))
+
+    async with plait.imap(
+        lambda index: calls[index](),
+        _items(run),
+        limit=scenario["limit"],
+        buffer=scenario["buffer"],
+        ordered=scenario["ordered"],
+        return_exceptions=scenario["return_exceptions"],
+        with_index=True,
+    ) as results:
+        if scenario["readers"] == 1:
+            await read(results)
+        else:
+            async with anyio.create_task_group() as tg:
+                for _ in range(scenario["readers"]):
+                    tg.start_soon(read, results)
+    return delivered
+
+
+def _check_imap(obs: Observation) -> list[str]:
+    """imap's failures: every one not delivered as a result, read or not."""
+    scenario = obs.run.scenario
+    return_exceptions = scenario["return_exceptions"]
+    problems = expect_failures(obs, _failures(obs, return_exceptions))
+    problems += _limit_problems(obs, scenario["limit"])
+    problems += _items_closed(obs)
+    delivered: list[tuple[int, Any]] = obs.run.extra.get("delivered", [])
+    indexes = [index for index, _ in delivered]
+    if len(set(indexes)) != len(indexes):
+        problems.append(f"results delivered twice: {indexes}")
+    in_order = list(range(len(indexes)))
+    if scenario["ordered"] and scenario["readers"] == 1 and indexes != in_order:
+        problems.append(f"ordered results out of order: {indexes}")
+    problems += _results_problems(obs, delivered, return_exceptions)
+    complete = scenario["stop_after"] is None and obs.outcome == "value"
+    if complete and sorted(indexes) != list(range(len(scenario.jobs))):
+        problems.append(f"results missing: got {sorted(indexes)}")
+    return problems
+
+
+IMAP = Family(
+    "imap",
+    _call_imap,
+    _check_imap,
+    modes={
+        "limit": LIMITS,
+        "buffer": (None, 0, 2),
+        "ordered": (True, False),
+        "return_exceptions": (False, True),
+        "readers": (1, 1, 2),
+        "stop_after": (None, None, 0, 1, 3),
+        "reader_delay": (0, 0, 0.125),
+        **_ITEMS_MODES,
+    },
+    jobs=(0, 8),
+)
+
+
+# --- as_completed -------------------------------------------------------------
+
+
+async def _call_as_completed(run: Run) -> Any:
+    got: list[TaskHandle[Any]] = []
+    stop_after = run.scenario["stop_after"]
+    async with plait.as_completed(
+        *(call() for call in run.calls), limit=run.scenario["limit"]
+    ) as done:
+        async for handle in done:
+            got.append(handle)
+            if stop_after is not None and len(got) >= stop_after:
+                break
+    return got
+
+
+def _check_as_completed(obs: Observation) -> list[str]:
+    problems = expect_failures(obs, job_errors(obs))
+    problems += _limit_problems(obs, obs.run.scenario["limit"])
+    if obs.outcome == "value":
+        handles = obs.value
+        if len({id(h) for h in handles}) != len(handles):
+            problems.append("a handle delivered twice")
+        if obs.run.scenario["stop_after"] is None and len(handles) != len(
+            obs.run.calls
+        ):
+            problems.append(f"{len(handles)} handles for {len(obs.run.calls)} jobs")
+    return problems
+
+
+AS_COMPLETED = Family(
+    "as_completed",
+    _call_as_completed,
+    _check_as_completed,
+    modes={"limit": (None, *LIMITS), "stop_after": (None, None, 1, 2)},
+    jobs=(1, 6),
+)
+
+
+# --- retry -------------------------------------------------------------------
+
+
+def _policy(run: Run) -> plait.RetryPolicy:
+    return plait.RetryPolicy(
+        attempts=max(1, len(run.scenario.jobs)),
+        base_delay=run.seconds(run.scenario["base_delay"]),
+        max_delay=run.seconds(1.0),
+        jitter=0,
+    )
+
+
+async def _call_retry(run: Run) -> Any:
+    attempt = itertools.count()
+    calls = run.calls
+    return await plait.retry(lambda: calls[next(attempt)](), policy=_policy(run))
+
+
+def _check_retry(obs: Observation) -> list[str]:
+    """retry's failures: the last attempt's error when it gives up for good."""
+    run = obs.run
+    made = started(obs)
+    problems = []
+    if made != list(range(len(made))):
+        problems.append(f"attempts out of order: {made}")
+    if not made:
+        return problems
+    last = made[-1]
+    events = [e for e in run.timeline if e.label == str(last) and e.kind != "start"]
+    end = events[-1] if events else None
+    for event in run.timeline:
+        if event.kind != "start" and int(event.label) < last:
+            error = event.error
+            if event.kind != "fail" or type(error) is not JobError:
+                problems.append(f"attempt {event.label} retried after {event.kind}")
+    if end is None or end.kind == "cancel":
+        return problems + expect_failures(obs, [])
+    if end.kind == "finish":
+        if obs.outcome == "value" and obs.value != last:
+            problems.append(f"returned {obs.value!r}, attempt {last} returned")
+        return problems + expect_failures(obs, [])
+    error = end.error
+    assert error is not None
+    if isinstance(error, JobInterrupt | JobCleanupError) or error.cancel_pending:  # type: ignore[attr-defined]
+        return problems + expect_failures(obs, [error])
+    if last + 1 >= len(run.scenario.jobs):
+        return problems + expect_failures(obs, [error])
+    # retry gives up early when the deadline would pass before the next
+    # attempt could start; else the error was retried away (and the call
+    # was cancelled while it waited to retry, or the next attempt ran).
+    if run.scenario.source != "deadline":
+        return problems + expect_failures(obs, [])
+    deadline = run.extra["t0"] + run.seconds(run.scenario.cancel_at)
+    margin = end.time + _policy(run).backoff(last + 1) - deadline
+    if abs(margin) < 3 * run.tick and run.tick != TICK:  # real time: either way
+        either = [expect_failures(obs, []), expect_failures(obs, [error])]
+        return problems + min(either, key=len)
+    return problems + expect_failures(obs, [error] if margin >= 0 else [])
+
+
+RETRY = Family(
+    "retry",
+    _call_retry,
+    _check_retry,
+    modes={"base_delay": (0.0, 0.125, 0.25)},
+    jobs=(1, 4),
+)
+
+
+PATTERN_FAMILIES = (GATHER, RACE, BOUNDED_MAP, IMAP, AS_COMPLETED, RETRY)

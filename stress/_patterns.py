@@ -7,8 +7,9 @@ returns is what the jobs produced, and a limit is never passed.
 
 from __future__ import annotations
 
+import inspect
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import Any
 
 import anyio
@@ -24,6 +25,7 @@ from ._drive import (
     interrupts,
     is_result,
     job_errors,
+    leaves,
     started,
 )
 from ._model import TICK, Family, Observation, Run
@@ -47,6 +49,9 @@ def _items(run: Run) -> Any:
             error = ItemsError(f"items failed at {index}")
             run.extra["errors"] = [error]
             raise error
+        # Pulled and not done with: in flight, or (imap) finished and unread.
+        held = index + 1 - run.extra.get("done_with", _ended)(run)
+        run.extra["most_held"] = max(run.extra.get("most_held", 0), held)
         return index
 
     def sync() -> Iterator[int]:
@@ -66,6 +71,16 @@ def _items(run: Run) -> Any:
     # cleanup runs when it is collected, as with any consumer).
     run.extra["agen"] = agen = asynchronous()
     return agen
+
+
+def _ended(run: Run) -> int:
+    return sum(e.kind in ("finish", "fail", "cancel") for e in run.timeline)
+
+
+def _held_problems(obs: Observation, bound: int) -> list[str]:
+    """Check that items were pulled lazily: never more than *bound* held."""
+    held = obs.run.extra.get("most_held", 0)
+    return [f"{held} items pulled and not done with, bound {bound}"] * (held > bound)
 
 
 def _items_closed(obs: Observation) -> list[str]:
@@ -97,6 +112,53 @@ def _results_problems(
     return problems
 
 
+class Deferred:
+    """An awaitable that is not a coroutine (its coroutine is made when awaited)."""
+
+    def __init__(self, call: Callable[[], Coroutine[Any, Any, int]]) -> None:
+        self.call = call
+
+    def __await__(self) -> Generator[Any, None, int]:
+        return (yield from self.call().__await__())
+
+
+def _arguments(run: Run) -> list[Any]:
+    """The jobs as the case's form of argument: coroutines, callables, awaitables."""
+    form = run.scenario["form"]
+    if form == "callable":
+        return list(run.calls)
+    if form == "awaitable":
+        return [Deferred(call) for call in run.calls]
+    run.extra["coroutines"] = coroutines = [call() for call in run.calls]
+    return list(coroutines)
+
+
+def _closed_problems(obs: Observation) -> list[str]:
+    """Every coroutine object given ends closed: run, or closed unstarted."""
+    left = [
+        coro
+        for coro in obs.run.extra.get("coroutines", ())
+        if inspect.getcoroutinestate(coro) != inspect.CORO_CLOSED
+    ]
+    return [f"coroutines given and never closed: {left}"] if left else []
+
+
+def _notes_problems(obs: Observation, pattern: str, where: str) -> list[str]:
+    """Each job error that left the call names its argument or item once."""
+    problems = []
+    raised = obs.error
+    surfaced = {id(leaf) for leaf in leaves(raised)} if raised is not None else set()
+    for error in job_errors(obs):
+        if id(error) not in surfaced or not isinstance(error, JobError):
+            continue
+        prefix = f"raised by {pattern}() "
+        notes = [n for n in getattr(error, "__notes__", ()) if n.startswith(prefix)]
+        wanted = f"{prefix}{where} {error.index}"
+        if [note.partition(":")[0] for note in notes] != [wanted]:
+            problems.append(f"{error!r} has notes {notes}, wanted {wanted!r}")
+    return problems
+
+
 def _limit_problems(obs: Observation, limit: int | None) -> list[str]:
     if limit is not None and obs.run.probe.peak > limit:
         return [f"{obs.run.probe.peak} calls at once, limit {limit}"]
@@ -108,14 +170,14 @@ def _limit_problems(obs: Observation, limit: int | None) -> list[str]:
 
 async def _call_gather(run: Run) -> Any:
     return await plait.gather(
-        *(call() for call in run.calls),
-        return_exceptions=run.scenario["return_exceptions"],
+        *_arguments(run), return_exceptions=run.scenario["return_exceptions"]
     )
 
 
 def _check_gather(obs: Observation) -> list[str]:
     return_exceptions = obs.run.scenario["return_exceptions"]
     problems = expect_failures(obs, _failures(obs, return_exceptions))
+    problems += _closed_problems(obs) + _notes_problems(obs, "gather", "argument")
     if obs.outcome == "value":
         values = list(enumerate(obs.value))
         if len(values) != len(obs.run.scenario.jobs):
@@ -124,11 +186,13 @@ def _check_gather(obs: Observation) -> list[str]:
     return problems
 
 
+FORMS = ("coroutine", "callable", "awaitable")
+
 GATHER = Family(
     "gather",
     _call_gather,
     _check_gather,
-    modes={"return_exceptions": (False, True)},
+    modes={"return_exceptions": (False, True), "form": FORMS},
 )
 
 
@@ -137,11 +201,8 @@ GATHER = Family(
 
 async def _call_race(run: Run) -> Any:
     stagger = run.scenario["stagger"]
-    contestants: list[Any] = list(run.calls)
-    if run.scenario["form"] == "coroutine":
-        contestants = [call() for call in run.calls]
     return await plait.race(
-        *contestants, stagger=None if stagger is None else run.seconds(stagger)
+        *_arguments(run), stagger=None if stagger is None else run.seconds(stagger)
     )
 
 
@@ -154,6 +215,7 @@ def _check_race(obs: Observation) -> list[str]:
     all_failed = len(plain) == count
     expected = cleanup + interrupts(obs) + (plain if all_failed else [])
     problems = expect_failures(obs, expected)
+    problems += _closed_problems(obs) + _notes_problems(obs, "race", "argument")
     if obs.outcome == "value":
         winner = first_finished(obs)
         if obs.value != winner:
@@ -167,7 +229,7 @@ RACE = Family(
     _check_race,
     modes={
         "stagger": (None, None, 0.0, 0.125, 0.25),
-        "form": ("callable", "coroutine"),
+        "form": FORMS,
     },
     jobs=(1, 5),
 )
@@ -187,10 +249,13 @@ async def _call_map(run: Run) -> Any:
 
 
 def _check_map(obs: Observation) -> list[str]:
-    return_exceptions = obs.run.scenario["return_exceptions"]
+    return_exceptions, limit = (
+        obs.run.scenario["return_exceptions"],
+        obs.run.scenario["limit"],
+    )
     problems = expect_failures(obs, _failures(obs, return_exceptions))
-    problems += _limit_problems(obs, obs.run.scenario["limit"])
-    problems += _items_closed(obs)
+    problems += _limit_problems(obs, limit) + _held_problems(obs, limit)
+    problems += _items_closed(obs) + _notes_problems(obs, "bounded_map", "item")
     if obs.outcome == "value":
         values = list(enumerate(obs.value))
         if len(values) != len(obs.run.scenario.jobs):
@@ -220,6 +285,10 @@ async def _call_imap(run: Run) -> Any:
     scenario, calls = run.scenario, run.calls
     delivered: list[tuple[int, Any]] = []
     run.extra["delivered"] = delivered
+    # Done with an item: read, or failed (a failure stops the pulling).
+    run.extra["done_with"] = lambda run: (
+        len(delivered) + sum(e.kind == "fail" for e in run.timeline)
+    )
     stop_after, pause = scenario["stop_after"], scenario["reader_delay"]
 
     async def read(results: AsyncIterator[tuple[int, Any]]) -> None:
@@ -253,8 +322,10 @@ def _check_imap(obs: Observation) -> list[str]:
     scenario = obs.run.scenario
     return_exceptions = scenario["return_exceptions"]
     problems = expect_failures(obs, _failures(obs, return_exceptions))
-    problems += _limit_problems(obs, scenario["limit"])
-    problems += _items_closed(obs)
+    limit, buffer = scenario["limit"], scenario["buffer"]
+    problems += _limit_problems(obs, limit)
+    problems += _held_problems(obs, limit + (limit if buffer is None else buffer))
+    problems += _items_closed(obs) + _notes_problems(obs, "imap", "item")
     delivered: list[tuple[int, Any]] = obs.run.extra.get("delivered", [])
     indexes = [index for index, _ in delivered]
     if len(set(indexes)) != len(indexes):
@@ -294,7 +365,7 @@ async def _call_as_completed(run: Run) -> Any:
     got: list[TaskHandle[Any]] = []
     stop_after = run.scenario["stop_after"]
     async with plait.as_completed(
-        *(call() for call in run.calls), limit=run.scenario["limit"]
+        *_arguments(run), limit=run.scenario["limit"]
     ) as done:
         async for handle in done:
             got.append(handle)
@@ -306,10 +377,16 @@ async def _call_as_completed(run: Run) -> Any:
 def _check_as_completed(obs: Observation) -> list[str]:
     problems = expect_failures(obs, job_errors(obs))
     problems += _limit_problems(obs, obs.run.scenario["limit"])
+    problems += _closed_problems(obs) + _notes_problems(obs, "as_completed", "argument")
     if obs.outcome == "value":
         handles = obs.value
         if len({id(h) for h in handles}) != len(handles):
             problems.append("a handle delivered twice")
+        # Handles come in the order their calls ended.
+        ended = [int(e.label) for e in obs.run.timeline if e.kind in ("finish", "fail")]
+        got = [_handle_index(handle) for handle in handles]
+        if got != ended[: len(got)]:
+            problems.append(f"handles in order {got}, calls ended {ended}")
         if obs.run.scenario["stop_after"] is None and len(handles) != len(
             obs.run.calls
         ):
@@ -321,9 +398,20 @@ AS_COMPLETED = Family(
     "as_completed",
     _call_as_completed,
     _check_as_completed,
-    modes={"limit": (None, *LIMITS), "stop_after": (None, None, 1, 2)},
+    modes={
+        "limit": (None, *LIMITS),
+        "stop_after": (None, None, 1, 2),
+        "form": FORMS,
+    },
     jobs=(1, 6),
 )
+
+
+def _handle_index(handle: TaskHandle[Any]) -> int:
+    if handle.status is TaskHandle.Status.FINISHED:
+        return int(handle.return_value)
+    error = handle.exception
+    return error.index if isinstance(error, JobError) else -1
 
 
 # --- retry -------------------------------------------------------------------
@@ -356,10 +444,15 @@ def _check_retry(obs: Observation) -> list[str]:
     last = made[-1]
     events = [e for e in run.timeline if e.label == str(last) and e.kind != "start"]
     end = events[-1] if events else None
+    # A cleanup error under Task.cancel() (outside any scope) looks like a
+    # failure to retry: asyncio leaves no trace of that cancellation
+    # (documented in retry's docstring).
+    retried = (JobError, JobCleanupError) if run.scenario.source == "task" else ()
     for event in run.timeline:
         if event.kind != "start" and int(event.label) < last:
             error = event.error
-            if event.kind != "fail" or type(error) is not JobError:
+            plain = type(error) is JobError or type(error) in retried
+            if event.kind != "fail" or not plain:
                 problems.append(f"attempt {event.label} retried after {event.kind}")
     if end is None or end.kind == "cancel":
         return problems + expect_failures(obs, [])

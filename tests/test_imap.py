@@ -364,3 +364,56 @@ async def test_an_error_raised_while_closing_after_break_leaves_the_block(
             async for r in rs:
                 assert r == 0
                 break
+
+
+# The block's lifecycle: imap's block is a TaskGroupOwner.
+
+
+async def test_the_block_is_entered_once() -> None:
+    stream = plait.imap(square_after, range(3), limit=2)
+    async with stream as results:
+        assert [r async for r in results] == [0, 1, 4]
+    with pytest.raises(RuntimeError, match="entered only once"):
+        async with stream:
+            pass
+
+
+async def test_the_block_error_and_a_failure_nobody_read_leave_together() -> None:
+    """The block's error first, then what the work raised, in one group."""
+
+    async def fails_later(x: int) -> int:
+        if x == 0:
+            return 0
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ConnectionError(f"cleanup {x}")
+
+    with pytest.RaisesGroup(KeyError, ConnectionError, ConnectionError) as info:
+        async with plait.imap(fails_later, range(3), limit=3) as results:
+            async for _ in results:
+                raise KeyError("block")
+    assert isinstance(info.value.exceptions[0], KeyError)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_second_failure_leaves_after_the_first(ordered: bool) -> None:
+    """The iterator raises one failure, as itself; the other is not dropped.
+
+    Item 1 fails first; ordered, item 0's failure comes first all the same.
+    """
+    one_failed = anyio.Event()
+
+    async def two_fail(x: int) -> int:
+        if x == 1:
+            one_failed.set()
+            raise ValueError("item 1")
+        await one_failed.wait()
+        raise OSError("item 0")
+
+    with pytest.RaisesGroup(ValueError, OSError) as info:
+        async with plait.imap(two_fail, range(2), limit=2, ordered=ordered) as rs:
+            async for _ in rs:
+                pass
+    raised_first = type(info.value.exceptions[0])
+    assert raised_first is (OSError if ordered else ValueError)

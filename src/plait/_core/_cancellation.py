@@ -47,13 +47,20 @@ def cancellation_pending() -> bool:
 
 
 def raised_while_cancelled(exc: BaseException) -> bool:
-    """Tell whether *exc* was raised while a cancellation was being handled.
+    """Tell whether *exc* came from cleanup run because the code is cancelled.
 
-    True when the cancellation is in its context chain: *exc* came from an
-    ``except`` or ``finally`` block that ran because the code was cancelled
-    (its cleanup failed). A failure the code met on its own, even just as a
-    cancellation was requested but before it was delivered, has none there.
+    True when a cancellation is in its context chain (it was raised in an
+    ``except`` or ``finally`` block handling one) and a cancellation is still
+    pending here. A failure met just as a cancellation was requested but
+    before it was delivered has none in its context; a ``TimeoutError`` from
+    a ``fail_after`` inside the code has one, but that cancellation was
+    caught there and is no longer pending (a scope catches its own
+    cancellation only when no enclosing one is cancelled too). A
+    cancellation outside any cancel scope (asyncio's ``Task.cancel()``)
+    leaves nothing pending to see.
     """
+    if not cancellation_pending():
+        return False
     seen: set[int] = set()
     context = exc.__context__
     while context is not None and id(context) not in seen:

@@ -29,7 +29,7 @@ generator), so they behave alike:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Self, final
 
@@ -94,14 +94,13 @@ class TaskGroupOwner(AsyncContextManagerMixin):
             async with self.__owning():
                 yield self
         except BaseException as exc:
-            try:
-                await self._closed()
-            except BaseException as closing:
-                raise BaseExceptionGroup(
-                    f"{type(self).__name__}: releasing what its work used failed too",
-                    [exc, closing],
-                ) from None
-            raise
+            closing = await _caught(self._closed)
+            if closing is None or is_cancelled(closing):
+                raise  # the error in flight wins over a cancellation met here
+            errors = [closing] if is_cancelled(exc) else [exc, closing]
+            raise BaseExceptionGroup(
+                f"{type(self).__name__}: releasing what its work used failed", errors
+            ) from None
         await self._closed()
 
     @asynccontextmanager
@@ -118,30 +117,64 @@ class TaskGroupOwner(AsyncContextManagerMixin):
         try:
             yield
         except BaseException as exc:
-            with CancelScope(shield=True):
-                await self._close()
-            if is_cancelled(exc):
+            closing = await _shielded(self._close)
+            if is_cancelled(exc) and closing is None:
                 # anyio's group tells a cancellation of its own from an outer one.
                 if await tg.__aexit__(type(exc), exc, exc.__traceback__):
                     return
                 raise
             tg.cancel_scope.cancel()
-            await _exit_group(tg, exc)
+            await _exit_group(tg, exc, closing)
             raise
-        try:
-            with CancelScope(shield=True):
-                await self._close()
-        finally:
-            tg.cancel_scope.cancel()
-        await tg.__aexit__(None, None, None)
+        closing = await _shielded(self._close)
+        tg.cancel_scope.cancel()
+        if closing is None:
+            await tg.__aexit__(None, None, None)
+            return
+        await _exit_group(tg, closing)
+        raise closing
 
 
-async def _exit_group(tg: TaskGroup, block_error: BaseException) -> None:
-    """Exit *tg* (cancelled); if its work failed, raise that with *block_error*."""
+async def _shielded(close: Callable[[], Awaitable[None]]) -> BaseException | None:
+    """Run *close* shielded; return what it raised, if anything.
+
+    A shield keeps cancel scopes out, not asyncio's ``Task.cancel()``: what
+    gets through is raised after the group has exited, never instead of it.
+    """
+    with CancelScope(shield=True):
+        closing = await _caught(close)
+    return closing
+
+
+async def _caught(step: Callable[[], Awaitable[None]]) -> BaseException | None:
+    """Run *step*; return what it raised, if anything."""
+    try:
+        await step()
+    except BaseException as exc:
+        return exc
+    return None
+
+
+async def _exit_group(
+    tg: TaskGroup, block_error: BaseException, closing: BaseException | None = None
+) -> None:
+    """Exit *tg* (cancelled); if more than *block_error* failed, raise them all.
+
+    A native cancellation (asyncio's ``Task.cancel()``) that arrives while the
+    owned work stops does not replace the error already on its way out: as in
+    an anyio task group, that error wins.
+    """
+    errors = [block_error]
+    if closing is not None and not is_cancelled(closing):
+        errors.append(closing)
     try:
         await tg.__aexit__(None, None, None)
     except BaseExceptionGroup as group:
+        errors += group.exceptions
+    except BaseException as exc:
+        if not is_cancelled(exc):
+            errors.append(exc)
+    if len(errors) > 1:
         raise BaseExceptionGroup(
-            "the async with block and the work it owned both failed",
-            [block_error, *group.exceptions],
+            "the async with block and the work it owned both failed", errors
         ) from None

@@ -203,6 +203,10 @@ class _BoundedMap(Generic[T, R]):
             await self.source.aclose()
         except Exception as exc:
             error = _with_failure(error, exc)
+        except BaseException as exc:
+            # A cancellation met here does not replace the error in flight.
+            if error is None or not is_cancelled(exc):
+                raise
         if error is not None or self.misuse is not None:
             outcome = _outcome(error, self.misuse)
             if outcome is error:

@@ -18,7 +18,6 @@ from .._core._checks import (
     check_seconds,
     fail,
 )
-from .._core._cancellation import raised_while_cancelled
 from .._core._deadlines import effective_deadline
 from .._core._fuzz import current_fuzz_hook
 from .._core._random import plait_random
@@ -167,16 +166,12 @@ async def pause_before_retry(policy: RetryPolicy, attempt: int, exc: Exception) 
     """Sleep before the retry that follows failed *attempt*, or re-raise *exc*.
 
     Re-raises at once when the policy has no attempts left, does not retry
-    *exc*, *exc* was raised while the call was being cancelled (its cleanup
-    failed: retrying would swallow the cancellation), or the enclosing
-    deadline would pass before the next attempt could start: the caller then
-    sees the real error, not a TimeoutError.
+    *exc*, or the enclosing deadline would pass before the next attempt could
+    start (at once when the caller is being cancelled: an error then, its
+    cleanup failing, is never retried): the caller then sees the real error,
+    not a TimeoutError.
     """
-    if (
-        attempt >= policy.attempts
-        or not policy.retries(exc)
-        or raised_while_cancelled(exc)
-    ):
+    if attempt >= policy.attempts or not policy.retries(exc):
         raise exc
     delay = policy.delay(attempt)
     deadline = effective_deadline()
@@ -212,7 +207,14 @@ async def retry(
         Exception: the last attempt's error, unchanged, when attempts run out,
             the error is not one ``retry_on`` retries, or the enclosing
             deadline would pass before the next attempt could start.
-            Cancellation is never retried: it propagates at once.
+            Cancellation is never retried: it propagates at once. An error
+            raised while the caller is being cancelled (an attempt's cleanup
+            failing) is raised, not retried, since no deadline is then left;
+            the call ends as the cancellation only when nothing failed. One
+            limit: asyncio's ``Task.cancel()`` outside any cancel scope
+            leaves no trace once fn's cleanup has replaced the
+            ``CancelledError`` with its own error, so that error is retried.
+            ``KeyboardInterrupt`` and other ``BaseException``\\s propagate.
 
     Example:
         >>> import anyio, plait

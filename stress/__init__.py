@@ -25,3 +25,17 @@ and the command that replays it. The property tests
 A new family is a module-level ``Family`` in ``_patterns.py`` or
 ``_services.py`` (or a module of its own) added to ``_registry.FAMILIES``.
 """
+
+from ._draw import draw, scenarios
+from ._drive import run_case
+from ._model import Backend, Scenario
+from ._registry import FAMILIES
+
+
+def check(scenario: Scenario, backend: Backend) -> None:
+    """Run *scenario* on *backend*; fail naming its anomalies (property tests)."""
+    problems = run_case(FAMILIES[scenario.family], scenario, backend)
+    assert not problems, "\n".join([scenario.describe(), *problems])
+
+
+__all__ = ["FAMILIES", "check", "draw", "run_case", "scenarios"]

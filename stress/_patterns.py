@@ -160,9 +160,27 @@ def _notes_problems(obs: Observation, pattern: str, where: str) -> list[str]:
 
 
 def _limit_problems(obs: Observation, limit: int | None) -> list[str]:
+    problems = []
     if limit is not None and obs.run.probe.peak > limit:
-        return [f"{obs.run.probe.peak} calls at once, limit {limit}"]
-    return []
+        problems.append(f"{obs.run.probe.peak} calls at once, limit {limit}")
+    workers = obs.run.extra.get("most_tasks", 0)
+    if limit is not None and workers > limit:
+        problems.append(f"{workers} worker tasks at once, limit {limit}")
+    return problems
+
+
+def _pool_fn(run: Run, readers: int = 0) -> Callable[[int], Coroutine[Any, Any, int]]:
+    """fn for a pool: job *index*, counting the tasks the pool has started."""
+    calls, extra = run.calls, run.extra
+    extra["tasks_before"] = len(anyio.get_running_tasks()) + readers
+    extra["most_tasks"] = 0
+
+    def fn(index: int) -> Coroutine[Any, Any, int]:
+        tasks = len(anyio.get_running_tasks()) - extra["tasks_before"]
+        extra["most_tasks"] = max(extra["most_tasks"], tasks)
+        return calls[index]()
+
+    return fn
 
 
 # --- gather ---------------------------------------------------------------
@@ -239,9 +257,8 @@ RACE = Family(
 
 
 async def _call_map(run: Run) -> Any:
-    calls = run.calls
     return await plait.bounded_map(
-        lambda index: calls[index](),
+        _pool_fn(run),
         _items(run),
         limit=run.scenario["limit"],
         return_exceptions=run.scenario["return_exceptions"],
@@ -282,7 +299,7 @@ BOUNDED_MAP = Family(
 
 
 async def _call_imap(run: Run) -> Any:
-    scenario, calls = run.scenario, run.calls
+    scenario = run.scenario
     delivered: list[tuple[int, Any]] = []
     run.extra["delivered"] = delivered
     # Done with an item: read, or failed (a failure stops the pulling).
@@ -299,8 +316,9 @@ async def _call_imap(run: Run) -> Any:
             if pause:
                 await anyio.sleep(run.seconds(pause))
 
+    readers = scenario["readers"]
     async with plait.imap(
-        lambda index: calls[index](),
+        _pool_fn(run, readers if readers > 1 else 0),
         _items(run),
         limit=scenario["limit"],
         buffer=scenario["buffer"],

@@ -13,13 +13,10 @@ under ``--plait-seeds N`` seeds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import settings
-
-# tests/jobs.py holds shared checks; rewrite its asserts as pytest does tests.
-pytest.register_assert_rewrite("jobs")
 
 # Hypothesis' per-example deadline measures wall time, which a 2-core machine
 # shared with other test runs makes meaningless; budgets are set per test.
@@ -40,3 +37,14 @@ BACKENDS = [
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     backend: tuple[str, dict[str, Any]] = request.param
     return backend
+
+
+@pytest.fixture
+def backend(anyio_backend: tuple[str, dict[str, Any]]) -> Literal[
+    "asyncio", "uvloop", "trio"
+]:
+    """The event loop's name as ``plait.testing.run`` takes it, for sync tests."""
+    name, options = anyio_backend
+    if options.get("use_uvloop"):
+        return "uvloop"
+    return "trio" if name == "trio" else "asyncio"

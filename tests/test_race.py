@@ -295,3 +295,20 @@ def test_a_loser_failing_in_the_winners_tick_does_not_hide_the_winner(
         main, backend=backend, virtual_time=backend != "uvloop", fuzz_seed=seed
     )
     assert outcome == "winner"
+
+
+@pytest.mark.virtual_time
+async def test_a_contestant_timing_out_on_its_own_is_a_failed_contestant() -> None:
+    """Its TimeoutError comes from a cancellation, but one it caught itself."""
+
+    async def times_out() -> str:
+        with anyio.fail_after(1):
+            await anyio.sleep(5)
+        return "late"
+
+    async def healthy() -> str:
+        await anyio.sleep(2)
+        return "healthy"
+
+    assert await plait.race(times_out, healthy) == "healthy"
+    assert await plait.race(times_out, healthy, stagger=0.5) == "healthy"

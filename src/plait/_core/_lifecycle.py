@@ -31,12 +31,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Self, final
+from typing import NoReturn, Self, final
 
 from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
 from anyio.abc import TaskGroup
 
-from ._cancellation import is_cancelled
+from ._cancellation import is_cancelled, non_cancel_subgroup
 
 
 class TaskGroupOwner(AsyncContextManagerMixin):
@@ -113,7 +113,6 @@ class TaskGroupOwner(AsyncContextManagerMixin):
         except BaseException as exc:
             tg.cancel_scope.cancel()
             await _exit_group(tg, exc)
-            raise
         try:
             yield
         except BaseException as exc:
@@ -125,14 +124,12 @@ class TaskGroupOwner(AsyncContextManagerMixin):
                 raise
             tg.cancel_scope.cancel()
             await _exit_group(tg, exc, closing)
-            raise
         closing = await _shielded(self._close)
         tg.cancel_scope.cancel()
         if closing is None:
             await tg.__aexit__(None, None, None)
             return
         await _exit_group(tg, closing)
-        raise closing
 
 
 async def _shielded(close: Callable[[], Awaitable[None]]) -> BaseException | None:
@@ -157,13 +154,18 @@ async def _caught(step: Callable[[], Awaitable[None]]) -> BaseException | None:
 
 async def _exit_group(
     tg: TaskGroup, block_error: BaseException, closing: BaseException | None = None
-) -> None:
-    """Exit *tg* (cancelled); if more than *block_error* failed, raise them all.
+) -> NoReturn:
+    """Exit *tg* (cancelled), then raise *block_error* and what else failed.
 
     A native cancellation (asyncio's ``Task.cancel()``) that arrives while the
     owned work stops does not replace the error already on its way out: as in
-    an anyio task group, that error wins.
+    an anyio task group, that error wins. Cancellations inside a group the
+    block raised are left out: the group propagates whatever it holds, and
+    trio's would otherwise carry the Cancelled of the owned group's own
+    scope, which only that group may absorb, out of it.
     """
+    if isinstance(block_error, BaseExceptionGroup) and not is_cancelled(block_error):
+        block_error = non_cancel_subgroup(block_error) or block_error
     errors = [block_error]
     if closing is not None and not is_cancelled(closing):
         errors.append(closing)
@@ -178,3 +180,4 @@ async def _exit_group(
         raise BaseExceptionGroup(
             "the async with block and the work it owned both failed", errors
         ) from None
+    raise block_error

@@ -13,13 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from plait.testing import JobSpec
 
-from ._model import TICK, Backend, Family, Scenario, Source
+from ._model import MAX_TICKS, TICK, Backend, Family, Scenario, Source
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
-
-MAX_TICKS = 16
-"""Longest job delay and latest cancellation, in ticks (2 s of virtual time)."""
 
 
 def sources(family: Family, backend: Backend) -> tuple[Source, ...]:

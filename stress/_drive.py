@@ -14,17 +14,31 @@ import anyio.lowlevel
 from plait import testing
 from plait.testing import ConcurrencyProbe, JobError, JobInterrupt, JobSpec, Timeline
 
-from ._model import REAL_TICK, TICK, Backend, Family, Observation, Run, Scenario
+from ._model import (
+    MAX_TICKS,
+    REAL_TICK,
+    TICK,
+    Backend,
+    Family,
+    Observation,
+    Run,
+    Scenario,
+)
 
 HANG = 1000.0
 """Scenario seconds after which a call that has not ended counts as hung."""
+
+SETTLE = (MAX_TICKS + 2) * TICK
+"""Scenario seconds after the call in which nothing may happen any more."""
 
 
 def run_case(family: Family, scenario: Scenario, backend: Backend) -> list[str]:
     """Run *scenario* on *backend*; return its anomalies (none: it passed).
 
     Warnings (a coroutine never awaited, an unclosed resource) count as
-    anomalies; they surface when garbage is collected, so it is, here.
+    anomalies; they surface when garbage is collected, so the young
+    generations are, here (what the case made is there; a full collection
+    would cost more than the case).
     """
     virtual = backend != "uvloop" and not family.real_time
     tick = TICK if virtual else REAL_TICK
@@ -43,7 +57,7 @@ def run_case(family: Family, scenario: Scenario, backend: Backend) -> list[str]:
             )
         except BaseException as exc:  # the harness itself must not break
             problems = [f"the harness raised {exc!r}"]
-        gc.collect()
+        gc.collect(1)
     problems += [f"warning: {w.category.__name__}: {w.message}" for w in caught]
     return problems
 
@@ -185,10 +199,10 @@ async def _call_in(
         task.name for task in anyio.get_running_tasks() if task.id not in before
     ]
     events = len(run.timeline)
-    # Anything still scheduled (a job's sleep, a stray task) would act now.
+    # Anything still scheduled (a job's sleep, a stray task) would act by now.
     for _ in range(3):
         await anyio.lowlevel.checkpoint()
-    await anyio.sleep(run.seconds(4.0))
+    await anyio.sleep(run.seconds(SETTLE))
     box["late"] = len(run.timeline) - events
 
 

@@ -20,8 +20,11 @@ asyncio's ``Task.cancel()`` of the task making the call (asyncio only)."""
 TICK = 0.125
 """Scenario times are multiples of this many (virtual) seconds."""
 
-REAL_TICK = 0.002
+REAL_TICK = 0.001
 """What a tick lasts on real time (uvloop has no virtual time)."""
+
+MAX_TICKS = 16
+"""Longest job delay and latest cancellation, in ticks (2 s of virtual time)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,9 +40,9 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def backend(anyio_backend: tuple[str, dict[str, Any]]) -> Literal[
-    "asyncio", "uvloop", "trio"
-]:
+def backend(
+    anyio_backend: tuple[str, dict[str, Any]],
+) -> Literal["asyncio", "uvloop", "trio"]:
     """The event loop's name as ``plait.testing.run`` takes it, for sync tests."""
     name, options = anyio_backend
     if options.get("use_uvloop"):

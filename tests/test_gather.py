@@ -199,7 +199,7 @@ async def test_coroutines_in_an_already_cancelled_scope_never_warn() -> None:
 
 
 @pytest.mark.virtual_time
-async def test_a_cleanup_error_under_an_outer_deadline_is_raised_with_return_exceptions() -> (
+async def test_return_exceptions_raises_a_cleanup_error_under_an_outer_deadline() -> (
     None
 ):
     async def cleanup_fails() -> None:

@@ -337,10 +337,12 @@ async def test_two_readers_share_the_results_and_both_finish(ordered: bool) -> N
             got[name].append(r)
 
     with anyio.fail_after(5):  # the bug was a reader waiting forever
-        async with plait.imap(square, range(20), limit=2, ordered=ordered) as results:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(reader, "a", results)
-                tg.start_soon(reader, "b", results)
+        async with (
+            plait.imap(square, range(20), limit=2, ordered=ordered) as results,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(reader, "a", results)
+            tg.start_soon(reader, "b", results)
     assert sorted(got["a"] + got["b"]) == [x * x for x in range(20)]
     if ordered:  # each reader still sees its share in input order
         assert got["a"] == sorted(got["a"])

@@ -555,6 +555,7 @@ async def test_a_failure_racing_an_outer_cancellation_is_raised(
     return_exceptions: bool,
 ) -> None:
     """The item fails just as its caller is cancelled: the failure wins."""
+
     async def fails_as_cancelled(x: int) -> int:
         if x == 1:
             outer.cancel()

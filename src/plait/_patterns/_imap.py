@@ -149,9 +149,8 @@ def imap(
     the first), an ``Exception`` fn raises while the block closes (a call's
     cleanup failing as it is cancelled) and an error closing ``items`` leave
     the ``async with`` in an ``ExceptionGroup``, after the block's own
-    exception if it raised one; unread results are dropped. The block is
-    owned like ``Supervisor``'s: entered once, its own exception leaves as
-    itself.
+    exception if it raised one; unread results are dropped. The block can be
+    entered once (a second ``async with`` raises ``RuntimeError``).
 
     Cancelled from outside, the block propagates the cancellation, unless a
     call failed meanwhile (as the cancellation came, or in its cleanup): then

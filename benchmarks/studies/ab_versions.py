@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -105,13 +106,18 @@ def jobs_for(package: ModuleType, label: str, backend: Any) -> dict[str, Job]:
 async def main(other: ModuleType, ref: str, backend: Any, args: Any) -> None:
     ours = jobs_for(plait, "(this checkout)", backend)
     theirs = jobs_for(other, f"({ref})", backend)
-    print(f"N={N} limit={LIMIT} (unless said) on {args.backend}; µs per item, ")
-    print(f"ratio = this checkout / {ref}, with its 95% interval")
+    print(f"N={N} limit={LIMIT} (unless said) on {args.backend}; {args.clock} µs")
+    print(f"per item; ratio = this checkout / {ref}, with its 95% interval")
     for (name, job), (base_name, base) in zip(
         ours.items(), theirs.items(), strict=True
     ):
+        if args.only and args.only not in name:
+            continue
         samples = await interleave(
-            {base_name: base, name: job}, rounds=args.rounds, min_time=args.min_time
+            {base_name: base, name: job},
+            rounds=args.rounds,
+            min_time=args.min_time,
+            timer=time.process_time if args.clock == "cpu" else time.perf_counter,
         )
         print("\n".join(summary(samples, base_name, N)))
 
@@ -122,6 +128,13 @@ def cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=("asyncio", "uvloop", "trio"))
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--only", help="time only the cases whose name has this")
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="CPU time of this process (default: robust on a loaded machine)",
+    )
     args = parser.parse_args(argv)
     backends = [args.backend] if args.backend else ["asyncio", "uvloop", "trio"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from contextvars import copy_context
+from itertools import repeat
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from anyio import create_task_group
@@ -34,6 +35,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _MISSING: Any = object()
+_PULL: Any = (None, None)  # what a worker over async items iterates: pull now
 
 
 @overload
@@ -217,13 +219,14 @@ class _BoundedMap(Generic[T, R]):
     async def _work(self) -> None:
         """Pull an item, call fn, store its result; again, until told to stop.
 
-        The one worker loop, whatever the options: the pull step depends on
-        the items (``next`` on a sync iterator, an await on an async one),
-        the options run through ``invoke`` when one is set, and the fuzzing
-        hand-off sits before each call; each of these costs one pointer test
-        per item when unused. What only matters when something goes wrong
-        (fn not async, a lost call, more items than ``len()``) is checked on
-        that path only.
+        The one worker loop, whatever the options. The pull step is chosen per
+        worker: it iterates the shared ``(index, item)`` iterator of sync
+        items, and for async items an endless ``(None, None)`` that says
+        "await the next pair". Options run through ``invoke`` when one is set, and the
+        fuzzing hand-off sits before each call: each costs a pointer test per
+        item when unused. What only matters when something goes wrong (fn not
+        async, a lost call, more items than ``len()``) is checked on that
+        path only.
         """
         results, fn, invoke, fuzz = self.results, self.fn, self.invoke, self.fuzz
         pairs, pull_async = self.pairs, self.source.pull_async
@@ -232,21 +235,18 @@ class _BoundedMap(Generic[T, R]):
         start = copy_context()
         # What fn last returned, for the misuse check on the failure path.
         aw: Any = NOT_CALLED
+        failure: Exception | None = None  # an item's, on its way out
         try:
             if fuzz is not None:
                 await fuzz("task_start")
-            while not self.stopped:
-                try:
-                    pair = (
-                        next(pairs, None) if pairs is not None else await pull_async()
-                    )
-                except Exception as exc:
-                    note_items_error(exc, "bounded_map", self.source.iterator)
-                    self.stopped = True
-                    raise
-                if pair is None:
-                    return
-                index, item = pair
+            if self.stopped:  # failed before this worker first ran
+                return
+            for index, item in pairs if pairs is not None else repeat(_PULL):
+                if index is None:  # async items: pull the next pair now
+                    pair = await pull_async()
+                    if pair is None:
+                        return
+                    index, item = pair
                 if not full and index >= started_for:
                     full = spawner.grow(limit)
                 try:
@@ -263,17 +263,25 @@ class _BoundedMap(Generic[T, R]):
                     note_item(exc, "bounded_map", index, item)
                     if not self.return_exceptions or self._stopping():
                         self.stopped = True
+                        failure = exc
                         raise
                     result = exc
                 try:
                     results[index] = result
                 except IndexError:  # unknown length, or more items than len()
                     _store_past_end(results, index, result)
+                if self.stopped:  # mypy narrows self.stopped across the await
+                    return  # type: ignore[unreachable]
                 if copy_context() != start:
                     # fn changed this task's context: a fresh worker takes
                     # over, so the next call sees the caller's context.
                     spawner.spawn()
                     return
+        except Exception as exc:
+            if exc is not failure:  # else the items iterable raised it
+                note_items_error(exc, "bounded_map", self.source.iterator)
+                self.stopped = True
+            raise
         except BaseException as exc:
             if is_cancelled(exc) and not cancellation_pending():
                 self.stopped = True

@@ -159,6 +159,17 @@ def _notes_problems(obs: Observation, pattern: str, where: str) -> list[str]:
     return problems
 
 
+def _all_results_problems(obs: Observation, return_exceptions: bool) -> list[str]:
+    """When the call returned: a result per job, in order, each the right one."""
+    if obs.outcome != "value":
+        return []
+    values = list(enumerate(obs.value))
+    problems = []
+    if len(values) != len(obs.run.scenario.jobs):
+        problems.append(f"{len(values)} results for {len(obs.run.calls)} jobs")
+    return problems + _results_problems(obs, values, return_exceptions)
+
+
 def _limit_problems(obs: Observation, limit: int | None) -> list[str]:
     problems = []
     if limit is not None and obs.run.probe.peak > limit:
@@ -196,12 +207,7 @@ def _check_gather(obs: Observation) -> list[str]:
     return_exceptions = obs.run.scenario["return_exceptions"]
     problems = expect_failures(obs, _failures(obs, return_exceptions))
     problems += _closed_problems(obs) + _notes_problems(obs, "gather", "argument")
-    if obs.outcome == "value":
-        values = list(enumerate(obs.value))
-        if len(values) != len(obs.run.scenario.jobs):
-            problems.append(f"{len(values)} results for {len(obs.run.calls)} jobs")
-        problems += _results_problems(obs, values, return_exceptions)
-    return problems
+    return problems + _all_results_problems(obs, return_exceptions)
 
 
 FORMS = ("coroutine", "callable", "awaitable")
@@ -273,12 +279,7 @@ def _check_map(obs: Observation) -> list[str]:
     problems = expect_failures(obs, _failures(obs, return_exceptions))
     problems += _limit_problems(obs, limit) + _held_problems(obs, limit)
     problems += _items_closed(obs) + _notes_problems(obs, "bounded_map", "item")
-    if obs.outcome == "value":
-        values = list(enumerate(obs.value))
-        if len(values) != len(obs.run.scenario.jobs):
-            problems.append(f"{len(values)} results for {len(obs.run.calls)} jobs")
-        problems += _results_problems(obs, values, return_exceptions)
-    return problems
+    return problems + _all_results_problems(obs, return_exceptions)
 
 
 _ITEMS_MODES = {

@@ -16,11 +16,17 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 # Hypothesis' per-example deadline measures wall time, which a 2-core machine
 # shared with other test runs makes meaningless; budgets are set per test.
-settings.register_profile("plait", deadline=None)
+# The `backend` fixture is the same for every example of a test, as meant.
+settings.register_profile(
+    "plait",
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 settings.load_profile("plait")
 
 # plait.testing's plugin tests run small pytest sessions of their own.

@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 import plait
+import plait.testing
 
 
 async def square_after(x: int) -> int:
@@ -419,3 +420,41 @@ async def test_a_second_failure_leaves_after_the_first(ordered: bool) -> None:
                 pass
     raised_first = type(info.value.exceptions[0])
     assert raised_first is (OSError if ordered else ValueError)
+
+
+def test_a_failure_its_worker_and_a_reader_both_could_raise_is_raised_once(
+    backend: Any,
+) -> None:
+    """The reader wakes as the block is cancelled, and so does the worker
+    holding a failure: whichever raises it first claims it.
+
+    Every hand-off point switches tasks once; over a few dozen seeds, trio's
+    shuffling scheduler lets the worker raise it before the reader does.
+    """
+
+    async def fails_at_once(x: int) -> int:
+        if x == 0:
+            raise ValueError("once")
+        await anyio.sleep_forever()
+        return x
+
+    second = 1.0 if backend != "uvloop" else 0.01  # real time on uvloop
+
+    async def cancel_later(scope: anyio.CancelScope) -> None:
+        await anyio.sleep(second)
+        scope.cancel()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            outer = anyio.CancelScope()
+            tg.start_soon(cancel_later, outer)
+            with pytest.RaisesGroup(ValueError, allow_unwrapped=True), outer:
+                async with plait.imap(
+                    fails_at_once, range(2), limit=2, ordered=False
+                ) as results:
+                    await anyio.sleep(second)  # busy as the failure comes
+                    await _read_all(results)
+
+    for seed in range(40):
+        with plait.testing.fuzz_schedule(seed, probability=1.0, max_switches=1):
+            plait.testing.run(main, backend=backend, virtual_time=backend != "uvloop")

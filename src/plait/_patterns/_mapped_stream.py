@@ -30,11 +30,12 @@ class Held:
     read leaves the ``async with`` (alone, or after the block's own error).
     """
 
-    __slots__ = ("delivered", "error")
+    __slots__ = ("delivered", "error", "raised")
 
     def __init__(self, error: Exception) -> None:
         self.error = error
-        self.delivered = Event()
+        self.delivered = Event()  # a reader has raised it
+        self.raised = False  # its worker has raised it: no reader may now
 
 
 # (index, failed, value): a result (an exception, with return_exceptions),
@@ -206,7 +207,11 @@ class MappedStream(TaskGroupOwner, AsyncIterator[Any], Generic[T, R]):
         return self._failed(index, error)
 
     async def _hold(self, held: Held) -> None:
-        """Wait until a reader has raised *held*; if the block ends first, raise it."""
+        """Wait until a reader has raised *held*; if the block ends first, raise it.
+
+        Whichever comes first claims it, so it is raised once: by a reader,
+        or by this worker into the task group.
+        """
         if not self._stopping():
             try:
                 await held.delivered.wait()
@@ -214,6 +219,9 @@ class MappedStream(TaskGroupOwner, AsyncIterator[Any], Generic[T, R]):
             except BaseException as exc:
                 if held.delivered.is_set() or not is_cancelled(exc):
                     raise
+        elif held.delivered.is_set():
+            return
+        held.raised = True
         raise held.error
 
     async def _wait_for_slot(self) -> bool:
@@ -266,12 +274,16 @@ class MappedStream(TaskGroupOwner, AsyncIterator[Any], Generic[T, R]):
         index, failed, value = entry
         if failed:
             # The iterator is finished: this failure is raised once, to one
-            # reader, and the worker holding it lets go.
+            # reader, and the worker holding it lets go; unless that worker
+            # raised it already, as the block is closing or cancelled.
             self.finished = True
             self.failure = None
             self.by_completion.clear()
-            value.delivered.set()
             self._wake_reader()
+            if value.raised:
+                await checkpoint_if_cancelled()
+                raise StopAsyncIteration
+            value.delivered.set()
             raise value.error
         self.next_index += 1
         self.free_slots += 1  # _release_slot, inline: this is per item

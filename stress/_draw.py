@@ -26,8 +26,11 @@ def sources(family: Family, backend: Backend) -> tuple[Source, ...]:
     return family.sources
 
 
-def settle(scenario: Scenario) -> Scenario:
-    """Return *scenario* made finite: with no outer cancellation, nothing hangs."""
+def settle(family: Family, scenario: Scenario) -> Scenario:
+    """Return *scenario* made finite (with no outer cancellation, nothing
+    hangs) and within what the family's API promises."""
+    if family.adjust is not None:
+        scenario = family.adjust(scenario)
     if scenario.source != "none":
         return scenario
     jobs = tuple(dataclasses.replace(job, hangs=False) for job in scenario.jobs)
@@ -45,7 +48,9 @@ def draw(family: Family, backend: Backend, seed: int) -> Scenario:
     source = rnd.choice(sources(family, backend))
     cancel_at = rnd.randint(0, MAX_TICKS) * TICK
     fuzz_seed = rnd.randrange(2**32) if rnd.random() < 0.6 else None
-    return settle(Scenario(family.name, jobs, mode, source, cancel_at, fuzz_seed))
+    return settle(
+        family, Scenario(family.name, jobs, mode, source, cancel_at, fuzz_seed)
+    )
 
 
 def _job(rnd: random.Random, family: Family, index: int) -> JobSpec:
@@ -108,6 +113,6 @@ def scenarios(family: Family, backend: Backend) -> SearchStrategy[Scenario]:
         scenario = Scenario(
             family.name, plan.jobs, mode, source, plan.cancel_after or 0.0, fuzz_seed
         )
-        return settle(scenario)
+        return settle(family, scenario)
 
     return build()

@@ -154,6 +154,8 @@ class Family:
         weight: its share of the cases of a run.
         known: why it fails today, when another stream owns the fix (the
             report says so instead of weakening the invariant).
+        adjust: turns a drawn scenario into one the family's contract
+            covers, where an API documents a limit.
     """
 
     name: str
@@ -167,3 +169,4 @@ class Family:
     real_time: bool = False
     weight: int = 4
     known: str = ""
+    adjust: Callable[[Scenario], Scenario] | None = None

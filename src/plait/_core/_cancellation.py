@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from anyio import current_effective_deadline, current_time, get_cancelled_exc_class
+from anyio import current_effective_deadline, get_cancelled_exc_class
 
 
 def is_cancelled(exc: BaseException) -> bool:
@@ -37,13 +37,15 @@ def cancellation_pending() -> bool:
     """Tell whether the next checkpoint here will raise a cancellation.
 
     True when an enclosing scope (up to the nearest shield) has been
-    cancelled or its deadline has passed. Patterns ask it when a call fails,
-    to tell a failure of its own from one raised while it was being
-    cancelled (its cleanup failing), and a scope's cancellation from one
-    delivered outside any scope (asyncio's ``Task.cancel()``).
+    cancelled, explicitly or by its deadline (anyio then reports the
+    effective deadline as ``-inf``). A deadline that has passed but not yet
+    fired does not count: the answer never depends on the clock moving
+    between two looks. Patterns ask it when a call fails, to tell a failure
+    of its own from one raised while it was being cancelled (its cleanup
+    failing), and a scope's cancellation from one delivered outside any
+    scope (asyncio's ``Task.cancel()``).
     """
-    deadline = current_effective_deadline()
-    return deadline == -math.inf or deadline <= current_time()
+    return current_effective_deadline() == -math.inf
 
 
 def raised_while_cancelled(exc: BaseException) -> bool:

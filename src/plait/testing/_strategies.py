@@ -58,8 +58,8 @@ class JobInterrupt(BaseException):
 
 
 def _cancel_pending() -> bool:
-    deadline = anyio.current_effective_deadline()
-    return deadline == -math.inf or deadline <= anyio.current_time()
+    # An enclosing scope was cancelled (explicitly or by its deadline).
+    return anyio.current_effective_deadline() == -math.inf
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import math
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -589,3 +590,31 @@ async def test_a_cleanup_error_under_an_outer_deadline_is_raised(
             await plait.bounded_map(
                 cleanup_fails, range(2), limit=2, return_exceptions=return_exceptions
             )
+
+
+async def test_return_exceptions_is_a_result_unless_raised_while_cancelled() -> None:
+    """An error raised before the map is cancelled is a result, even after
+    another worker's failure has stopped the map (found by the stress run).
+    """
+    items_failed = anyio.Event()
+    pending_when_raised: list[bool] = []
+
+    async def items() -> AsyncIterator[int]:
+        yield 0
+        await anyio.lowlevel.checkpoint()
+        items_failed.set()
+        raise OSError("items broke")
+
+    async def fails_as_items_fail(x: int) -> int:
+        await items_failed.wait()
+        pending_when_raised.append(plait.effective_deadline() == -math.inf)
+        raise ValueError(x)
+
+    with pytest.raises(ExceptionGroup) as info:
+        await plait.bounded_map(
+            fails_as_items_fail, items(), limit=2, return_exceptions=True
+        )
+    raised = [type(e) for e in info.value.exceptions]
+    # A failure when a cancellation was pending, else a result dropped with
+    # the others: never both, never decided by anything else.
+    assert raised == ([OSError, ValueError] if pending_when_raised[0] else [OSError])

@@ -106,8 +106,10 @@ async def bounded_map(
     cleanup raised while it was cancelled. Then, as from an anyio task group,
     the ``ExceptionGroup`` of those failures is raised instead (an enclosing
     scope does not catch it), so no failure is lost. With
-    ``return_exceptions``, an ``Exception`` raised once the map is being
-    cancelled or has stopped is such a failure, not a result.
+    ``return_exceptions``, an ``Exception`` raised while the map is being
+    cancelled (from outside, or after the items iterable failed) is such a
+    failure, not a result; one raised before is a result, dropped with the
+    others if the map then ends by a cancellation or a failure.
 
     A ``BaseException`` from fn that is not a cancellation (``SystemExit``, one
     of your own) is no item's result: it cancels the other calls and
@@ -261,7 +263,7 @@ class _BoundedMap(Generic[T, R]):
                     if self._misused(exc, aw):
                         return
                     note_item(exc, "bounded_map", index, item)
-                    if not self.return_exceptions or self._stopping():
+                    if not self.return_exceptions or cancellation_pending():
                         self.stopped = True
                         failure = exc
                         raise
@@ -289,10 +291,6 @@ class _BoundedMap(Generic[T, R]):
             raise
         finally:
             spawner.exited()
-
-    def _stopping(self) -> bool:
-        """Tell whether the map is stopping: an error is then a failure."""
-        return self.stopped or cancellation_pending()
 
     def _misused(self, exc: Exception, returned: object) -> bool:
         """Stop the map if *exc* means fn is not async; tell whether it did."""

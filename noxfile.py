@@ -57,7 +57,15 @@ def wheel(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
-    paths = ["src", "tests", "benchmarks", "notebooks", "docs/_ext", "noxfile.py"]
+    paths = [
+        "src",
+        "tests",
+        "benchmarks",
+        "stress",
+        "notebooks",
+        "docs/_ext",
+        "noxfile.py",
+    ]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -67,6 +75,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over src and tests."""
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHONS[:1])
+def stress(session: nox.Session) -> None:
+    """The stress harness: 10,000 seeded cases per event loop (`-- --short`: CI's)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "stress", *session.posargs)
 
 
 @nox.session(python=PYTHONS[:1])

@@ -92,7 +92,7 @@ def tour() -> None:
         if unavailable is not None:
             print(f"backend: {backend}: {unavailable}\n")
             continue
-        for line in run(_tour, backend, backend=backend):  # type: ignore[arg-type]
+        for line in run(_tour, backend, backend=backend):
             print(line)
         print()
 

@@ -16,6 +16,8 @@ from typing import Any, NoReturn, TypeAlias, TypeVar
 T = TypeVar("T")
 
 AwaitableOrFn: TypeAlias = Awaitable[T] | Callable[[], Awaitable[T]]
+"""What ``gather``, ``race`` and ``as_completed`` take: an awaitable giving a
+``T``, or a function of no arguments returning one (``lambda: fetch(url)``)."""
 
 _REPR_LIMIT = 60
 

@@ -18,6 +18,7 @@ from .._core._checks import check_int
 from .._patterns._retry import RetryPolicy
 
 JobHandlerFn: TypeAlias = Callable[["Job"], Awaitable[object]]
+"""A job handler: an async function taking the ``Job``; its result is kept."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

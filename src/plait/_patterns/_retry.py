@@ -28,6 +28,8 @@ PosArgsT = TypeVarTuple("PosArgsT")
 RetryOn: TypeAlias = (
     type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
 )
+"""Which failures ``retry`` retries: an exception class, a tuple of them, or a
+predicate taking the exception."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from anyio import TASK_STATUS_IGNORED, Event, create_task_group
 from anyio.abc import TaskGroup, TaskStatus
 
 from ._periodic import (
-    Errors,
-    Missed,
+    MissedTickPolicy,
+    PeriodicErrorPolicy,
     _Periodic,
     _Runner,
     _tick_loop,
@@ -86,7 +86,11 @@ class Scheduler:
     """
 
     def __init__(
-        self, *, sequential: bool = False, grace: float = 5.0, errors: Errors = "raise"
+        self,
+        *,
+        sequential: bool = False,
+        grace: float = 5.0,
+        errors: PeriodicErrorPolicy = "raise",
     ) -> None:
         check_common("Scheduler()", errors, grace)
         self.sequential, self.grace, self.errors = sequential, grace, errors
@@ -102,7 +106,7 @@ class Scheduler:
         fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
         *args: *PosArgsT,
         name: str | None = None,
-        missed: Missed = "skip",
+        missed: MissedTickPolicy = "skip",
         jitter: float = 0.0,
         overlap: bool = False,
         immediate: bool = True,

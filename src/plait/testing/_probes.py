@@ -7,14 +7,16 @@ import dataclasses
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar
 
 import anyio
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-EventKind = Literal["start", "finish", "fail", "cancel", "mark"]
+TimelineEventKind: TypeAlias = Literal["start", "finish", "fail", "cancel", "mark"]
+"""What a ``TimelineEvent`` records: a task's start, finish, failure or
+cancellation, or a mark of your own."""
 
 
 class ConcurrencyProbe:
@@ -149,7 +151,7 @@ class TimelineEvent:
     time: float
     seq: int
     label: str
-    kind: EventKind
+    kind: TimelineEventKind
     error: BaseException | None = None
 
 
@@ -196,7 +198,7 @@ class Timeline:
         return iter(self.events)
 
     def _add(
-        self, label: str, kind: EventKind, error: BaseException | None = None
+        self, label: str, kind: TimelineEventKind, error: BaseException | None = None
     ) -> None:
         event = TimelineEvent(
             anyio.current_time(), len(self.events), label, kind, error
@@ -237,15 +239,15 @@ class Timeline:
 
         return tracked
 
-    def labels(self, kind: EventKind) -> list[str]:
+    def labels(self, kind: TimelineEventKind) -> list[str]:
         """Return the labels of events of *kind*, in the order they happened."""
         return [event.label for event in self.events if event.kind == kind]
 
-    def kinds(self, label: str) -> list[EventKind]:
+    def kinds(self, label: str) -> list[TimelineEventKind]:
         """Return what happened to *label*, in order (``['start', 'finish']``)."""
         return [event.kind for event in self.events if event.label == label]
 
-    def time_of(self, label: str, kind: EventKind) -> float:
+    def time_of(self, label: str, kind: TimelineEventKind) -> float:
         """Return when *label* first had an event of *kind*.
 
         Raises:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 STATES = ("queued", "running", "retrying", "done", "dead")
-State = Literal["queued", "running", "retrying", "done", "dead"]
+JobState: TypeAlias = Literal["queued", "running", "retrying", "done", "dead"]
+"""Where a durable job stands: ``'queued'``, ``'running'``, ``'retrying'``,
+``'done'`` or ``'dead'`` (failed for good)."""
 AckKind = Literal["done", "retry", "dead"]
 
 # A job whose lease expires this many times is dead-lettered: its worker
@@ -135,7 +137,7 @@ class JobRecord:
     id: str
     type: str
     payload: Any
-    state: State
+    state: JobState
     priority: int
     not_before: float
     attempts: int

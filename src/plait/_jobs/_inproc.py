@@ -270,7 +270,8 @@ class TrackedBackend(_Counting):
         check_optional_seconds(
             "TrackedBackend()", "drain_timeout", drain_timeout, finite=False
         )
-        self.limit, self.drain_timeout = limit, drain_timeout
+        self.limit: int | None = limit
+        self.drain_timeout: float | None = drain_timeout
         self._limiter: CapacityLimiter | None = None
         self._tg: TaskGroup | None = None
         self._scopes: dict[str, CancelScope] = {}

@@ -93,7 +93,9 @@ class Scheduler:
         errors: PeriodicErrorPolicy = "raise",
     ) -> None:
         check_common("Scheduler()", errors, grace)
-        self.sequential, self.grace, self.errors = sequential, grace, errors
+        self.sequential: bool = sequential
+        self.grace: float = grace
+        self.errors: PeriodicErrorPolicy = errors
         self._jobs: list[_Periodic] = []
         self._live: tuple[TaskGroup, _Runner, Event] | None = None
         self._stop: Event | None = None

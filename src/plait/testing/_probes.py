@@ -50,9 +50,9 @@ class ConcurrencyProbe:
     __slots__ = ("current", "entries", "peak")
 
     def __init__(self) -> None:
-        self.current = 0
-        self.peak = 0
-        self.entries = 0
+        self.current: int = 0
+        self.peak: int = 0
+        self.entries: int = 0
 
     def __repr__(self) -> str:
         return (

@@ -86,8 +86,8 @@ class DurableBackend:
     ) -> None:
         if handlers is not None and not isinstance(handlers, JobHandlers):
             raise TypeError(f"handlers must be a JobHandlers, got {handlers!r}")
-        self.dsn = str(dsn)
-        self.handlers = handlers if handlers is not None else JobHandlers()
+        self.dsn: str = str(dsn)
+        self.handlers: JobHandlers = handlers if handlers is not None else JobHandlers()
         self._work = bool(self.handlers.types()) if work is None else work
         self.worker: JobWorker | None = None
         if self._work:

@@ -136,7 +136,7 @@ async def _await(aw: Awaitable[T]) -> T:
 def to_coroutine(aw: Awaitable[T]) -> Coroutine[Any, Any, T]:
     """Return *aw* if it is a coroutine, else a coroutine that awaits it."""
     if type(aw) is CoroutineType:
-        return aw
+        return aw  # pyright: ignore[reportUnknownVariableType]
     return _await(aw)
 
 

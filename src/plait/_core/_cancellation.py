@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from anyio import get_cancelled_exc_class
 
 
@@ -27,7 +29,8 @@ def is_cancelled(exc: BaseException) -> bool:
     """
     cancelled = get_cancelled_exc_class()
     if isinstance(exc, BaseExceptionGroup):
-        return all(is_cancelled(inner) for inner in exc.exceptions)
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return all(is_cancelled(inner) for inner in group.exceptions)
     return isinstance(exc, cancelled)
 
 

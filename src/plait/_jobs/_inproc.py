@@ -375,13 +375,15 @@ class TrackedBackend(_Counting):
                 report = DrainReport(finished=finished, cancelled=cancelled)
                 self._report = report
                 self._drained.set()
-        if cancelled:
+        # Set in the shielded block, which swallows no exception (pyright
+        # assumes any CancelScope may).
+        if cancelled:  # pyright: ignore[reportPossiblyUnboundVariable]
             logger.warning(
                 "plait: drain timeout ran out; cancelled %d job(s): %s",
                 len(cancelled),
                 ", ".join(cancelled[:20]) + (" ..." if len(cancelled) > 20 else ""),
             )
-        return report
+        return report  # pyright: ignore[reportPossiblyUnboundVariable]
 
     @property
     def report(self) -> DrainReport | None:

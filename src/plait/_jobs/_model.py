@@ -45,7 +45,7 @@ class Job:
     """
 
     type: str
-    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])
     priority: int = 0
     not_before: float | None = None
     idempotency_key: str | None = None

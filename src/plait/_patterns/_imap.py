@@ -321,7 +321,7 @@ class _IMap(Generic[T, R]):
                         aw = fn(item)
                         if type(aw) is not CoroutineType and not is_awaitable(aw):
                             raise FnMisuse("imap", fn, aw)
-                        value = await aw
+                        value: R = await aw  # pyright: ignore[reportUnknownVariableType]
                     else:
                         value = await invoke(item)
                 except FnMisuse as misuse:
@@ -336,7 +336,7 @@ class _IMap(Generic[T, R]):
                     if ordered:
                         by_index[index] = (index, True, value)
                     else:
-                        by_completion.append((index, True, value))
+                        by_completion.append((index, True, value))  # pyright: ignore[reportUnknownArgumentType]
                     if self.result_ready is not None:
                         self._wake_reader()
                 if copy_context() != start:

@@ -220,14 +220,14 @@ class _BoundedMap(Generic[T, R]):
                     full = spawner.grow(limit)
                 try:
                     aw = fn(item)
-                    result = await aw
+                    result: R = await aw
                 except Exception as exc:
                     if isinstance(exc, TypeError) and _returned_non_awaitable(aw):
                         self._misused(FnMisuse("bounded_map", fn, aw))
                         return
                     if self._failed(exc, index, item):
                         return
-                    result = exc
+                    result = exc  # type: ignore[assignment]
                 try:
                     results[index] = result
                 except IndexError:  # unknown length, or more items than len()
@@ -270,7 +270,7 @@ class _BoundedMap(Generic[T, R]):
                         aw = fn(item)
                         if type(aw) is not CoroutineType and not is_awaitable(aw):
                             raise FnMisuse("bounded_map", fn, aw)
-                        result = await aw
+                        result: R = await aw  # pyright: ignore[reportUnknownVariableType]
                     else:
                         result = await invoke(item)
                 except FnMisuse as misuse:
@@ -283,7 +283,7 @@ class _BoundedMap(Generic[T, R]):
                 try:
                     results[index] = result
                 except IndexError:  # unknown length, or more items than len()
-                    _store_past_end(results, index, result)
+                    _store_past_end(results, index, result)  # pyright: ignore[reportUnknownArgumentType]
                 if copy_context() != start:
                     spawner.spawn()
                     return

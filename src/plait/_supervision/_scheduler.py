@@ -13,12 +13,12 @@ from anyio.abc import TaskGroup, TaskStatus
 from ._periodic import (
     MissedTickPolicy,
     PeriodicErrorPolicy,
-    _Periodic,
-    _Runner,
-    _tick_loop,
+    PeriodicJob,
+    PeriodicRunner,
     check_common,
     make_periodic,
     run_jobs,
+    tick_loop,
 )
 
 PosArgsT = TypeVarTuple("PosArgsT")
@@ -96,8 +96,8 @@ class Scheduler:
         self.sequential: bool = sequential
         self.grace: float = grace
         self.errors: PeriodicErrorPolicy = errors
-        self._jobs: list[_Periodic] = []
-        self._live: tuple[TaskGroup, _Runner, Event] | None = None
+        self._jobs: list[PeriodicJob] = []
+        self._live: tuple[TaskGroup, PeriodicRunner, Event] | None = None
         self._stop: Event | None = None
         self._running = False
         self._tg: TaskGroup | None = None
@@ -138,7 +138,7 @@ class Scheduler:
         self._jobs.append(job)
         if self._live is not None:
             tg, runner, stop = self._live
-            tg.start_soon(_tick_loop, job, runner, stop)
+            tg.start_soon(tick_loop, job, runner, stop)
 
     def stats(self) -> list[PeriodicJobStats]:
         """Return each job's counts, in the order the jobs were added."""
@@ -175,7 +175,7 @@ class Scheduler:
             self._stop = Event()
         own_stop = self._stop
 
-        def ready(tg: TaskGroup, runner: _Runner, stop: Event) -> None:
+        def ready(tg: TaskGroup, runner: PeriodicRunner, stop: Event) -> None:
             self._live = (tg, runner, stop)
             task_status.started()
 

@@ -96,4 +96,4 @@ for _name in __all__:
     # A type alias is typing's object, shared by every Literal spelled the same.
     if _get_origin(globals()[_name]) is None:
         globals()[_name].__module__ = __name__
-del _name
+del _name  # pyright: ignore[reportPossiblyUnboundVariable]

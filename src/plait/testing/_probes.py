@@ -5,7 +5,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+)
 from types import TracebackType
 from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar
 
@@ -99,7 +106,7 @@ class ConcurrencyProbe:
 
 
 @contextlib.asynccontextmanager
-async def assert_no_leaked_tasks() -> AsyncIterator[None]:
+async def assert_no_leaked_tasks() -> AsyncGenerator[None, None]:
     """Fail if a task created inside the block is still alive after it.
 
     Compares ``anyio.get_running_tasks()`` on entry and on exit, so it sees
@@ -210,7 +217,7 @@ class Timeline:
         self._add(label, "mark")
 
     @contextlib.contextmanager
-    def track(self, label: str) -> Iterator[None]:
+    def track(self, label: str) -> Generator[None, None, None]:
         """Record the block's start, and how it ended."""
         self._add(label, "start")
         try:

@@ -90,7 +90,7 @@ def run(
 
     if fuzz_seed is not None and name == "trio":
         # Loaded before fuzz_schedule so that it seeds trio's scheduler too.
-        from . import _trio  # noqa: F401
+        from . import _trio  # noqa: F401  # pyright: ignore[reportUnusedImport]
     fuzzing = (
         contextlib.nullcontext() if fuzz_seed is None else fuzz_schedule(fuzz_seed)
     )

@@ -133,7 +133,7 @@ def record_from_row(row: Sequence[Any]) -> JobRecord:
 
 def build_stats(rows: Sequence[Sequence[Any]], oldest: float | None) -> QueueStats:
     """Fold ``(type, state, count)`` rows into QueueStats."""
-    counts = dict.fromkeys(STATES, 0)
+    counts: dict[str, int] = dict.fromkeys(STATES, 0)
     by_type: dict[str, dict[str, int]] = {}
     for type_, state, count in rows:
         counts[state] = counts.get(state, 0) + int(count)

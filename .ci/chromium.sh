@@ -12,34 +12,11 @@
 # anywhere else: Playwright drives this binary (executable_path=...).
 set -euo pipefail
 
-log() { echo "chromium.sh: $*" >&2; }
-
 find_chromium() {
-    local name
-    for name in chromium chromium-browser; do
-        if command -v "$name" >/dev/null 2>&1; then
-            command -v "$name"
-            return 0
-        fi
-    done
-    return 1
+    command -v chromium || command -v chromium-browser
 }
 
-browser="$(find_chromium || true)"
-if [[ -z "$browser" ]]; then
-    if [[ "$(id -u)" != 0 ]]; then
-        log "chromium is not installed and this is not root: cannot apt-get install"
-        exit 1
-    fi
-    log "installing chromium from Debian's packages"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update >&2
-    apt-get install -y --no-install-recommends chromium >&2
-    browser="$(find_chromium || true)"
-    if [[ -z "$browser" ]]; then
-        log "apt-get installed chromium but no chromium binary is on PATH"
-        exit 1
-    fi
-fi
+. "$(dirname "$0")/apt.sh"
+browser="$(find_or_install chromium chromium find_chromium)"
 "$browser" --version >&2
 echo "$browser"

@@ -8,6 +8,7 @@ tests read both archives and their metadata as an installer would.
 
 from __future__ import annotations
 
+import ast
 import email.message
 import email.parser
 import re
@@ -180,3 +181,49 @@ def test_readme_links_point_at_the_project_home() -> None:
     text = (ROOT / "README.md").read_text()
     assert urls["Documentation"] in text
     assert urls["Source"] in text
+
+
+# One statement of what is supported: the matrix nox runs, the classifiers,
+# requires-python and the README's table (which the docs' home page includes).
+
+
+def _nox_pythons() -> list[str]:
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "PYTHONS" for t in node.targets
+        ):
+            value = ast.literal_eval(node.value)
+            assert isinstance(value, list)
+            return [str(v) for v in value]
+    raise AssertionError("noxfile.py has no PYTHONS list")
+
+
+def test_classifiers_name_the_pythons_the_matrix_tests() -> None:
+    project = PYPROJECT["project"]
+    prefix = "Programming Language :: Python :: 3."
+    classified = [
+        c.removeprefix("Programming Language :: Python :: ")
+        for c in project["classifiers"]
+        if c.startswith(prefix)
+    ]
+    pythons = _nox_pythons()
+    assert classified == pythons
+    assert project["requires-python"] == f">={pythons[0]}"
+
+
+def test_readme_states_the_supported_versions_once() -> None:
+    text = (ROOT / "README.md").read_text()
+    begin, end = "<!-- --8<-- [start:support] -->", "<!-- --8<-- [end:support] -->"
+    assert text.count(begin) == text.count(end) == 1
+    section = text[text.index(begin) : text.index(end)]
+    *head, last = _nox_pythons()
+    assert f"| Python | {', '.join(head)} and {last} " in section
+    lowest = re.search(
+        r'LOWEST_ANYIO = "anyio==(\d+\.\d+)', (ROOT / "noxfile.py").read_text()
+    )
+    assert lowest is not None
+    assert f"| anyio | {lowest[1]} and newer" in section
+    assert f"anyio>={lowest[1]}" in PYPROJECT["project"]["dependencies"]
+    home = (ROOT / "docs" / "index.md").read_text()
+    assert '--8<-- "README.md:support"' in home

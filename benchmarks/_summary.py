@@ -52,17 +52,19 @@ def _medians(
 def summary(results: dict[str, Any], plot: str | None) -> str:
     """Return the summary section (markers included), with *plot* if given."""
     groups = fill_extrapolated(results["groups"])
+    meta = results["meta"]
     backends = [b for b in BACKENDS if any(g["backend"] == b for g in groups)]
     out = [
         BEGIN,
         "",
         "## Summary",
         "",
-        "Median ratios per case, the range over the cases of each row (limits "
-        "10, 100 and 1000 for the pools), from the run whose tables follow. "
-        "plait against hand-written code: below 1.00x plait is faster. The "
-        "peers against plait: how many times slower the peer is than "
-        "`bounded_map` and `imap`.",
+        f"Measured by `{meta['command']}` on {meta['date']} ({meta['machine']}; "
+        f"Python {meta['python']}), the run whose tables follow. Each cell is "
+        "the range of the median ratios over the cases of its row (limits 10, "
+        "100 and 1000 for the pools). plait against hand-written code: below "
+        "1.00x plait is faster. The peers against plait: how many times "
+        "slower the peer is than `bounded_map` and `imap`.",
         "",
         "| | " + " | ".join(backends) + " |",
         "|---|" + "--:|" * len(backends),

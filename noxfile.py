@@ -123,8 +123,9 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict, pyright strict, and pyright --verifytypes at 100%."""
     session.install("-e", ".[dev]")
     session.run("mypy")
-    session.run("pyright")
-    session.run("pyright", "--verifytypes", "plait", "--ignoreexternal")
+    # -p .: this project's settings, whatever pyrightconfig.json lies above it.
+    session.run("pyright", "-p", ".")
+    session.run("pyright", "-p", ".", "--verifytypes", "plait", "--ignoreexternal")
 
 
 @nox.session(python=PYTHONS[:1])

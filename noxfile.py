@@ -148,7 +148,14 @@ def docs(session: nox.Session) -> None:
     """
     session.install("-e", ".[docs]")
     session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
-    session.run("python", "-m", "pytest", "tests/test_docs.py", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_docs.py",
+        "tests/test_docs_typecheck.py",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHONS[:1])

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Self, cast, final
+from typing import Self, cast, final
 
 from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
 from anyio.abc import TaskGroup
@@ -143,6 +143,7 @@ async def _shielded(close: Callable[[], Awaitable[None]]) -> BaseException | Non
     A shield keeps cancel scopes out, not asyncio's ``Task.cancel()``: what
     gets through is raised after the group has exited, never instead of it.
     """
+    failure: BaseException | None = None
     with CancelScope(shield=True):
         failure = await _caught(close)
     return failure
@@ -166,8 +167,9 @@ async def _exit_group(
     would carry the Cancelled of the owned group's own scope, which only that
     group may absorb, out of it.
     """
-    if isinstance(block_error, BaseExceptionGroup) and not is_cancelled(block_error):
-        block_error = non_cancel_subgroup(_group(block_error)) or block_error
+    group = _group(block_error)
+    if group is not None and not is_cancelled(group):
+        block_error = non_cancel_subgroup(group) or group
     raised: BaseException | None = None
     try:
         await tg.__aexit__(None, None, None)
@@ -237,12 +239,15 @@ def _failures_in(raised: BaseException | None) -> list[BaseException]:
     """Return what in *raised* (by exiting the group) is not a cancellation."""
     if raised is None or is_cancelled(raised):
         return []
-    if isinstance(raised, BaseExceptionGroup):
-        rest = non_cancel_subgroup(_group(raised))
+    group = _group(raised)
+    if group is not None:
+        rest = non_cancel_subgroup(group)
         return [] if rest is None else list(rest.exceptions)
     return [raised]
 
 
-def _group(exc: BaseExceptionGroup[Any]) -> BaseExceptionGroup[BaseException]:
-    """Return *exc*, typed as the group of exceptions it is."""
-    return cast("BaseExceptionGroup[BaseException]", exc)
+def _group(exc: BaseException | None) -> BaseExceptionGroup[BaseException] | None:
+    """Return *exc* typed as the group of exceptions it is, if it is a group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return cast("BaseExceptionGroup[BaseException]", exc)
+    return None

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVarTuple, Unpack
+from typing import Any, Literal, TypeAlias, TypeVarTuple, Unpack
 
 from anyio import (
     TASK_STATUS_IGNORED,
@@ -33,8 +33,10 @@ from .._core._random import plait_random
 from ._service_spec import check_service_fn
 
 PosArgsT = TypeVarTuple("PosArgsT")
-Missed = Literal["skip", "catch_up"]
-Errors = Literal["raise", "log"]
+MissedTickPolicy: TypeAlias = Literal["skip", "catch_up"]
+"""What ``every`` does with ticks that pass while a run goes on."""
+PeriodicErrorPolicy: TypeAlias = Literal["raise", "log"]
+"""What ``every`` does when a run raises: stop and raise, or log and go on."""
 
 logger = logging.getLogger("plait")
 
@@ -47,7 +49,7 @@ class PeriodicJob:
     fn: Callable[..., Awaitable[object]]
     args: tuple[Any, ...]
     name: str
-    missed: Missed
+    missed: MissedTickPolicy
     jitter: float
     overlap: bool
     immediate: bool
@@ -62,7 +64,7 @@ def make_periodic(
     args: tuple[Any, ...],
     *,
     name: str | None,
-    missed: Missed,
+    missed: MissedTickPolicy,
     jitter: float,
     overlap: bool,
     immediate: bool,
@@ -85,7 +87,7 @@ class PeriodicRunner:
     def __init__(
         self,
         tg: TaskGroup,
-        errors: Errors,
+        errors: PeriodicErrorPolicy,
         lock: Lock | None,
         on_error: Callable[[BaseException], None],
         stop: Event,
@@ -173,7 +175,7 @@ async def run_jobs(
     *,
     stopping: tuple[Event, ...],
     grace: float,
-    errors: Errors,
+    errors: PeriodicErrorPolicy,
     sequential: bool,
     tg_ready: Callable[[TaskGroup, PeriodicRunner, Event], None] | None = None,
 ) -> None:
@@ -217,11 +219,11 @@ async def every(
     interval: float,
     fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
     *args: *PosArgsT,
-    missed: Missed = "skip",
+    missed: MissedTickPolicy = "skip",
     jitter: float = 0.0,
     overlap: bool = False,
     immediate: bool = True,
-    errors: Errors = "raise",
+    errors: PeriodicErrorPolicy = "raise",
     grace: float = 5.0,
     stopping: Event | None = None,
     task_status: TaskStatus[None] = TASK_STATUS_IGNORED,

@@ -11,8 +11,8 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from .._core._lifecycle import TaskGroupOwner
 from ._periodic import (
-    Errors,
-    Missed,
+    MissedTickPolicy,
+    PeriodicErrorPolicy,
     PeriodicJob,
     PeriodicRunner,
     check_common,
@@ -93,11 +93,15 @@ class Scheduler(TaskGroupOwner):
     """Whether the jobs run strictly one after another."""
     grace: float
     """Seconds runs under way may take to finish at a stop."""
-    errors: Errors
+    errors: PeriodicErrorPolicy
     """What a job's ``Exception`` does: ``'raise'`` or ``'log'``."""
 
     def __init__(
-        self, *, sequential: bool = False, grace: float = 5.0, errors: Errors = "raise"
+        self,
+        *,
+        sequential: bool = False,
+        grace: float = 5.0,
+        errors: PeriodicErrorPolicy = "raise",
     ) -> None:
         check_common("Scheduler()", errors, grace)
         self.sequential, self.grace, self.errors = sequential, grace, errors
@@ -113,7 +117,7 @@ class Scheduler(TaskGroupOwner):
         fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
         *args: *PosArgsT,
         name: str | None = None,
-        missed: Missed = "skip",
+        missed: MissedTickPolicy = "skip",
         jitter: float = 0.0,
         overlap: bool = False,
         immediate: bool = True,

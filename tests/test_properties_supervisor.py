@@ -1,7 +1,9 @@
 """Properties of ``Supervisor`` with an outer cancellation in the race (issue 11).
 
 Services succeed, fail, hang, fail in their cleanup, catch the cancellation
-and return, hold a shield past their grace, or raise a ``BaseException``;
+and return, or raise a ``BaseException`` (``plait.testing``'s ``JobSpec``
+kinds, run as the service's body), stop when asked, or hold a shield past
+their grace;
 the caller is cancelled from outside (an enclosing deadline, a sibling task
 cancelling the enclosing scope, asyncio's ``Task.cancel()``) or its block
 raises, at a drawn instant; on virtual time (asyncio, trio) and under drawn
@@ -40,34 +42,22 @@ from plait.testing import JobSpec, job_specs
 Backend = Literal["asyncio", "uvloop", "trio"]
 Source = Literal["none", "deadline", "sibling", "task_cancel"]
 
-KINDS = (
-    "succeed",
-    "fail",
-    "hang",
-    "polite",
-    "fail_cleanup",
-    "catch_cancel",
-    "shielded",
-    "fatal",
-)
+# What a service does once ready: a plait.testing job it runs as its body
+# (what the patterns' properties run too), or a service's own behaviour.
+JOB_KINDS: dict[str, dict[str, Any]] = {
+    "fail": {"fails": True},
+    "hang": {"hangs": True},
+    "fail_cleanup": {"hangs": True, "on_cancel": "fail"},
+    "catch_cancel": {"hangs": True, "on_cancel": "return"},
+    "fatal": {"interrupts": True},
+}
+KINDS = ("succeed", "polite", "shielded", *JOB_KINDS)
 TICK = 0.125  # plait.testing's job delays are multiples of it
 REAL_TICK = 0.002  # what a tick lasts on uvloop, which has no virtual time
 
 
-class ServiceError(Exception):
-    """What a failing service raises; each run raises a distinct object."""
-
-
-class CleanupError(Exception):
-    """What a service raises from its cleanup when it is cancelled."""
-
-
 class BlockError(Exception):
     """What the caller's block raises."""
-
-
-class Fatal(BaseException):
-    """What no service may survive (as SystemExit or KeyboardInterrupt)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,7 +130,7 @@ class Log:
     unit: float
     running: set[str] = dataclasses.field(default_factory=set)
     raised: list[Exception] = dataclasses.field(default_factory=list)
-    fatals: list[Fatal] = dataclasses.field(default_factory=list)
+    fatals: list[BaseException] = dataclasses.field(default_factory=list)
     saw_cancel: dict[str, bool] = dataclasses.field(default_factory=dict)
     held: dict[str, float] = dataclasses.field(default_factory=dict)
     start_errors: list[Exception] = dataclasses.field(default_factory=list)
@@ -170,28 +160,22 @@ def make_service(
 
     async def act(stopping: anyio.Event) -> None:
         kind = plan.kind
-        if kind == "fail":
-            log.raised.append(ServiceError(name))
-            raise log.raised[-1]
-        if kind == "fatal":
-            log.fatals.append(Fatal(name))
-            raise log.fatals[-1]
-        if kind == "polite":
-            await stopping.wait()
-        elif kind == "hang":
-            await anyio.sleep_forever()
-        elif kind == "fail_cleanup":
+        if kind in JOB_KINDS:
+            job = JobSpec(plan.work.index, **JOB_KINDS[kind])
             try:
-                await anyio.sleep_forever()
-            finally:
-                log.raised.append(CleanupError(name))
-                raise log.raised[-1]
-        elif kind == "catch_cancel":
-            try:
-                await anyio.sleep_forever()
+                await job()
+            except Exception as exc:  # JobError, JobCleanupError
+                log.raised.append(exc)
+                raise
             except cancelled:
+                raise
+            except BaseException as exc:  # JobInterrupt: no service survives it
+                log.fatals.append(exc)
+                raise
+            if job.hangs:  # it returned, so it swallowed a cancellation
                 log.saw_cancel[name] = True
-                return  # swallows the end-of-grace cancellation
+        elif kind == "polite":
+            await stopping.wait()
         elif kind == "shielded":
             await stopping.wait()
             begun = anyio.current_time()
@@ -437,7 +421,8 @@ def test_supervisor_on_virtual_time(
 
 
 # Found by this property: Task.cancel() reached through the shield of the
-# shutdown, and its CancelledError left beside the service's Fatal in a group.
+# shutdown, and its CancelledError left beside the service's BaseException
+# (a JobInterrupt) in a group.
 TASK_CANCEL_DURING_SHUTDOWN = Plan(
     services=(
         ServicePlan(JobSpec(0), "hang", "permanent", False, 0),

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 import plait
 import plait.testing
 from plait.testing import JobSpec, job_specs
+from stress._drive import leaves
 
 Backend = Literal["asyncio", "uvloop", "trio"]
 Source = Literal["none", "deadline", "sibling", "task_cancel"]
@@ -289,14 +290,6 @@ async def call(plan: Plan, log: Log, observer: Observer) -> Outcome:
     except BaseException as exc:
         return "raised", exc
     return ("cancelled" if scope.cancelled_caught else "returned"), None
-
-
-def leaves(exc: BaseException) -> Iterator[BaseException]:
-    if isinstance(exc, BaseExceptionGroup):
-        for inner in exc.exceptions:
-            yield from leaves(inner)
-    else:
-        yield exc
 
 
 def groups(exc: BaseException) -> Iterator[BaseException]:

@@ -3,8 +3,9 @@
 Checked by ``mypy`` (the project's config covers tests/) and by
 ``pyright -p .`` (the project's config includes this file; strict, per the
 comments below, which also make pyright report a ``# type: ignore`` it does
-not need: so every call marked wrong here is one both checkers reject). pytest runs the correct
-calls for real, so each type asserted is the value's type at run time too.
+not need: so every call marked wrong here is one both checkers reject).
+pytest runs the correct calls for real, so each type asserted is the value's
+type at run time too.
 """
 
 # pyright: strict, reportUnnecessaryTypeIgnoreComment=true

@@ -37,7 +37,35 @@ class _Counts:
         return ", ".join(parts)
 
 
-class TqdmObserver(Observer):
+class _Bar(Observer):
+    """What both bars share: counting outcomes, advancing on each item's end."""
+
+    _counts: _Counts
+
+    def on_retry(self, event: ItemEvent) -> None:
+        """Count a retry."""
+        self._counts.retried += 1
+        self._show_counts()
+
+    def on_exit(self, event: ItemEvent) -> None:
+        """Advance the bar for an item that ended (count it if it failed)."""
+        if event.outcome == "cancelled":
+            self._counts.cancelled += 1
+            self._show_counts()
+            return
+        if event.outcome == "failed":
+            self._counts.failed += 1
+            self._show_counts()
+        self._advance()
+
+    def _advance(self) -> None:
+        raise NotImplementedError
+
+    def _show_counts(self) -> None:
+        raise NotImplementedError
+
+
+class TqdmObserver(_Bar):
     """Show a stream's progress as a ``tqdm`` bar.
 
     Pass it as ``observer=`` to ``bounded_map``, ``imap`` or
@@ -88,35 +116,22 @@ class TqdmObserver(Observer):
         desc = self._desc if self._desc is not None else event.source
         self.bar = self._tqdm(total=event.total, desc=desc, **self._options)
 
-    def on_retry(self, event: ItemEvent) -> None:
-        """Count a retry in the postfix."""
-        self._counts.retried += 1
-        self._postfix()
-
-    def on_exit(self, event: ItemEvent) -> None:
-        """Advance the bar for an item that ended (count it if it failed)."""
-        if event.outcome == "cancelled":
-            self._counts.cancelled += 1
-            self._postfix()
-            return
-        if event.outcome == "failed":
-            self._counts.failed += 1
-            self._postfix()
-        if self.bar is not None:
-            self.bar.update(1)
-
     def on_close(self, event: ItemEvent) -> None:
         """Close the stream's bar."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None
 
-    def _postfix(self) -> None:
+    def _advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _show_counts(self) -> None:
         if self.bar is not None:
             self.bar.set_postfix_str(self._counts.text(), refresh=False)
 
 
-class RichObserver(Observer):
+class RichObserver(_Bar):
     """Show a stream's progress as a task of a ``rich`` progress display.
 
     Pass it as ``observer=`` to ``bounded_map``, ``imap`` or
@@ -191,27 +206,15 @@ class RichObserver(Observer):
         )
         self._task = self.progress.add_task(description, total=event.total, counts="")
 
-    def on_retry(self, event: ItemEvent) -> None:
-        """Count a retry."""
-        self._counts.retried += 1
-        self._show_counts()
-
-    def on_exit(self, event: ItemEvent) -> None:
-        """Advance the task for an item that ended (count it if it failed)."""
-        if event.outcome == "cancelled":
-            self._counts.cancelled += 1
-            self._show_counts()
-            return
-        if event.outcome == "failed":
-            self._counts.failed += 1
-            self._show_counts()
-        self.progress.advance(self._task)
-
     def on_close(self, event: ItemEvent) -> None:
         """Stop the display, if the observer made it."""
         if self._given is None and self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+    def _advance(self) -> None:
+        if self.progress is not None:
+            self.progress.advance(self._task)
 
     def _show_counts(self) -> None:
         if self.progress is not None:

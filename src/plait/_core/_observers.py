@@ -21,6 +21,7 @@ otherwise ignored: instrumentation never breaks the work.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -67,6 +68,10 @@ class ItemEvent:
             ``'failed'`` or ``'cancelled'``.
         elapsed: seconds since the item's first attempt began, for
             ``on_retry``, ``on_failure`` and ``on_exit``, where known.
+        stream: a number unique to the call (the ``bounded_map``, the
+            ``imap`` block) the event belongs to, so that an observer shared
+            by calls running at once tells their items apart; 0 for a
+            ``plait.retry`` of its own.
 
     Example:
         >>> import plait
@@ -85,6 +90,7 @@ class ItemEvent:
     delay: float | None = None
     outcome: str | None = None
     elapsed: float | None = None
+    stream: int = 0
 
 
 class Observer:
@@ -190,6 +196,9 @@ def _listening(observers: tuple[Observer, ...], hook: str) -> tuple[Observer, ..
     return tuple(one for one in observers if getattr(type(one), hook) is not plain)
 
 
+_streams = itertools.count(1)
+
+
 class ItemHooks:
     """One stream's observer, ready to call: each hook it leaves alone costs nothing.
 
@@ -198,13 +207,14 @@ class ItemHooks:
     test.
     """
 
-    __slots__ = ("_hooks", "source", "total")
+    __slots__ = ("_hooks", "source", "stream", "total")
 
     def __init__(
         self, source: str, observers: tuple[Observer, ...], total: int | None
     ) -> None:
         self.source = source
         self.total = total
+        self.stream = next(_streams)
         self._hooks = {hook: _listening(observers, hook) for hook in ITEM_HOOKS}
 
     def _emit(
@@ -213,7 +223,14 @@ class ItemHooks:
         listening = self._hooks[hook]
         if listening:
             event = ItemEvent(
-                self.source, index, item, attempt, current_time(), self.total, **fields
+                self.source,
+                index,
+                item,
+                attempt,
+                current_time(),
+                self.total,
+                stream=self.stream,
+                **fields,
             )
             notify(listening, hook, event)
 

@@ -225,7 +225,16 @@ async def pause_before_retry(
         )
     if policy.on_retry is not None:
         event = ItemEvent(
-            source, index, item, attempt, now, error=exc, delay=delay, elapsed=elapsed
+            source,
+            index,
+            item,
+            attempt,
+            now,
+            None if hooks is None else hooks.total,
+            error=exc,
+            delay=delay,
+            elapsed=elapsed,
+            stream=0 if hooks is None else hooks.stream,
         )
         try:
             policy.on_retry(event)

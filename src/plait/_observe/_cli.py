@@ -6,6 +6,9 @@
 The program must run a ``plait.TaskMonitor``; ``plait tree`` asks it through
 its Unix socket (same user only) and prints what it answers: the task tree,
 or, if its event loop is blocked, the Python stack of the loop's thread.
+Exit status: 0 when the program answered (a tree, or the stack of a blocked
+loop), 1 when it did not (no such process, no monitor, no answer in time),
+2 for a usage error.
 """
 
 from __future__ import annotations

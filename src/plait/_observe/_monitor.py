@@ -271,7 +271,7 @@ class TaskMonitor:
 
     def _dump(self) -> None:
         try:
-            text = answer_text(self.answer())
+            text = answer_text(self._answer())
         except Exception as exc:  # the server must go on serving
             text = f"plait: the task monitor could not take a snapshot: {exc!r}"
         assert self.signal is not None
@@ -293,14 +293,14 @@ class TaskMonitor:
                 if request == "info":
                     answer = process_info(self._backend)
                 elif request == "tree":
-                    answer = self.answer()
+                    answer = self._answer()
                 else:
                     answer = {"error": "unknown request; ask 'tree' or 'info'"}
                 conn.sendall(json.dumps(answer).encode())
             except OSError:
                 pass  # the client left; nothing to tell it
 
-    def answer(self) -> dict[str, Any]:
+    def _answer(self) -> dict[str, Any]:
         """Return the answer to a ``tree`` request; call it from the server thread.
 
         The tree as plain data, or, when the event loop did not answer within

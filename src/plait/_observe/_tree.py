@@ -263,7 +263,7 @@ def snapshot_between_steps() -> TaskTree:
     """
     try:
         current: int | None = get_current_task().id
-    except RuntimeError:
+    except (RuntimeError, TypeError):  # anyio 4.15 raises TypeError: no task
         current = None
     tasks = get_running_tasks()
     return build_tree(tasks, current, sys._getframe(1), current_backend(), mark=False)

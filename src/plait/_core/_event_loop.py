@@ -83,4 +83,7 @@ def run(
     async def main() -> T:
         return await fn(*args)
 
+    # The main task is named after it (anyio names it after this wrapper).
+    main.__module__ = getattr(fn, "__module__", main.__module__)
+    main.__qualname__ = getattr(fn, "__qualname__", main.__qualname__)
     return anyio.run(main, backend=name, backend_options=options)

@@ -78,6 +78,16 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[:1])
+def bench_jobs(session: nox.Session) -> None:
+    """The durable queue against its hand-written baseline, and the admin
+    queries at 1,000,000 jobs: `nox -s bench_jobs` (the performance page's
+    jobs section, ~15 min) or `nox -s bench_jobs -- --quick`. PostgreSQL
+    from $PLAIT_TEST_POSTGRES_DSN (`eval "$(bash .ci/postgres.sh)"`)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks.jobs", *session.posargs)
+
+
+@nox.session(python=PYTHONS[:1])
 def docs(session: nox.Session) -> None:
     """Build the site strictly, and run every example in the docs."""
     session.install("-e", ".[docs]")
@@ -95,3 +105,27 @@ def notebooks(session: nox.Session) -> None:
         session.run(
             "python", "-m", "pytest", "tests/test_notebooks.py", *session.posargs
         )
+
+
+@nox.session(python=PYTHONS[:1])
+def durable_chaos(session: nox.Session) -> None:
+    """The durable queue's long multi-process runs: schedules with worker
+    processes killed at random for 5 minutes per engine (CI runs 6 s).
+
+    PostgreSQL cases need PLAIT_TEST_POSTGRES_DSN (`eval "$(bash .ci/postgres.sh)"`);
+    replay a failure with PLAIT_SCHEDULE_CHAOS_SEED=<seed from its message>.
+    """
+    session.install("-e", ".[test]")
+    env = {"PLAIT_SCHEDULE_CHAOS_SECONDS": "300"}
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_durable_schedules.py",
+        "-k",
+        "killed",
+        "--timeout",
+        "900",
+        *session.posargs,
+        env=env,
+    )

@@ -33,6 +33,8 @@ OPTIONAL = (
     "redis",
     "tqdm",
     "rich",
+    "cronsim",
+    "zoneinfo",
     "plait.testing",
 )
 

@@ -35,6 +35,10 @@ COMMANDS: dict[str, Command] = {
     "worker": Command(
         "plait._jobs.durable._cli", "run, inspect or drain a durable job queue"
     ),
+    "jobs": Command(
+        "plait._jobs.durable._jobs_cli",
+        "list, show, retry, cancel, purge or enqueue durable jobs",
+    ),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -278,6 +279,31 @@ async def test_tracked_jobs_are_labelled() -> None:
     (job,) = tree.find(job_type="email.send")
     assert job.matches(job=ids[0], attempt=1)
     assert f"job {ids[0]}: email.send, attempt 1" in str(tree)
+
+
+async def test_durable_jobs_are_labelled(tmp_path: Path) -> None:
+    gate = Gate()
+    handlers = plait.JobHandlers()
+
+    @handlers.register("report.build")
+    async def build(job: plait.Job) -> None:
+        await gate.wait(None)
+
+    dsn = str(tmp_path / "jobs.db")
+    worker = plait.JobWorker(dsn, handlers, concurrency=2, grace=0)
+    ids: list[str] = []
+
+    async def run() -> None:
+        async with plait.DurableBackend(dsn, work=False) as backend:
+            ids.append(await backend.submit(plait.Job("report.build")))
+            await worker.run()
+
+    tree = await snapshot_while(run, lambda: gate.arrived == 1)
+    (job,) = tree.find(job_type="report.build")
+    assert job.matches(attempt=1)
+    assert str(job.label("job")) == ids[0]
+    assert function_of(job) == "Gate.wait"
+    assert tree.find(role="job runner waiting for a job")
 
 
 async def test_gather_labels_its_bare_children_from_the_parent() -> None:

@@ -321,8 +321,8 @@ def _install_inproc(module: ModuleType) -> None:
     _labellers[execute] = attempt
 
 
-def _install_durable_worker(module: ModuleType) -> None:
-    def run_job(frame: FrameType, awaiting: object) -> Labels:
+def _install_durable_runs(module: ModuleType) -> None:
+    def run(frame: FrameType, awaiting: object) -> Labels:
         claimed = _local(frame, "claimed")
         return {
             "job": claimed.id,
@@ -330,7 +330,13 @@ def _install_durable_worker(module: ModuleType) -> None:
             "attempt": claimed.attempts,
         }
 
-    _register(run_job, module.JobWorker._run_job)
+    def runner(frame: FrameType, awaiting: object) -> Labels | None:
+        if awaiting is not None and not _runs(awaiting, code_of(module.Runs._run)):
+            return {"role": "job runner waiting for a job"}
+        return None
+
+    _register(run, module.Runs._run)
+    _register(runner, module.Runs._runner)
 
 
 _INSTALLERS: dict[str, Callable[[ModuleType], None]] = {
@@ -345,5 +351,5 @@ _INSTALLERS: dict[str, Callable[[ModuleType], None]] = {
     "plait._supervision._supervisor": _install_supervisor,
     "plait._supervision._periodic": _install_periodic,
     "plait._jobs._inproc": _install_inproc,
-    "plait._jobs.durable._worker": _install_durable_worker,
+    "plait._jobs.durable._runs": _install_durable_runs,
 }

@@ -57,7 +57,15 @@ def wheel(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
-    paths = ["src", "tests", "benchmarks", "notebooks", "docs/_ext", "noxfile.py"]
+    paths = [
+        "src",
+        "tests",
+        "benchmarks",
+        "stress",
+        "notebooks",
+        "docs/_ext",
+        "noxfile.py",
+    ]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -67,6 +75,13 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over src and tests."""
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHONS[:1])
+def stress(session: nox.Session) -> None:
+    """The stress harness: 10,000 seeded cases per event loop (`-- --short`: CI's)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "stress", *session.posargs)
 
 
 @nox.session(python=PYTHONS[:1])
@@ -128,4 +143,23 @@ def durable_chaos(session: nox.Session) -> None:
         "900",
         *session.posargs,
         env=env,
+    )
+
+
+@nox.session(python=PYTHONS[:1])
+def dashboard_screenshots(session: nox.Session) -> None:
+    """Retake docs/img/dashboard/*.png with the dashboard's browser tests.
+
+    Needs Debian's chromium (`sudo bash .ci/chromium.sh`); the pictures are
+    of the SQLite database those tests fill through the public API.
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_dashboard_browser.py",
+        "-k",
+        "sqlite",
+        env={"PLAIT_DASHBOARD_SCREENSHOTS": str(ROOT / "docs" / "img" / "dashboard")},
     )

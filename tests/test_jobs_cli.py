@@ -9,14 +9,12 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
 
-from durable_scripts.seed import Seeded, seed
-from durable_scripts.support import ENGINES, ROOT, make_dsn
+from durable_scripts.seed import Seeded
+from durable_scripts.support import ROOT
 from plait._jobs.durable._jobs_cli import parse_duration, parse_when
 
 
@@ -33,20 +31,6 @@ def plait_cmd(
         timeout=60,
         check=False,
     )
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def seeded(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Seeded]:
-    for dsn in make_dsn(request.param, tmp_path_factory.mktemp("cli")):
-        yield Seeded(dsn, anyio.run(seed, dsn))
-
-
-@pytest.fixture(params=ENGINES)
-def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Seeded]:
-    for dsn in make_dsn(request.param, tmp_path):
-        yield Seeded(dsn, anyio.run(seed, dsn))
 
 
 def test_list_prints_a_table_and_pages_on(seeded: Seeded) -> None:

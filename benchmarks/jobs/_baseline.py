@@ -28,9 +28,9 @@ BATCH = 100
 # The idle wait of the hand-written loop: it polls, it does not LISTEN.
 IDLE_POLL = 0.01
 
-PG_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS baseline_jobs (
-    id BIGSERIAL PRIMARY KEY,
+    id {serial} PRIMARY KEY,
     payload TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'queued'
 );
@@ -47,15 +47,6 @@ RETURNING j.id, j.payload
 """
 PG_ACK = "UPDATE baseline_jobs SET state = 'done' WHERE id = ANY(%s)"
 
-SQLITE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS baseline_jobs (
-    id INTEGER PRIMARY KEY,
-    payload TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'queued'
-);
-CREATE INDEX IF NOT EXISTS baseline_jobs_queued ON baseline_jobs (id)
-    WHERE state = 'queued'
-"""
 SQLITE_CLAIM = """
 UPDATE baseline_jobs SET state = 'running' WHERE id IN (
     SELECT id FROM baseline_jobs WHERE state = 'queued' ORDER BY id LIMIT ?
@@ -79,7 +70,7 @@ class Queue:
             import psycopg
 
             conn: Any = psycopg.connect(dsn, autocommit=True)
-            for statement in PG_SCHEMA.split(";"):
+            for statement in SCHEMA.format(serial="BIGSERIAL").split(";"):
                 conn.execute(statement)
             self.claim = lambda: conn.execute(PG_CLAIM, (BATCH,)).fetchall()
             self.ack = lambda ids: conn.execute(PG_ACK, (list(ids),))
@@ -90,7 +81,7 @@ class Queue:
             )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
-            conn.executescript(SQLITE_SCHEMA)
+            conn.executescript(SCHEMA.format(serial="INTEGER"))
 
             def ack(ids: Sequence[int]) -> None:
                 marks = ",".join("?" * len(ids))

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
+import pytest
 
 import plait
+from durable_scripts.support import ENGINES, make_dsn
 from plait._jobs.durable._calls import open_engine
 
 handlers = plait.JobHandlers()
@@ -86,3 +90,19 @@ async def seed(dsn: str) -> dict[str, list[str]]:
     finally:
         engine.close()
     return ids
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Seeded]:
+    """One seeded database per engine for a test module's read-only tests."""
+    for dsn in make_dsn(request.param, tmp_path_factory.mktemp("seeded")):
+        yield Seeded(dsn, anyio.run(seed, dsn))
+
+
+@pytest.fixture(params=ENGINES)
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Seeded]:
+    """A seeded database per engine of its own, for a test that changes it."""
+    for dsn in make_dsn(request.param, tmp_path):
+        yield Seeded(dsn, anyio.run(seed, dsn))

@@ -32,6 +32,9 @@ COMMANDS: dict[str, Command] = {
     "tree": Command(
         "plait._observe._cli", "print the task tree of a program running a TaskMonitor"
     ),
+    "dashboard": Command(
+        "plait.dashboard._cli", "serve the web dashboard of a durable job queue"
+    ),
     "worker": Command(
         "plait._jobs.durable._cli", "run, inspect or drain a durable job queue"
     ),

@@ -183,6 +183,12 @@ def parse_when(text: str, now: float) -> float:
     return moment.astimezone().timestamp()
 
 
+def _refuse(message: str, status: int) -> int:
+    """Say on stderr why the command did nothing; return its exit status."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return status
+
+
 def _job_id(text: str) -> str:
     if not text.isdigit():
         raise UsageError(
@@ -235,8 +241,7 @@ def _show(args: argparse.Namespace) -> Run:
     async def run(backend: DurableBackend) -> int:
         detail = await backend.inspect(job_id)
         if detail is None:
-            print(f"{PROG}: no job with id {job_id}", file=sys.stderr)
-            return EXIT_NO_JOB
+            return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
         if args.json:
             print(json.dumps(_detail_json(detail), sort_keys=True))
         else:
@@ -268,16 +273,13 @@ def _retry(args: argparse.Namespace) -> Run:
                 print(f"job {job_id} queued again")
                 return EXIT_OK
         except KeyError:
-            print(f"{PROG}: no job with id {job_id}", file=sys.stderr)
-            return EXIT_NO_JOB
+            return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
         record = await backend.get(job_id)
         state = "gone" if record is None else record.state
-        print(
-            f"{PROG}: job {job_id} is {state}: only dead or cancelled jobs can be "
-            "retried",
-            file=sys.stderr,
+        return _refuse(
+            f"job {job_id} is {state}: only dead or cancelled jobs can be retried",
+            EXIT_REFUSED,
         )
-        return EXIT_REFUSED
 
     return run
 
@@ -290,8 +292,7 @@ def _cancel(args: argparse.Namespace) -> Run:
         try:
             state = await backend.cancel(job_id)
         except KeyError:
-            print(f"{PROG}: no job with id {job_id}", file=sys.stderr)
-            return EXIT_NO_JOB
+            return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
         if state == "running":
             print(
                 f"job {job_id}: cancellation requested; its worker cancels it "
@@ -301,11 +302,10 @@ def _cancel(args: argparse.Namespace) -> Run:
         if state == "cancelled" and before is not None and before.state != state:
             print(f"job {job_id} cancelled: it will not run")
             return EXIT_OK
-        print(
-            f"{PROG}: job {job_id} already finished ({state}): nothing to cancel",
-            file=sys.stderr,
+        return _refuse(
+            f"job {job_id} already finished ({state}): nothing to cancel",
+            EXIT_REFUSED,
         )
-        return EXIT_REFUSED
 
     return run
 

@@ -7,7 +7,9 @@ of Oban Web and River UI do):
 
 - no state: newest first (the primary key, ``id`` descending);
 - ``queued``/``retrying``: due first (``not_before``, then ``id``), merged
-  from the groups of ``plait_jobs_ready``, one per queue and priority;
+  from the groups of ``plait_jobs_ready``, one per queue and priority in use
+  (found by skipping from one group to the next: a page costs a few index
+  seeks per group);
 - ``running``: started first (a running set is as small as the workers'
   concurrency);
 - ``done``/``dead``/``cancelled``: most recently finished first
@@ -38,9 +40,6 @@ from ._schema import split_error
 from ._sql import Tx
 
 WINDOW = 10_000
-# Groups (queue, priority) of waiting jobs a queued list merges; past it the
-# list reads the first MAX_GROUPS in index order.
-MAX_GROUPS = 100
 MAX_LIMIT = 1000
 ERROR_TAIL = 400
 
@@ -255,14 +254,16 @@ class Lister:
         order = filters.order()
         if order == "due":
             return self._due(tx, filters, limit, key)
-        base, params, sort, post, post_params = self._plan(order, filters, key)
-        return self._window(tx, base, params, sort, post, post_params, limit, WINDOW)
+        table, where, params, sort, post, post_params = self._plan(order, filters, key)
+        return self._window(
+            tx, table, where, params, sort, post, post_params, limit, WINDOW
+        )
 
     def _plan(
         self, order: Order, f: Filters, key: list[Any] | None
-    ) -> tuple[str, list[Any], list[str], list[str], list[Any]]:
-        """The index range (SQL and parameters), the sort columns (with
-        directions), and the filters left for the window."""
+    ) -> tuple[str, list[str], list[Any], list[str], list[str], list[Any]]:
+        """The index range (table, conditions and parameters), the sort
+        columns (with directions), and the filters left for the window."""
         where: list[str] = []
         params: list[Any] = []
         post: list[str] = []
@@ -289,16 +290,17 @@ class Lister:
             table = f"plait_jobs {self.hint('plait_jobs_lease')}"
             where.append("state = 'running'")
             if key is not None:
-                where.append("(started_at > ? OR (started_at = ? AND id > ?))")
-                params += [key[0], key[0], key[1]]
+                where.append("(started_at, id) > (?, ?)")
+                params += key[:2]
             sort = ["started_at", "id"]
         else:
             table = f"plait_jobs {self.hint('plait_jobs_finished')}"
             where.append("state IN ('done', 'dead', 'cancelled') AND state = ?")
             params.append(f.state)
             if key is not None:
-                where.append("finished_at <= ? AND (finished_at < ? OR id < ?)")
-                params += [key[0], key[0], key[1]]
+                # A row value: one index range on (state, finished_at, id).
+                where.append("(finished_at, id) < (?, ?)")
+                params += key[:2]
             sort = ["finished_at DESC", "id DESC"]
         if f.type is not None:
             post.append("type = ?")
@@ -306,13 +308,13 @@ class Lister:
         if f.queue is not None:
             post.append("queue = ?")
             post_params.append(f.queue)
-        text = f"FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
-        return text, params, sort, post, post_params
+        return table, where, params, sort, post, post_params
 
     def _window(
         self,
         tx: Tx,
-        base: str,
+        table: str,
+        where: list[str],
         params: list[Any],
         sort: list[str],
         post: list[str],
@@ -320,33 +322,42 @@ class Lister:
         limit: int,
         window: int,
     ) -> Page:
-        """Read *base* in *sort* order; with *post* filters, only a window of
-        *window* rows of it."""
+        """Read *table* where *where* holds, in *sort* order (one direction
+        for all columns); with *post* filters, only the first *window* rows
+        of that range.
+
+        The window's end is found first, walking the index alone (no table
+        rows); the page is then one ordered read of the range up to it, the
+        filters applied as it goes, stopping at *limit* + 1 matches.
+        """
         order_by = ", ".join(sort)
         keys = [s.split()[0] for s in sort]
-        if not post:
-            rows = tx.rows(
-                f"SELECT {self.columns} {base} ORDER BY {order_by} LIMIT ?",
-                (*params, limit + 1),
+        edge: list[Any] | None = None
+        if post:
+            found = tx.rows(
+                f"SELECT {', '.join(keys)} {_from(table, where)} ORDER BY {order_by} "
+                "LIMIT 1 OFFSET ?",
+                (*params, window - 1),
             )
-            jobs = [summary(row) for row in rows[:limit]]
-            more = len(rows) > limit
-            return jobs, _key_of(jobs[-1], keys) if more else None
+            edge = list(found[0]) if found else None
+        bounded = list(where)
+        bound_params = list(params)
+        if edge is not None:
+            op = ">=" if sort[0].endswith(" DESC") else "<="
+            marks = ", ".join("?" * len(keys))
+            bounded.append(f"({', '.join(keys)}) {op} ({marks})")
+            bound_params += edge
         rows = tx.rows(
-            f"SELECT * FROM (SELECT {self.columns} {base} ORDER BY {order_by} "
-            f"LIMIT ?) AS w WHERE {' AND '.join(post)} ORDER BY {order_by} LIMIT ?",
-            (*params, window, *post_params, limit + 1),
+            f"SELECT {self.columns} {_from(table, bounded + post)} "
+            f"ORDER BY {order_by} LIMIT ?",
+            (*bound_params, *post_params, limit + 1),
         )
         jobs = [summary(row) for row in rows[:limit]]
         if len(rows) > limit:
             return jobs, _key_of(jobs[-1], keys)
-        # Fewer matches than asked for: the window's last row is where the
-        # next page starts, if the window was full.
-        edge = tx.rows(
-            f"SELECT {', '.join(keys)} {base} ORDER BY {order_by} LIMIT 1 OFFSET ?",
-            (*params, window - 1),
-        )
-        return jobs, list(edge[0]) if edge else None
+        # Fewer matches than asked for: the window's end is where the next
+        # page starts, if the range went on past it.
+        return jobs, edge
 
     def groups(self, tx: Tx, queue: str | None) -> list[tuple[str, int]]:
         """The (queue, priority) groups of waiting jobs, in index order, by
@@ -365,7 +376,7 @@ class Lister:
                 "ORDER BY priority DESC LIMIT 1",
                 (queue,),
             )
-        while rows and len(found) < MAX_GROUPS:
+        while rows:
             name, priority = rows[0]
             found.append((name, int(priority)))
             rows = tx.rows(
@@ -396,14 +407,15 @@ class Lister:
         # The window is shared out, so a page reads at most WINDOW rows.
         window = max(limit + 1, WINDOW // max(1, len(groups)))
         for queue, priority in groups:
-            where = "queue = ? AND priority = ? AND state IN ('queued', 'retrying')"
+            where = ["queue = ? AND priority = ? AND state IN ('queued', 'retrying')"]
             params: list[Any] = [queue, priority]
             if key is not None:
-                where += " AND (not_before > ? OR (not_before = ? AND id > ?))"
-                params += [key[0], key[0], key[1]]
+                where.append("(not_before, id) > (?, ?)")
+                params += key[:2]
             jobs, nxt = self._window(
                 tx,
-                f"FROM {ready} WHERE {where}",
+                ready,
+                where,
                 params,
                 ["not_before", "id"],
                 post,
@@ -414,7 +426,9 @@ class Lister:
             merged.extend(jobs)
             if nxt is not None:
                 next_keys.append(nxt)
-        merged = heapq.nsmallest(limit + 1, merged, key=lambda j: (j.not_before, j.id))
+        merged = heapq.nsmallest(
+            limit + 1, merged, key=lambda j: (j.not_before, int(j.id))
+        )
         # The page ends where the first group's own page ended, or at the
         # limit; nothing before that point was left unread in any group.
         bound = min((tuple(k) for k in next_keys), default=None)
@@ -426,6 +440,10 @@ class Lister:
             last = page[-1]
             return page, [last.not_before, int(last.id)]
         return page, None if bound is None else list(bound)
+
+
+def _from(table: str, where: list[str]) -> str:
+    return f"FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
 
 
 def _after_prefix(prefix: str) -> str:

@@ -379,7 +379,7 @@ async def test_a_labeller_that_fails_gives_a_label_error_not_a_crash(
         await plait.bounded_map(gate.wait, ["x"], limit=1)
 
     _labels.install_labellers()
-    code = _labels.code_of(plait.bounded_map.__globals__["_BoundedMap"]._work_plain)
+    code = _labels.code_of(plait.bounded_map.__globals__["_BoundedMap"]._work)
 
     def broken(frame: object, awaiting: object) -> _labels.Labels:
         raise KeyError("renamed")

@@ -23,30 +23,28 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, TypeVar
 
 from anyio import current_time
 
+from ._cancellation import is_cancelled
 from ._checks import fail
+
+T = TypeVar("T")
 
 logger = logging.getLogger("plait")
 
-#: The hooks an item stream calls, in the order of an item's life.
-ITEM_HOOKS = (
-    "on_open",
-    "on_pull",
-    "on_start",
-    "on_retry",
-    "on_failure",
-    "on_exit",
-    "on_close",
-)
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class ItemEvent:
     """Something that happened to an item of a stream, or to a retried call.
+
+    Every observer of a stream gets the same event object: read it, do not
+    change it. (Unlike ``ServiceEvent`` it is not frozen: one is made per
+    item and hook observed, and a frozen dataclass is several times slower
+    to make.)
 
     Attributes:
         source: who reports it: ``'bounded_map'``, ``'imap'``,
@@ -200,14 +198,26 @@ _streams = itertools.count(1)
 
 
 class ItemHooks:
-    """One stream's observer, ready to call: each hook it leaves alone costs nothing.
+    """One stream's observers, ready to call: a hook nobody overrides costs nothing.
 
     Patterns hold ``None`` instead of an ``ItemHooks`` when there is no
     observer, so the only cost per item of the option unused is one pointer
-    test.
+    test. An event is built (and the clock read) only for a hook some
+    observer overrides.
     """
 
-    __slots__ = ("_hooks", "source", "stream", "total")
+    __slots__ = (
+        "_close",
+        "_exit",
+        "_failure",
+        "_open",
+        "_pull",
+        "_retry",
+        "_start",
+        "source",
+        "stream",
+        "total",
+    )
 
     def __init__(
         self, source: str, observers: tuple[Observer, ...], total: int | None
@@ -215,36 +225,55 @@ class ItemHooks:
         self.source = source
         self.total = total
         self.stream = next(_streams)
-        self._hooks = {hook: _listening(observers, hook) for hook in ITEM_HOOKS}
+        self._open = _listening(observers, "on_open")
+        self._pull = _listening(observers, "on_pull")
+        self._start = _listening(observers, "on_start")
+        self._retry = _listening(observers, "on_retry")
+        self._failure = _listening(observers, "on_failure")
+        self._exit = _listening(observers, "on_exit")
+        self._close = _listening(observers, "on_close")
 
-    def _emit(
-        self, hook: str, index: int | None, item: object, attempt: int, **fields: Any
-    ) -> None:
-        listening = self._hooks[hook]
-        if listening:
-            event = ItemEvent(
-                self.source,
-                index,
-                item,
-                attempt,
-                current_time(),
-                self.total,
-                stream=self.stream,
-                **fields,
-            )
-            notify(listening, hook, event)
+    def _event(
+        self,
+        index: int | None,
+        item: object,
+        attempt: int,
+        now: float,
+        error: BaseException | None = None,
+        delay: float | None = None,
+        outcome: str | None = None,
+        elapsed: float | None = None,
+    ) -> ItemEvent:
+        return ItemEvent(
+            self.source,
+            index,
+            item,
+            attempt,
+            now,
+            self.total,
+            error,
+            delay,
+            outcome,
+            elapsed,
+            self.stream,
+        )
 
     def opened(self) -> None:
         """The stream opens."""
-        self._emit("on_open", None, None, 0)
+        if self._open:
+            notify(self._open, "on_open", self._event(None, None, 0, current_time()))
 
     def pulled(self, index: int, item: object) -> None:
         """Item *index* was pulled."""
-        self._emit("on_pull", index, item, 0)
+        if self._pull:
+            event = self._event(index, item, 0, current_time())
+            notify(self._pull, "on_pull", event)
 
     def started(self, index: int | None, item: object, attempt: int) -> None:
         """Attempt *attempt* of item *index* begins."""
-        self._emit("on_start", index, item, attempt)
+        if self._start:
+            event = self._event(index, item, attempt, current_time())
+            notify(self._start, "on_start", event)
 
     def retrying(
         self,
@@ -256,9 +285,11 @@ class ItemHooks:
         elapsed: float | None,
     ) -> None:
         """Attempt *attempt* failed with *error*; the next one in *delay* s."""
-        self._emit(
-            "on_retry", index, item, attempt, error=error, delay=delay, elapsed=elapsed
-        )
+        if self._retry:
+            event = self._event(
+                index, item, attempt, current_time(), error, delay, None, elapsed
+            )
+            notify(self._retry, "on_retry", event)
 
     def ended(
         self,
@@ -267,32 +298,29 @@ class ItemHooks:
         attempt: int,
         outcome: str,
         error: BaseException | None = None,
-        elapsed: float | None = None,
+        began: float | None = None,
     ) -> None:
-        """The item ended: ``on_failure`` first if it failed, then ``on_exit``."""
-        if outcome == "failed":
-            self._emit(
-                "on_failure",
-                index,
-                item,
-                attempt,
-                error=error,
-                outcome=outcome,
-                elapsed=elapsed,
-            )
-        self._emit(
-            "on_exit",
-            index,
-            item,
-            attempt,
-            error=error,
-            outcome=outcome,
-            elapsed=elapsed,
-        )
+        """The item ended: ``on_failure`` first if it failed, then ``on_exit``.
+
+        *attempt* is the number of attempts begun (0 if it was cancelled
+        before its first); *began* is when the first began, for ``elapsed``.
+        """
+        failed = outcome == "failed" and self._failure
+        if not (failed or self._exit):
+            return
+        now = current_time()
+        elapsed = None if began is None else now - began
+        event = self._event(index, item, attempt, now, error, None, outcome, elapsed)
+        if failed:
+            notify(self._failure, "on_failure", event)
+        if self._exit:
+            notify(self._exit, "on_exit", event)
 
     def closed(self, outcome: str) -> None:
         """The stream ended, *outcome* being how."""
-        self._emit("on_close", None, None, 0, outcome=outcome)
+        if self._close:
+            event = self._event(None, None, 0, current_time(), outcome=outcome)
+            notify(self._close, "on_close", event)
 
 
 def item_hooks(
@@ -300,3 +328,35 @@ def item_hooks(
 ) -> ItemHooks | None:
     """Return the hooks of *observers* for a stream, or None when there are none."""
     return ItemHooks(source, observers, total) if observers else None
+
+
+def outcome_of(exc: BaseException) -> str:
+    """Return the outcome of an item, or a stream, that *exc* ended."""
+    return "cancelled" if is_cancelled(exc) else "failed"
+
+
+async def observed_call(hooks: ItemHooks, call: Awaitable[T]) -> T:
+    """Await *call* (a whole stream) between ``on_open`` and ``on_close``."""
+    hooks.opened()
+    try:
+        result = await call
+    except BaseException as exc:
+        hooks.closed(outcome_of(exc))
+        raise
+    hooks.closed("succeeded")
+    return result
+
+
+@asynccontextmanager
+async def observed_block(
+    hooks: ItemHooks, block: AbstractAsyncContextManager[T]
+) -> AsyncIterator[T]:
+    """Enter a stream's *block* between ``on_open`` and ``on_close``."""
+    hooks.opened()
+    try:
+        async with block as value:
+            yield value
+    except BaseException as exc:
+        hooks.closed(outcome_of(exc))
+        raise
+    hooks.closed("succeeded")

@@ -100,7 +100,7 @@ def _runs(obj: object, code: CodeType) -> bool:
     return (getattr(obj, "cr_code", None) or getattr(obj, "gi_code", None)) is code
 
 
-def _item(pattern: str, frame: FrameType, labels: Labels) -> Labels:
+def _item(frame: FrameType, labels: Labels) -> Labels:
     index = _local(frame, "index")
     if index is None:
         labels.setdefault("state", "starting")
@@ -122,7 +122,7 @@ def _install_map(module: ModuleType) -> None:
         if _runs(awaiting, pull):
             labels["state"] = "pulling the next item"
             return labels
-        return _item("bounded_map", frame, labels)
+        return _item(frame, labels)
 
     def owner(frame: FrameType, awaiting: object) -> Labels:
         run = _local(frame, "self")
@@ -132,14 +132,15 @@ def _install_map(module: ModuleType) -> None:
             "limit": getattr(run, "limit", None),
         }
 
-    _register(worker, cls._work_plain, cls._work)
+    _register(worker, cls._work)
     _register(owner, cls.run)
 
 
-def _install_imap(module: ModuleType) -> None:
-    cls = module._IMap
+def _install_mapped_stream(module: ModuleType) -> None:
+    cls = module.MappedStream
     pull = code_of(module.ItemSource.pull_async)
     wait_for_slot = code_of(cls._wait_for_slot)
+    hold = code_of(cls._hold)
 
     def worker(frame: FrameType, awaiting: object) -> Labels:
         labels: Labels = {"pattern": "imap"}
@@ -147,8 +148,10 @@ def _install_imap(module: ModuleType) -> None:
             labels["state"] = "pulling the next item"
         elif _runs(awaiting, wait_for_slot):
             labels["state"] = "waiting for the reader to take a result"
+        elif _runs(awaiting, hold):
+            labels["state"] = "holding a failure for the reader"
         else:
-            _item("imap", frame, labels)
+            _item(frame, labels)
         return labels
 
     def reader(frame: FrameType, awaiting: object) -> Labels:
@@ -158,7 +161,7 @@ def _install_imap(module: ModuleType) -> None:
     _register(reader, cls.next_result)
 
 
-def _install_pool(module: ModuleType) -> None:
+def _install_call(module: ModuleType) -> None:
     def invoke(frame: FrameType, awaiting: object) -> Labels:
         return {"attempt": _local(frame, "attempt")}
 
@@ -341,8 +344,8 @@ def _install_durable_runs(module: ModuleType) -> None:
 
 _INSTALLERS: dict[str, Callable[[ModuleType], None]] = {
     "plait._patterns._map": _install_map,
-    "plait._patterns._imap": _install_imap,
-    "plait._patterns._pool": _install_pool,
+    "plait._patterns._mapped_stream": _install_mapped_stream,
+    "plait._patterns._call": _install_call,
     "plait._patterns._retry": _install_retry,
     "plait._patterns._gather": _install_gather,
     "plait._patterns._race": _install_race,

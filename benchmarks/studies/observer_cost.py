@@ -4,13 +4,14 @@ bounded_map and imap over N items, timed interleaved in one process: with no
 observer, with an observer that only counts the items that ended (the least
 an observer costs: the events themselves), and with ``plait.TqdmObserver``
 and ``plait.RichObserver`` drawing into memory. Run:
-``python -m benchmarks.studies.observer_cost [--backend asyncio]``.
+``python -m benchmarks.studies.observer_cost [--backend asyncio] [--clock wall]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -69,10 +70,14 @@ def jobs(backend: Any, pattern: str) -> dict[str, Job]:
 
 
 async def main(args: Any, backend: Any) -> None:
-    print(f"N={N} limit={LIMIT} on {args.backend}; µs per item, ratio to no observer")
+    print(f"N={N} limit={LIMIT} on {args.backend}; {args.clock} µs per item, ")
+    print("ratio to no observer, with its 95% interval")
+    timer = time.process_time if args.clock == "cpu" else time.perf_counter
     for pattern in ("bounded_map", "imap"):
         timed = jobs(backend, pattern)
-        samples = await interleave(timed, rounds=args.rounds, min_time=args.min_time)
+        samples = await interleave(
+            timed, rounds=args.rounds, min_time=args.min_time, timer=timer
+        )
         print("\n".join(summary(samples, f"{pattern}, no observer", N)))
 
 
@@ -81,6 +86,13 @@ def cli(argv: list[str] | None = None) -> None:
     parser.add_argument("--backend", choices=("asyncio", "uvloop", "trio"))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="CPU time of this process, its threads' included (default: robust "
+        "on a loaded machine; rich draws from a thread of its own)",
+    )
     args = parser.parse_args(argv)
     backends = [args.backend] if args.backend else ["asyncio", "uvloop", "trio"]
     for name in backends:

@@ -17,20 +17,19 @@ from . import bounded_map, gather, imap
 from ._common import check_mapped, counting_observer
 
 LIMIT = 10
+# Every option of bounded_map and imap, given as unused.
+UNUSED: dict[str, Any] = {
+    "timeout": None,
+    "retry": None,
+    "rate": None,
+    "observer": None,
+}
 
 
 async def plait_unused(t: Trial) -> Any:
     import plait
 
-    return await plait.bounded_map(
-        t.work,
-        range(t.n),
-        limit=t.limit,
-        timeout=None,
-        retry=None,
-        rate=None,
-        observer=None,
-    )
+    return await plait.bounded_map(t.work, range(t.n), limit=t.limit, **UNUSED)
 
 
 async def plait_timeout(t: Trial) -> Any:
@@ -59,15 +58,7 @@ async def imap_unused(t: Trial) -> Any:
     import plait
 
     out: list[Any] = []
-    async with plait.imap(
-        t.work,
-        range(t.n),
-        limit=t.limit,
-        timeout=None,
-        retry=None,
-        rate=None,
-        observer=None,
-    ) as results:
+    async with plait.imap(t.work, range(t.n), limit=t.limit, **UNUSED) as results:
         async for value in results:
             out.append(value)
     return out

@@ -209,48 +209,40 @@ def _install_gather(module: ModuleType) -> None:
             CHILD_LABELS: children,
         }
 
-    def settle(frame: FrameType, awaiting: object) -> Labels:
-        return {
-            "pattern": "gather",
-            "index": _local(frame, "index"),
-            "item": short_repr(_local(frame, "aw")),
-        }
-
     def settled(frame: FrameType, awaiting: object) -> Labels:
         count = len(_local(frame, "awaitables") or ())
         return {"pattern": "gather", "role": f"waiting for {count} awaitables"}
 
     _register(fail_fast, module._gather_fail_fast)
     _register(settled, module._gather_settled)
-    _labellers[nested_code(module._gather_settled, "settle")] = settle
+    _labellers[nested_code(module._gather_settled, "settle")] = _argument("gather")
 
 
 def _install_race(module: ModuleType) -> None:
-    def contestant(frame: FrameType, awaiting: object) -> Labels:
-        return {
-            "pattern": "race",
-            "index": _local(frame, "index"),
-            "item": short_repr(_local(frame, "aw")),
-        }
-
     def owner(frame: FrameType, awaiting: object) -> Labels:
         race = _local(frame, "self")
         count = len(getattr(race, "contestants", ()))
         return {"pattern": "race", "role": f"waiting for a winner of {count}"}
 
-    _register(contestant, module._Race._contestant)
+    _register(_argument("race"), module._Race._contestant)
     _register(owner, module._Race.run)
 
 
 def _install_as_completed(module: ModuleType) -> None:
-    def run(frame: FrameType, awaiting: object) -> Labels:
+    _register(_argument("as_completed"), module._AsCompleted._run)
+
+
+def _argument(pattern: str) -> Labeller:
+    """A labeller for a task running argument ``index`` (``aw``) of *pattern*."""
+
+    def label(frame: FrameType, awaiting: object) -> Labels:
         return {
-            "pattern": "as_completed",
+            "pattern": pattern,
             "index": _local(frame, "index"),
             "item": short_repr(_local(frame, "aw")),
         }
 
-    _register(run, module._AsCompleted._run)
+    return label
 
 
 # -- supervision ---------------------------------------------------------------

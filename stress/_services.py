@@ -253,11 +253,6 @@ JOBWORKER = Family(
     jobs=(1, 4),
     real_time=True,
     weight=1,
-    known=(
-        "a handler raising CancelledError itself stops run() quietly, and one "
-        "raising a BaseException is released with its attempts reset, never "
-        "dead-lettered (issue 11 defects 8 and 9, owned by the durable stream)"
-    ),
 )
 
 

@@ -8,6 +8,7 @@ a labeller reads fails here.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -392,3 +393,11 @@ async def test_a_labeller_that_fails_gives_a_label_error_not_a_crash(
 def test_task_tree_needs_a_running_event_loop() -> None:
     with pytest.raises(RuntimeError, match=r"task_tree\(\) needs a running event loop"):
         plait.task_tree()
+
+
+@pytest.mark.parametrize("module_name", sorted(_labels._INSTALLERS))
+def test_every_labeller_finds_the_code_it_reads(module_name: str) -> None:
+    # install_labellers() swallows a rename (no labels, never a crash); here
+    # the installer runs bare, so a renamed function or class fails by name.
+    module = importlib.import_module(module_name)
+    _labels._INSTALLERS[module_name](module)

@@ -65,4 +65,4 @@ async def main() -> None:
 
 if __name__ == "__main__":
     backend = sys.argv[1]
-    plait.run(main, backend=backend)  # type: ignore[arg-type]
+    plait.run(main, backend=backend)

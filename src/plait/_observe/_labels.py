@@ -288,8 +288,8 @@ def _install_periodic(module: ModuleType) -> None:
         job = _local(frame, "job")
         return {"periodic": job.name, "state": "waiting for its next tick"}
 
-    _register(call, module._Runner._call)
-    _register(ticks, module._tick_loop)
+    _register(call, module.PeriodicRunner._call)
+    _register(ticks, module.tick_loop)
 
 
 # -- jobs ----------------------------------------------------------------------

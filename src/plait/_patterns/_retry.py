@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack, cast
 
 from anyio import current_time, sleep
 
@@ -30,7 +30,11 @@ PosArgsT = TypeVarTuple("PosArgsT")
 RetryOn: TypeAlias = (
     type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
 )
+"""Which failures ``retry`` retries: an exception class, a tuple of them, or a
+predicate taking the exception."""
 RetryHook: TypeAlias = Callable[[ItemEvent], object]
+"""What ``RetryPolicy(on_retry=...)`` takes: a callable given an ``ItemEvent``
+before each pause between attempts."""
 
 logger = logging.getLogger("plait")
 
@@ -130,7 +134,11 @@ class RetryPolicy:
 
 
 def _check_retry_on(retry_on: object) -> None:
-    classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    classes = (
+        cast("tuple[object, ...]", retry_on)
+        if isinstance(retry_on, tuple)
+        else (retry_on,)
+    )
     if isinstance(retry_on, type | tuple):
         for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, Exception)):
@@ -139,7 +147,7 @@ def _check_retry_on(retry_on: object) -> None:
                     "retry_on",
                     "Exception subclasses (cancellation and other "
                     "BaseExceptions are never retried)",
-                    cls,
+                    cls,  # pyright: ignore[reportUnknownArgumentType]
                     error=TypeError,
                 )
     elif not callable(retry_on):

@@ -23,9 +23,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from anyio import current_time
 
@@ -172,11 +172,11 @@ def check_observers(call: str, observer: object) -> tuple[Observer, ...]:
     rule = "a plait.Observer, a sequence of them, or None"
     if not isinstance(observer, Iterable) or isinstance(observer, str | bytes):
         fail(call, "observer", rule, observer, error=TypeError)
-    several = tuple(observer)
+    several = tuple(cast("Iterable[object]", observer))
     for one in several:
         if not isinstance(one, Observer):
             fail(call, "observer", rule, one, error=TypeError)
-    return several
+    return cast("tuple[Observer, ...]", several)
 
 
 def notify(observers: Iterable[Observer], hook: str, event: Any) -> None:
@@ -350,7 +350,7 @@ async def observed_call(hooks: ItemHooks, call: Awaitable[T]) -> T:
 @asynccontextmanager
 async def observed_block(
     hooks: ItemHooks, block: AbstractAsyncContextManager[T]
-) -> AsyncIterator[T]:
+) -> AsyncGenerator[T]:
     """Enter a stream's *block* between ``on_open`` and ``on_close``."""
     hooks.opened()
     try:

@@ -112,8 +112,8 @@ class TaskMonitor:
         socket: bool | str | os.PathLike[str] = True,
         blocked_after: float = 2.0,
     ) -> None:
-        self.signal = _resolve_signal(signal)
-        self.blocked_after = check_seconds(
+        self.signal: int | None = _resolve_signal(signal)
+        self.blocked_after: float = check_seconds(
             _CALL, "blocked_after", blocked_after, positive=True
         )
         if not isinstance(socket, bool | str | os.PathLike):
@@ -319,9 +319,12 @@ class TaskMonitor:
         return {**head, "tree": tree.to_data()}
 
     def _blocked(self) -> dict[str, Any]:
-        frame = sys._current_frames().get(self._loop_thread)
+        frames = sys._current_frames()  # pyright: ignore[reportPrivateUsage]
+        frame = frames.get(self._loop_thread)
         names = {thread.ident: thread.name for thread in threading.enumerate()}
-        stack = traceback.extract_stack(frame) if frame is not None else []
+        stack: list[traceback.FrameSummary] = (
+            list(traceback.extract_stack(frame)) if frame is not None else []
+        )
         return {
             "waited": self.blocked_after,
             "thread": names.get(self._loop_thread, str(self._loop_thread)),

@@ -162,7 +162,7 @@ def ask_at(path: Path, request: str, *, timeout: float, who: str) -> dict[str, A
 
 
 def _read_all(conn: socket.socket) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while chunk := conn.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
@@ -194,7 +194,7 @@ def process_info(backend: str) -> dict[str, Any]:
 def monitored_pids() -> list[int]:
     """Return the pids with a monitor socket in this user's runtime directory."""
     directory = runtime_dir(create=False)
-    pids = []
+    pids: list[int] = []
     with contextlib.suppress(FileNotFoundError):
         for entry in directory.iterdir():
             if entry.suffix == ".sock" and entry.stem.isdigit():

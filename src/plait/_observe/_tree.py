@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from anyio import TaskInfo, current_time, get_current_task, get_running_tasks
 
@@ -22,7 +22,13 @@ from ._frames import (
     suspended_chain,
     where,
 )
-from ._labels import CHILD_LABELS, SUBJECT_KEYS, install_labellers, labeller_for
+from ._labels import (
+    CHILD_LABELS,
+    SUBJECT_KEYS,
+    Labels,
+    install_labellers,
+    labeller_for,
+)
 from ._render import render
 
 
@@ -85,7 +91,7 @@ class TaskNode:
 
     def walk(self) -> Iterator[TaskNode]:
         """Yield this task and every task below it, depth first."""
-        stack = [self]
+        stack: list[TaskNode] = [self]
         while stack:
             node = stack.pop()
             yield node
@@ -251,7 +257,7 @@ def task_tree() -> TaskTree:
             "task_tree() needs a running event loop in this thread; from "
             "another thread or process, run a plait.TaskMonitor in the program"
         ) from None
-    return build_tree(get_running_tasks(), current, sys._getframe(1), backend)
+    return build_tree(get_running_tasks(), current, sys._getframe(1), backend)  # pyright: ignore[reportPrivateUsage]
 
 
 def snapshot_between_steps() -> TaskTree:
@@ -266,7 +272,8 @@ def snapshot_between_steps() -> TaskTree:
     except (RuntimeError, TypeError):  # anyio 4.15 raises TypeError: no task
         current = None
     tasks = get_running_tasks()
-    return build_tree(tasks, current, sys._getframe(1), current_backend(), mark=False)
+    caller = sys._getframe(1)  # pyright: ignore[reportPrivateUsage]
+    return build_tree(tasks, current, caller, current_backend(), mark=False)
 
 
 @dataclasses.dataclass(slots=True)
@@ -356,7 +363,7 @@ def _apply_labeller(record: _Record, frame: FrameType, awaiting: object) -> None
         labels = {"label_error": short_repr(exc)}
     if not labels:
         return
-    children = labels.pop(CHILD_LABELS, None)
+    children = cast("dict[int, Labels] | None", labels.pop(CHILD_LABELS, None))
     if children:
         record.child_labels.update(children)
     if not labels:

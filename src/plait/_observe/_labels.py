@@ -251,21 +251,21 @@ def _argument(pattern: str) -> Labeller:
 def _install_service_run(module: ModuleType) -> None:
     def service_run(frame: FrameType, awaiting: object) -> Labels:
         runner = _local(frame, "self")
-        service = _local(frame, "service")
+        child = _local(frame, "child")
         run = _local(frame, "run")
         return {
             "supervisor": getattr(runner, "supervisor", None),
-            "service": service.name,
-            "state": service.state,
-            "restarts": max(0, service.runs - 1),
+            "service": child.name,
+            "state": child.state,
+            "restarts": max(0, child.runs - 1),
             "started_at": getattr(run, "started_at", None),
         }
 
     _register(service_run, module.ServiceRunner._run)
 
 
-def _install_supervisor(module: ModuleType) -> None:
-    cls = module.Supervisor
+def _install_supervisor_control(module: ModuleType) -> None:
+    cls = module.SupervisorControl
 
     def role(text: str) -> Labeller:
         def label(frame: FrameType, awaiting: object) -> Labels:
@@ -273,9 +273,9 @@ def _install_supervisor(module: ModuleType) -> None:
 
         return label
 
-    _register(role("watching its services"), cls._control)
+    _register(role("watching its services"), cls.run)
     _register(role("restarting a service"), cls._handle_end)
-    _register(role("shutting down"), cls._shut_down)
+    _register(role("shutting down"), cls.shut_down)
     _register(role("giving up"), cls._give_up)
 
 
@@ -296,7 +296,7 @@ def _install_periodic(module: ModuleType) -> None:
 
 
 def _install_inproc(module: ModuleType) -> None:
-    execute = code_of(module._Counting._execute)
+    execute = code_of(module.JobCounter._execute)
 
     def run(frame: FrameType, awaiting: object) -> Labels | None:
         if _runs(awaiting, execute):
@@ -343,7 +343,7 @@ _INSTALLERS: dict[str, Callable[[ModuleType], None]] = {
     "plait._patterns._race": _install_race,
     "plait._patterns._as_completed": _install_as_completed,
     "plait._supervision._service_run": _install_service_run,
-    "plait._supervision._supervisor": _install_supervisor,
+    "plait._supervision._control": _install_supervisor_control,
     "plait._supervision._periodic": _install_periodic,
     "plait._jobs._inproc": _install_inproc,
     "plait._jobs.durable._runs": _install_durable_runs,

@@ -46,13 +46,19 @@ Example:
 
 from ._clock import Approx as Approx
 from ._clock import Clock as Clock
+from ._clock import ExplorationNotSupportedError as ExplorationNotSupportedError
 from ._clock import RealClock as RealClock
 from ._clock import VirtualClock as VirtualClock
 from ._clock import VirtualTimeNotSupportedError as VirtualTimeNotSupportedError
 from ._clock import current_clock as current_clock
-from ._fuzzing import ScheduleFuzzer as ScheduleFuzzer
+from ._explore import Exploration as Exploration
+from ._explore import explore as explore
+from ._explorer import ScheduleFuzzer as ScheduleFuzzer
 from ._fuzzing import fuzz_schedule as fuzz_schedule
 from ._fuzzing import fuzz_seeds as fuzz_seeds
+from ._fuzzing import schedules as schedules
+from ._policies import PCT as PCT
+from ._policies import RandomDelay as RandomDelay
 from ._probes import ConcurrencyProbe as ConcurrencyProbe
 from ._probes import Timeline as Timeline
 from ._probes import TimelineEvent as TimelineEvent
@@ -64,27 +70,39 @@ from ._strategies import JobPlan as JobPlan
 from ._strategies import JobSpec as JobSpec
 from ._strategies import job_plans as job_plans
 from ._strategies import job_specs as job_specs
+from ._trace import Deviation as Deviation
+from ._trace import Schedule as Schedule
+from ._trace import TraceStep as TraceStep
 
 __all__ = (
     "Approx",
     "Clock",
     "ConcurrencyProbe",
+    "Deviation",
+    "Exploration",
+    "ExplorationNotSupportedError",
     "JobError",
     "JobPlan",
     "JobSpec",
+    "PCT",
+    "RandomDelay",
     "RealClock",
+    "Schedule",
     "ScheduleFuzzer",
     "Timeline",
     "TimelineEvent",
+    "TraceStep",
     "VirtualClock",
     "VirtualTimeNotSupportedError",
     "assert_no_leaked_tasks",
     "current_clock",
+    "explore",
     "fuzz_schedule",
     "fuzz_seeds",
     "job_plans",
     "job_specs",
     "run",
+    "schedules",
     "seed_randomness",
 )
 

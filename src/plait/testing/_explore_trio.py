@@ -1,0 +1,116 @@
+"""Schedule exploration on trio: the explorer becomes trio's run queue.
+
+This module imports trio, which is why it is exempt from plait's import ban;
+it is imported only when a trio run is explored. Private items it relies on
+(checked by ``tests/test_testing_explore_glue.py`` against the installed
+trio, and failing with a clear error at run time when they change):
+
+- ``trio._core._run.GLOBAL_RUN_CONTEXT.runner``: the running ``Runner``.
+- ``Runner.runq``: the deque of runnable tasks. trio appends a task when it
+  becomes runnable (``reschedule``), asks whether it is empty, and once per
+  pass of its loop takes the whole batch (``list(runq)``, then
+  ``runq.clear()``). Replacing it with an object that answers the same
+  calls lets the explorer hand out one chosen task per pass.
+
+Everything else stays trio's own: between two steps trio checks I/O,
+expires deadlines and delivers cancellations, as it does between batches.
+A batch of one task is a batch trio itself can run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import trio
+from trio._core import _run as _trio_run
+
+from ._explorer import ScheduleFuzzer
+from ._trace import locate, short_name
+
+
+def _running_runner() -> Any:
+    runner = getattr(_trio_run.GLOBAL_RUN_CONTEXT, "runner", None)
+    if runner is None or not isinstance(getattr(runner, "runq", None), deque):
+        raise RuntimeError(
+            "plait.testing cannot explore this trio's schedules: "
+            "trio._core._run.GLOBAL_RUN_CONTEXT.runner.runq is not the deque of "
+            f"runnable tasks it expects ({runner!r}); please report this"
+        )
+    return runner
+
+
+class _RunQueue:
+    """Stands in for trio's run queue: holds runnable tasks, hands out one."""
+
+    __slots__ = ("_batch", "_fuzzer")
+
+    def __init__(self, fuzzer: ScheduleFuzzer) -> None:
+        self._fuzzer = fuzzer
+        self._batch: list[trio.lowlevel.Task] | None = None
+
+    def append(self, task: trio.lowlevel.Task) -> None:
+        self._fuzzer.add(task)
+
+    def __len__(self) -> int:
+        return len(self._fuzzer.ready)
+
+    def __bool__(self) -> bool:
+        return bool(self._fuzzer.ready)
+
+    def __iter__(self) -> Iterator[trio.lowlevel.Task]:
+        batch = self._batch
+        if batch is None:
+            fuzzer = self._fuzzer
+            batch = self._batch = [fuzzer.choose().task] if fuzzer.ready else []
+        return iter(batch)
+
+    def clear(self) -> None:
+        self._batch = None
+
+
+class TrioGlue(trio.abc.Instrument):
+    """Attaches a ``ScheduleFuzzer`` to a trio run (as an instrument, or mid-run)."""
+
+    def __init__(self, fuzzer: ScheduleFuzzer) -> None:
+        self.fuzzer = fuzzer
+        self._runner: Any = None
+
+    def before_run(self) -> None:
+        self.attach()
+
+    def after_run(self) -> None:
+        self.detach()
+
+    def attach(self) -> None:
+        """Take over the running trio's run queue."""
+        runner = _running_runner()
+        self.fuzzer.attach(self)
+        self._runner = runner
+        queue = _RunQueue(self.fuzzer)
+        for task in runner.runq:
+            queue.append(task)
+        runner.runq = queue
+
+    def detach(self) -> None:
+        """Give trio a run queue of its own again, with the tasks waiting in ours."""
+        runner, self._runner = self._runner, None
+        if runner is not None and isinstance(runner.runq, _RunQueue):
+            runner.runq = deque(step.task for step in self.fuzzer.ready)
+        self.fuzzer.detach(self)
+
+    # The explorer's view of this run.
+
+    def owns_current(self) -> bool:
+        runner = getattr(_trio_run.GLOBAL_RUN_CONTEXT, "runner", None)
+        return runner is not None and runner is self._runner
+
+    def current_task(self) -> object:
+        return trio.lowlevel.current_task()
+
+    def name(self, task: trio.lowlevel.Task) -> str:
+        return short_name(task.name, task.coro)
+
+    def locate(self, task: trio.lowlevel.Task) -> str:
+        return locate(task.coro)

@@ -1,0 +1,249 @@
+"""How schedule exploration picks the next step: random delays, or PCT.
+
+A strategy is a frozen description (what the user passes); ``start`` makes
+the per-run state that takes the decisions, drawing only from the run's own
+seeded generator, so a seed replays its schedule exactly.
+
+At a decision the explorer hands over the steps that could run now, in the
+loop's natural order (index 0 is the step the loop would run next). The
+policy returns the index to run. At a ``plait.fuzz_point()`` it says whether
+the running task should let the others go first.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Protocol
+
+from .._core._checks import check_fraction, check_int, check_positive_int, fail
+
+
+class Ready(Protocol):
+    """What a policy sees of a runnable step: which task it belongs to."""
+
+    @property
+    def number(self) -> int: ...
+
+
+class Policy(Protocol):
+    """The per-run state of a strategy."""
+
+    def pick(self, ready: Sequence[Ready], decision: int) -> int:
+        """Return the index in *ready* of the step to run at *decision*."""
+        ...
+
+    def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
+        """Return whether *task* lets the *ready* steps run first."""
+        ...
+
+
+class RandomDelay:
+    """Delay the loop's next step behind others, at random.
+
+    At each decision point where more than one step could run, with
+    chance *probability* the step the loop would run next waits and one of
+    the next *max_delay* steps in the loop's order runs first (each equally
+    likely). At a ``plait.fuzz_point()`` the running task lets the others
+    go first with the same chance. Cheap, and good at bugs that need one or
+    two steps out of place; for bugs that need a task held back for long,
+    use ``PCT``.
+
+    Args:
+        probability: chance in [0, 1] that a decision point deviates from the
+            loop's order.
+        max_delay: how far down the loop's order the step run instead may
+            come from (>= 1).
+
+    Example:
+        >>> from plait.testing import RandomDelay
+        >>> RandomDelay(probability=0.25)
+        RandomDelay(probability=0.25, max_delay=3)
+    """
+
+    __slots__ = ("max_delay", "probability")
+
+    def __init__(self, probability: float = 0.5, max_delay: int = 3) -> None:
+        self.probability = check_fraction("RandomDelay()", "probability", probability)
+        self.max_delay = check_positive_int("RandomDelay()", "max_delay", max_delay)
+
+    def __repr__(self) -> str:
+        return f"RandomDelay(probability={self.probability!r}, max_delay={self.max_delay})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RandomDelay):
+            return NotImplemented
+        return (self.probability, self.max_delay) == (other.probability, other.max_delay)
+
+    def __hash__(self) -> int:
+        return hash((RandomDelay, self.probability, self.max_delay))
+
+    def start(self, rng: random.Random) -> Policy:
+        """Return the decisions of one run, drawn from *rng*."""
+        return _RandomDelayRun(self, rng)
+
+
+class _RandomDelayRun:
+    __slots__ = ("_held", "_max_delay", "_probability", "_rng")
+
+    def __init__(self, strategy: RandomDelay, rng: random.Random) -> None:
+        self._probability = strategy.probability
+        self._max_delay = strategy.max_delay
+        self._rng = rng
+        # task number -> the last decision its steps are held back for
+        self._held: dict[int, int] = {}
+
+    def _hold(self, task: int, decision: int) -> None:
+        self._held[task] = decision + self._rng.randint(0, self._max_delay - 1)
+
+    def pick(self, ready: Sequence[Ready], decision: int) -> int:
+        if len(ready) < 2:
+            return 0
+        held = self._held
+        first = ready[0].number
+        if held.get(first, 0) < decision and self._rng.random() < self._probability:
+            self._hold(first, decision)
+        for index, step in enumerate(ready):
+            if held.get(step.number, 0) < decision:
+                return index
+        return 0
+
+    def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
+        if not ready or self._rng.random() >= self._probability:
+            return False
+        self._hold(task, decision + 1)
+        return True
+
+
+class PCT:
+    """Probabilistic concurrency testing (Burckhardt et al., ASPLOS 2010).
+
+    Each task gets a random priority when it first becomes runnable, and at
+    every decision point the runnable step of the highest-priority task
+    runs. At *depth* − 1 decision points drawn at random among the first
+    *steps*, the task about to run drops below every other task. A bug
+    that needs *d* ordering constraints between steps (its depth: 1 for
+    "B's step runs before A's", 2 for "A is held back after one step while
+    B does two things", ...) in a run of *n* tasks and *k* steps is found
+    by one run with probability at least 1/(n·k^(d−1)) when *depth* >= d.
+
+    Args:
+        depth: the bug depth to aim at (>= 1); depth − 1 priority changes.
+        steps: the number of decision points the priority changes are
+            spread over, about the length of one run. ``None``:
+            ``explore()`` measures it with one run in the loop's natural
+            order; elsewhere (``run``, the pytest marker) each seed draws
+            it from 8, 16, ..., 1024, so that about one seed in eight
+            spreads the changes over a span within twice the run's length.
+
+    Example:
+        >>> from plait.testing import PCT
+        >>> PCT(depth=2, steps=40)
+        PCT(depth=2, steps=40)
+    """
+
+    __slots__ = ("depth", "steps")
+
+    def __init__(self, depth: int = 3, steps: int | None = None) -> None:
+        self.depth = check_positive_int("PCT()", "depth", depth)
+        self.steps = None if steps is None else check_positive_int("PCT()", "steps", steps)
+
+    def __repr__(self) -> str:
+        return f"PCT(depth={self.depth}, steps={self.steps})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PCT):
+            return NotImplemented
+        return (self.depth, self.steps) == (other.depth, other.steps)
+
+    def __hash__(self) -> int:
+        return hash((PCT, self.depth, self.steps))
+
+    def start(self, rng: random.Random) -> Policy:
+        """Return the decisions of one run, drawn from *rng*."""
+        return _PCTRun(self, rng)
+
+
+# Without a measured length, each seed spreads its changes over 2**3 to
+# 2**10 decision points: a run's length is unknown, its order of magnitude is
+# drawn.
+_SCALES = tuple(2**n for n in range(3, 11))
+
+
+class _PCTRun:
+    __slots__ = ("_changes", "_depth", "_priority", "_rng")
+
+    def __init__(self, strategy: PCT, rng: random.Random) -> None:
+        steps = strategy.steps if strategy.steps is not None else rng.choice(_SCALES)
+        changes = min(strategy.depth - 1, steps)
+        # The i-th change point lowers the task about to run to priority i,
+        # below every initial priority (those are >= depth).
+        points = rng.sample(range(1, steps + 1), changes)
+        self._changes = {point: float(i) for i, point in enumerate(points, 1)}
+        self._depth = strategy.depth
+        self._priority: dict[int, float] = {}
+        self._rng = rng
+
+    def _of(self, task: int) -> float:
+        priority = self._priority.get(task)
+        if priority is None:
+            priority = self._priority[task] = self._depth + self._rng.random()
+        return priority
+
+    def _highest(self, ready: Sequence[Ready]) -> int:
+        best, best_priority = 0, -1.0
+        for index, step in enumerate(ready):
+            priority = self._of(step.number)
+            if priority > best_priority:
+                best, best_priority = index, priority
+        return best
+
+    def pick(self, ready: Sequence[Ready], decision: int) -> int:
+        best = self._highest(ready)
+        change = self._changes.get(decision)
+        if change is not None:
+            self._priority[ready[best].number] = change
+            best = self._highest(ready)
+        return best
+
+    def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
+        change = self._changes.get(decision)
+        if change is not None:
+            self._priority[task] = change
+        own = self._of(task)
+        return any(self._of(step.number) > own for step in ready)
+
+
+class Strategy(Protocol):
+    """What takes the decisions: ``RandomDelay``, ``PCT`` or a drawn schedule."""
+
+    def start(self, rng: random.Random) -> Policy:
+        """Return the decisions of one run, drawn from *rng*."""
+        ...
+
+
+def resolve_strategy(call: str, strategy: object) -> Strategy:
+    """Return the strategy *strategy* names (``'random'``, ``'pct'``) or is."""
+    if isinstance(strategy, RandomDelay | PCT):
+        return strategy
+    if not isinstance(strategy, str | type) and callable(getattr(strategy, "start", None)):
+        return strategy  # type: ignore[return-value]
+    if strategy == "random":
+        return RandomDelay()
+    if strategy == "pct":
+        return PCT()
+    fail(
+        call,
+        "strategy",
+        "'random', 'pct', a RandomDelay or a PCT",
+        strategy,
+        error=TypeError if not isinstance(strategy, str) else ValueError,
+    )
+
+
+def seed_check(call: str, seed: object) -> int:
+    """Return *seed* if it is an int from 0 to 2**32 - 1."""
+    return check_int(call, "seed", seed, minimum=0, maximum=SEED_LIMIT)
+
+
+SEED_LIMIT = 2**32 - 1

@@ -14,7 +14,7 @@ lookup, a log write, a database round trip on an idle connection.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
@@ -302,7 +302,7 @@ async def cancel_between_acquire_and_try(*, fixed: bool) -> None:
 #    worker's pull is suspended inside the generator fails.
 
 
-async def pages(n: int) -> AsyncIterator[int]:
+async def pages(n: int) -> AsyncGenerator[int]:
     for item in range(n):
         if item % 5 == 4:
             await io()  # fetch the next page
@@ -415,6 +415,14 @@ class Bug:
     name: str
     kind: str
     scenario: Callable[..., Awaitable[None]]
+    shows_as: str = "AssertionError"
+    """How the bug shows: the invariant check, a deadline, or Python's error."""
+
+    def is_failure(self, error: BaseException) -> bool:
+        """Whether *error* is this bug showing (alone or in a task group's group)."""
+        if isinstance(error, BaseExceptionGroup):
+            return all(self.is_failure(inner) for inner in error.exceptions)
+        return f"{type(error).__name__}: {error}".startswith(self.shows_as)
 
     async def buggy(self) -> None:
         await self.scenario(fixed=False)
@@ -426,8 +434,8 @@ class Bug:
 CORPUS = [
     Bug("start_order", "start-order assumption", start_order),
     Bug("lost_update", "lost update", lost_update),
-    Bug("lock_order", "lock-order deadlock", lock_order),
-    Bug("lost_wakeup", "lost wakeup", lost_wakeup),
+    Bug("lock_order", "lock-order deadlock", lock_order, "TimeoutError"),
+    Bug("lost_wakeup", "lost wakeup", lost_wakeup, "TimeoutError"),
     Bug("duplicate_refresh", "duplicate refresh", duplicate_refresh),
     Bug("over_limit", "hand-rolled limiter over its limit", over_limit),
     Bug(
@@ -435,7 +443,12 @@ CORPUS = [
         "cancellation between acquire and try",
         cancel_between_acquire_and_try,
     ),
-    Bug("shared_generator", "shared async generator, two pullers", shared_generator),
+    Bug(
+        "shared_generator",
+        "shared async generator, two pullers",
+        shared_generator,
+        "RuntimeError: anext(): asynchronous generator is already running",
+    ),
     Bug("cache_stampede", "check-then-act in a bounded_map fn", cache_stampede),
     Bug("stale_snapshot", "stale snapshot written back", stale_snapshot),
 ]

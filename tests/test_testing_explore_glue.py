@@ -41,13 +41,15 @@ class TestAsyncioTaskSteps:
             loop = asyncio.get_running_loop()
             original = loop.call_soon
 
-            def call_soon(callback: Callable[..., object], *args: Any, **kw: Any) -> Any:
+            def call_soon(
+                callback: Callable[..., object], *args: Any, **kw: Any
+            ) -> Any:
                 task = getattr(callback, "__self__", None)
                 if isinstance(task, asyncio.Task):
                     seen.append((type(callback).__name__, callback, task))
                 return original(callback, *args, **kw)
 
-            loop.call_soon = call_soon  # type: ignore[method-assign]
+            loop.call_soon = call_soon  # type: ignore[method-assign,assignment]
             try:
                 event = asyncio.Event()
                 task = asyncio.create_task(child(event))  # first step
@@ -63,7 +65,9 @@ class TestAsyncioTaskSteps:
     def test_steps_and_wakeups_go_through_the_instance_call_soon(self) -> None:
         kinds = [kind for kind, _, _ in self.scheduled()]
         assert "TaskStepMethWrapper" in kinds
-        wakeups = [cb for kind, cb, _ in self.scheduled() if kind != "TaskStepMethWrapper"]
+        wakeups = [
+            cb for kind, cb, _ in self.scheduled() if kind != "TaskStepMethWrapper"
+        ]
         assert wakeups
         assert {getattr(cb, "__name__", None) for cb in wakeups} == {"task_wakeup"}
 
@@ -77,7 +81,9 @@ class TestAsyncioTaskSteps:
             glue.attach()
             try:
                 task = OddTask(asyncio.sleep(0), loop=loop)
-                with pytest.raises(RuntimeError, match="does not recognise how this Python"):
+                with pytest.raises(
+                    RuntimeError, match="does not recognise how this Python"
+                ):
                     loop.call_soon(task._odd_step)
                 # A public Task method is a plain callback, not a step.
                 loop.call_soon(task.cancel)
@@ -100,7 +106,9 @@ class TestAsyncioTaskSteps:
 
         loop = uvloop.new_event_loop()
         try:
-            with pytest.raises(ExplorationNotSupportedError, match="not written in Python"):
+            with pytest.raises(
+                ExplorationNotSupportedError, match="not written in Python"
+            ):
                 AsyncioGlue(ScheduleFuzzer(0), loop)
         finally:
             loop.close()
@@ -150,7 +158,9 @@ class TestTrioRunQueue:
         assert queues == ["_RunQueue", "deque"]
         assert fuzzer.decisions >= 8
 
-    def test_a_changed_runner_is_a_clear_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_changed_runner_is_a_clear_error(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         from trio._core import _run
 
         async def main() -> None:

@@ -105,7 +105,9 @@ def test_exploring_finds_fuzz_point_bug_and_its_seed_replays(backend: Backend) -
 @pytest.mark.parametrize("backend", FUZZ_BACKENDS)
 @settings(max_examples=100, database=None, derandomize=True)
 @given(seed=fuzz_seeds())
-def test_fixed_version_survives_the_same_exploration(backend: Backend, seed: int) -> None:
+def test_fixed_version_survives_the_same_exploration(
+    backend: Backend, seed: int
+) -> None:
     assert not bug_shows(backend, Account.withdraw_fixed, seed)
 
 
@@ -168,7 +170,9 @@ def test_a_seed_replays_exactly(backend: Backend, strategy: str) -> None:
     for seed in (0, 1, 2**32 - 1):
         first = run(interleaving, backend=backend, fuzz_seed=seed, strategy=strategy)
         for _ in range(3):
-            again = run(interleaving, backend=backend, fuzz_seed=seed, strategy=strategy)
+            again = run(
+                interleaving, backend=backend, fuzz_seed=seed, strategy=strategy
+            )
             assert again == first
 
 
@@ -215,14 +219,22 @@ def test_probability_zero_keeps_the_loops_order() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"seed": -1}, ValueError, "fuzz_schedule[(][)] seed must be an int between 0 and 4294967295"),
+        (
+            {"seed": -1},
+            ValueError,
+            "fuzz_schedule[(][)] seed must be an int between 0 and 4294967295",
+        ),
         ({"seed": 2**32}, ValueError, "seed must be"),
         ({"seed": "1"}, TypeError, "seed must be an int"),
         ({"seed": 1, "probability": 1.5}, ValueError, "probability"),
         ({"seed": 1, "probability": "0.5"}, TypeError, "probability must be"),
         ({"seed": 1, "max_switches": 0}, ValueError, "max_delay must be a positive"),
         ({"seed": 1, "max_switches": 1.0}, TypeError, "max_delay must be"),
-        ({"seed": 1, "strategy": "dfs"}, ValueError, "strategy must be 'random', 'pct'"),
+        (
+            {"seed": 1, "strategy": "dfs"},
+            ValueError,
+            "strategy must be 'random', 'pct'",
+        ),
         ({"seed": 1, "strategy": 3}, TypeError, "strategy must be"),
         (
             {"seed": 1, "strategy": "pct", "probability": 0.2},
@@ -242,9 +254,11 @@ async def test_entered_in_a_running_loop_it_explores_the_rest_of_the_block(
     anyio_backend: object,
 ) -> None:
     if isinstance(anyio_backend, tuple) and anyio_backend[1].get("use_uvloop"):
-        with pytest.raises(ExplorationNotSupportedError, match="uvloop"):
-            with fuzz_schedule(3):
-                pass
+        with (
+            pytest.raises(ExplorationNotSupportedError, match="uvloop"),
+            fuzz_schedule(3),
+        ):
+            pass
         return
     orders = set()
     for seed in range(10):

@@ -88,9 +88,11 @@ class Exploration:
 
     def __str__(self) -> str:
         where = f"on {self.backend} with {self.strategy!r}"
-        if not self.failed:
-            return f"explore({self._name}) {where}: no failure in {self.schedules} schedules"
-        assert self.schedule is not None and self.error is not None
+        if self.error is None or self.schedule is None:
+            return (
+                f"explore({self._name}) {where}: "
+                f"no failure in {self.schedules} schedules"
+            )
         found = (
             "the loop's natural order fails"
             if self.seed is None
@@ -116,7 +118,9 @@ class Exploration:
 def _trace_text(trace: Sequence[TraceStep]) -> str:
     if len(trace) <= _WHOLE_TRACE:
         shown = list(trace)
-        head = f"trace of the shrunk schedule, all {len(trace)} steps (* = a deviation):"
+        head = (
+            f"trace of the shrunk schedule, all {len(trace)} steps (* = a deviation):"
+        )
     else:
         keep: set[int] = set(range(len(trace) - 2 * _CONTEXT, len(trace)))
         for index, step in enumerate(trace):
@@ -203,13 +207,15 @@ def explore(
     check_bool("explore()", "shrink", shrink)
     chosen = resolve_strategy("explore()", strategy)
     name = getattr(fn, "__name__", "fn")
-    target = _bounded(fn, deadline if virtual_time else None)
+    target: Callable[..., Awaitable[object]] = _bounded(
+        fn, deadline if virtual_time else None
+    )
 
     def attempt(**how: Any) -> tuple[ScheduleFuzzer, BaseException | None]:
         fuzzer = ScheduleFuzzer(how.pop("fuzz_seed", 0), **how)
         try:
             with exploring(fuzzer):
-                run(target, *args, backend=backend, virtual_time=virtual_time)
+                run(target, *args, backend=backend, virtual_time=virtual_time)  # type: ignore[arg-type]
         except Exception as error:
             return fuzzer, error
         return fuzzer, None

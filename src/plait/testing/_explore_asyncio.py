@@ -96,8 +96,9 @@ class AsyncioGlue:
             self.steps_seen += 1
             step = self.fuzzer.add(task)
             step.payload = (callback, args, context)
-            step.handle = self._call_soon(self._gate, step, context=context)
-            return step.handle
+            handle = self._call_soon(self._gate, step, context=context)
+            step.handle = handle
+            return handle
         return self._call_soon(callback, *args, context=context)
 
     def _gate(self, step: Step) -> None:

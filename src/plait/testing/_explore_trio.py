@@ -63,7 +63,8 @@ class _RunQueue:
         batch = self._batch
         if batch is None:
             fuzzer = self._fuzzer
-            batch = self._batch = [fuzzer.choose().task] if fuzzer.ready else []
+            task: Any = fuzzer.choose().task if fuzzer.ready else None
+            batch = self._batch = [] if task is None else [task]
         return iter(batch)
 
     def clear(self) -> None:

@@ -109,9 +109,7 @@ class ScheduleFuzzer:
         self.glue: Glue | None = None
         self.ready: list[Step] = []
         self._policy = self.strategy.start(random.Random(f"plait-explore-{seed}"))
-        self._numbers: weakref.WeakKeyDictionary[Any, int] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._numbers: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._names: list[str] = [""]
         self._task_steps: list[int] = [0]
         self._task_points: list[int] = [0]
@@ -128,6 +126,11 @@ class ScheduleFuzzer:
     def switches(self) -> int:
         """How many decisions went against the loop's natural order."""
         return len(self.deviations)
+
+    @property
+    def tasks(self) -> int:
+        """How many tasks the run has had steps of."""
+        return len(self._names) - 1
 
     @property
     def trace(self) -> list[TraceStep]:

@@ -201,6 +201,7 @@ class DrawnSchedule:
     def __init__(self, draw: DrawFn) -> None:
         self._draw = draw
         self.taken: Schedule | None = None
+        self.stopped: BaseException | None = None
 
     def __repr__(self) -> str:
         if self.taken is None:
@@ -209,28 +210,43 @@ class DrawnSchedule:
 
     def start(self, rng: random.Random) -> Policy:
         """Return the decisions of one run, drawn by hypothesis."""
-        return _DrawnRun(self._draw)
+        self.stopped = None
+        return _DrawnRun(self)
 
 
 class _DrawnRun:
-    def __init__(self, draw: DrawFn) -> None:
+    def __init__(self, schedule: DrawnSchedule) -> None:
         from hypothesis import strategies as st
 
-        self._draw = draw
+        self._schedule = schedule
         self._left = _DRAWN_DECISIONS
         self._st = st
 
-    def pick(self, ready: Sequence[Ready], decision: int) -> int:
-        if len(ready) < 2 or self._left <= 0:
-            return 0
+    def _drawn(self, strategy: SearchStrategy[Any], natural: Any) -> Any:
+        if self._left <= 0:
+            return natural
         self._left -= 1
-        return self._draw(self._st.integers(0, len(ready) - 1))
+        try:
+            return self._schedule._draw(strategy)
+        except BaseException as stop:
+            # Hypothesis ends an example by raising from a draw (its choices
+            # ran out). Raised here it would break the event loop; the run
+            # goes on in the loop's order and run() raises it afterwards.
+            self._schedule.stopped = stop
+            self._left = 0
+            return natural
+
+    def pick(self, ready: Sequence[Ready], decision: int) -> int:
+        if len(ready) < 2:
+            return 0
+        index: int = self._drawn(self._st.integers(0, len(ready) - 1), 0)
+        return index
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
-        if not ready or self._left <= 0:
+        if not ready:
             return False
-        self._left -= 1
-        return self._draw(self._st.booleans())
+        yields: bool = self._drawn(self._st.booleans(), False)
+        return yields
 
 
 def schedules() -> SearchStrategy[DrawnSchedule]:

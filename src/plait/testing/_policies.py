@@ -68,12 +68,17 @@ class RandomDelay:
         self.max_delay = check_positive_int("RandomDelay()", "max_delay", max_delay)
 
     def __repr__(self) -> str:
-        return f"RandomDelay(probability={self.probability!r}, max_delay={self.max_delay})"
+        return (
+            f"RandomDelay(probability={self.probability!r}, max_delay={self.max_delay})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RandomDelay):
             return NotImplemented
-        return (self.probability, self.max_delay) == (other.probability, other.max_delay)
+        return (self.probability, self.max_delay) == (
+            other.probability,
+            other.max_delay,
+        )
 
     def __hash__(self) -> int:
         return hash((RandomDelay, self.probability, self.max_delay))
@@ -120,15 +125,15 @@ class PCT:
 
     Each task gets a random priority when it first becomes runnable, and at
     every decision point the runnable step of the highest-priority task
-    runs. At *depth* − 1 decision points drawn at random among the first
+    runs. At *depth* - 1 decision points drawn at random among the first
     *steps*, the task about to run drops below every other task. A bug
     that needs *d* ordering constraints between steps (its depth: 1 for
     "B's step runs before A's", 2 for "A is held back after one step while
     B does two things", ...) in a run of *n* tasks and *k* steps is found
-    by one run with probability at least 1/(n·k^(d−1)) when *depth* >= d.
+    by one run with probability at least 1/(n·k^(d-1)) when *depth* >= d.
 
     Args:
-        depth: the bug depth to aim at (>= 1); depth − 1 priority changes.
+        depth: the bug depth to aim at (>= 1); depth - 1 priority changes.
         steps: the number of decision points the priority changes are
             spread over, about the length of one run. ``None``:
             ``explore()`` measures it with one run in the loop's natural
@@ -146,7 +151,9 @@ class PCT:
 
     def __init__(self, depth: int = 3, steps: int | None = None) -> None:
         self.depth = check_positive_int("PCT()", "depth", depth)
-        self.steps = None if steps is None else check_positive_int("PCT()", "steps", steps)
+        self.steps = (
+            None if steps is None else check_positive_int("PCT()", "steps", steps)
+        )
 
     def __repr__(self) -> str:
         return f"PCT(depth={self.depth}, steps={self.steps})"
@@ -226,7 +233,9 @@ def resolve_strategy(call: str, strategy: object) -> Strategy:
     """Return the strategy *strategy* names (``'random'``, ``'pct'``) or is."""
     if isinstance(strategy, RandomDelay | PCT):
         return strategy
-    if not isinstance(strategy, str | type) and callable(getattr(strategy, "start", None)):
+    if not isinstance(strategy, str | type) and callable(
+        getattr(strategy, "start", None)
+    ):
         return strategy  # type: ignore[return-value]
     if strategy == "random":
         return RandomDelay()

@@ -248,7 +248,9 @@ def _backend_value(value: object, item: pytest.Item) -> object:
         else:
             from ._explore_asyncio import ExploringLoops
 
-            options["loop_factory"] = ExploringLoops(fuzzer, options.get("loop_factory"))
+            options["loop_factory"] = ExploringLoops(
+                fuzzer, options.get("loop_factory")
+            )
     return (name, options)
 
 

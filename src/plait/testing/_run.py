@@ -131,6 +131,8 @@ def run(
                 finish(completed=completed)
             if isinstance(schedule, DrawnSchedule) and fuzzer is not None:
                 schedule.taken = fuzzer.taken()
+                if schedule.stopped is not None:
+                    raise schedule.stopped
     return result
 
 
@@ -149,7 +151,13 @@ def _fuzzer(
         )
     if isinstance(schedule, DrawnSchedule):
         if strategy is not None:
-            fail("run()", "strategy", "left out with a drawn schedule", strategy, error=ValueError)
+            fail(
+                "run()",
+                "strategy",
+                "left out with a drawn schedule",
+                strategy,
+                error=ValueError,
+            )
         fuzzer = ScheduleFuzzer(0 if seed is None else seed, strategy=schedule)
         return fuzzer, exploring(fuzzer)
     if seed is not None or schedule is not None:
@@ -181,7 +189,9 @@ def _explore_options(
 def failure_note(fuzzer: ScheduleFuzzer, backend: str, fn: object) -> str:
     """Return the note an explored run's failure carries: what, how to replay."""
     name = getattr(fn, "__name__", "fn")
-    if fuzzer.schedule is not None or not isinstance(fuzzer.strategy, RandomDelay | PCT):
+    if fuzzer.schedule is not None or not isinstance(
+        fuzzer.strategy, RandomDelay | PCT
+    ):
         how = f"schedule=Schedule.parse({str(fuzzer.taken())!r})"
     else:
         how = f"fuzz_seed={fuzzer.seed}, strategy={fuzzer.strategy!r}"

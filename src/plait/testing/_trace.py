@@ -109,7 +109,7 @@ class Schedule:
         return hash(self.deviations)
 
     def steps_instead(self, task: int, at: int) -> set[tuple[int, int]] | None:
-        """Return the ``(task, step)`` pairs to run first when *task*'s step *at* is next."""
+        """Return the ``(task, step)`` pairs to run before *task*'s step *at*."""
         return self._steps.get((task, at))
 
     def yields_at(self, task: int, at: int) -> bool:

@@ -14,22 +14,24 @@ Python, and failing with a clear error at run time when they change):
 
 Nothing else is replaced: the loop's own callbacks (timers, I/O, anyio's
 cancellation delivery, done-callbacks) keep asyncio's FIFO order. A task
-step is put in the loop's queue behind a gate; when its turn comes, the
-explorer decides which runnable step runs, and a step not chosen goes to
-the back of the queue, as a step whose wake-up came late would. An eager
-task's first step runs inside ``create_task`` and is no decision point.
+step puts a slot in the loop's queue where the step itself would have
+gone; when a slot's turn comes, the explorer decides which runnable step
+runs in it, and a step not chosen waits for a later slot, as a step whose
+wake-up came late would. An eager task's first step runs inside
+``create_task`` and is no decision point.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from contextvars import Context
 from typing import Any, TypeVarTuple
 
 from ._clock import ExplorationNotSupportedError
 from ._explorer import ScheduleFuzzer, Step
-from ._trace import locate, short_name
+from ._trace import Where, resume_point, short_name
 
 Ts = TypeVarTuple("Ts")
 
@@ -60,7 +62,15 @@ def _is_step(callback: object, task: asyncio.Task[Any]) -> bool:
 
 
 class AsyncioGlue:
-    """Attaches a ``ScheduleFuzzer`` to a running or new asyncio loop."""
+    """Attaches a ``ScheduleFuzzer`` to a running or new asyncio loop.
+
+    Each task step the loop is asked to schedule becomes a runnable step of
+    the explorer and puts one *slot* in the loop's queue. When a slot's turn
+    comes the explorer takes a decision and the step it chooses runs there,
+    in its own task's context. There is one slot per runnable step, so no
+    step waits for a slot and none is run twice; a step not chosen simply
+    runs in a later slot, as it would if its wake-up had come later.
+    """
 
     def __init__(self, fuzzer: ScheduleFuzzer, loop: asyncio.AbstractEventLoop) -> None:
         if not isinstance(loop, asyncio.BaseEventLoop):
@@ -68,7 +78,11 @@ class AsyncioGlue:
         self.fuzzer = fuzzer
         self.loop = loop
         self.steps_seen = 0
+        self.attached = False
         self._call_soon = loop.call_soon
+        # Slots run in a context of their own; each step in its task's.
+        self._slot_context = Context()
+        self._leftover: deque[Step] = deque()
 
     def attach(self) -> None:
         """Route the loop's task steps through the explorer."""
@@ -77,13 +91,17 @@ class AsyncioGlue:
                 "this event loop is already being explored; one schedule at a time"
             )
         self.fuzzer.attach(self)
+        self.attached = True
         self.loop.call_soon = self.call_soon  # type: ignore[method-assign]
 
     def detach(self) -> None:
         """Give the loop its own ``call_soon`` back; queued steps still run."""
         if vars(self.loop).get("call_soon") == self.call_soon:
             del self.loop.call_soon
-        self.fuzzer.detach(self)
+        if self.attached:
+            self.attached = False
+            self._leftover.extend(self.fuzzer.ready)
+            self.fuzzer.detach(self)
 
     def call_soon(
         self,
@@ -96,21 +114,27 @@ class AsyncioGlue:
             self.steps_seen += 1
             step = self.fuzzer.add(task)
             step.payload = (callback, args, context)
-            handle = self._call_soon(self._gate, step, context=context)
+            handle = self._call_soon(self._slot, context=self._slot_context)
             step.handle = handle
             return handle
         return self._call_soon(callback, *args, context=context)
 
-    def _gate(self, step: Step) -> None:
-        fuzzer = self.fuzzer
-        if fuzzer.glue is not self or fuzzer.take(step):
-            callback, args, _ = step.payload
+    def _slot(self) -> None:
+        while True:
+            if self.attached:
+                step = self.fuzzer.choose()
+            elif self._leftover:
+                step = self._leftover.popleft()
+            else:
+                return
+            # A step whose handle was cancelled lost its slot with it.
+            if not step.handle.cancelled():
+                break
+        callback, args, context = step.payload
+        if context is None:
             callback(*args)
-            return
-        chosen = fuzzer.chosen
-        if chosen is not None and chosen.handle.cancelled():
-            fuzzer.chosen = None  # its gate will never run: choose again
-        step.handle = self._call_soon(self._gate, step, context=step.payload[2])
+        else:
+            context.run(callback, *args)
 
     # The explorer's view of this loop.
 
@@ -126,8 +150,8 @@ class AsyncioGlue:
     def name(self, task: asyncio.Task[Any]) -> str:
         return short_name(task.get_name(), task.get_coro())
 
-    def locate(self, task: asyncio.Task[Any]) -> str:
-        return locate(task.get_coro())
+    def locate(self, task: asyncio.Task[Any]) -> Where:
+        return resume_point(task.get_coro())
 
 
 def running_loop() -> asyncio.AbstractEventLoop:

@@ -27,7 +27,7 @@ import trio
 from trio._core import _run as _trio_run
 
 from ._explorer import ScheduleFuzzer
-from ._trace import locate, short_name
+from ._trace import Where, resume_point, short_name
 
 
 def _running_runner() -> Any:
@@ -113,5 +113,5 @@ class TrioGlue(trio.abc.Instrument):
     def name(self, task: trio.lowlevel.Task) -> str:
         return short_name(task.name, task.coro)
 
-    def locate(self, task: trio.lowlevel.Task) -> str:
-        return locate(task.coro)
+    def locate(self, task: trio.lowlevel.Task) -> Where:
+        return resume_point(task.coro)

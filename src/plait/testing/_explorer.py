@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from anyio.lowlevel import cancel_shielded_checkpoint
 
 from ._policies import Strategy, resolve_strategy, seed_check
-from ._trace import Deviation, Schedule, TraceStep, format_trace
+from ._trace import Deviation, Schedule, TraceStep, Where, describe, format_trace
 
 # plait's own hand-off points (patterns, supervision): under exploration
 # every real yield is a decision point already, and a switch where the code
@@ -57,7 +57,7 @@ class Glue(Protocol):
         """Return the task's name."""
         ...
 
-    def locate(self, task: Any) -> str:
+    def locate(self, task: Any) -> Where:
         """Return where the suspended task resumes."""
         ...
 
@@ -113,8 +113,10 @@ class ScheduleFuzzer:
         self._names: list[str] = [""]
         self._task_steps: list[int] = [0]
         self._task_points: list[int] = [0]
-        self.chosen: Step | None = None
-        self._recent: deque[TraceStep] = deque(maxlen=history)
+        # (decision, task, where it resumed, the natural task or 0, site)
+        self._recent: deque[tuple[int, int, Where, int, str | None]] = deque(
+            maxlen=history
+        )
 
     def __repr__(self) -> str:
         return (
@@ -135,7 +137,16 @@ class ScheduleFuzzer:
     @property
     def trace(self) -> list[TraceStep]:
         """The last decision points of the run, oldest first."""
-        return list(self._recent)
+        return [
+            TraceStep(
+                decision,
+                self.name(number),
+                describe(where),
+                self.name(natural) if natural else None,
+                site,
+            )
+            for decision, number, where, natural, site in self._recent
+        ]
 
     def taken(self) -> Schedule:
         """Return the deviations this run took, as a replayable ``Schedule``."""
@@ -158,7 +169,6 @@ class ScheduleFuzzer:
         """Stop taking decisions for *glue*'s loop."""
         if self.glue is glue:
             self.glue = None
-            self.chosen = None
             self.ready.clear()
 
     def number(self, task: object) -> int:
@@ -186,21 +196,6 @@ class ScheduleFuzzer:
             bisect.insort(ready, step, key=_key)
         return step
 
-    def take(self, step: Step) -> bool:
-        """Return whether *step*, whose turn in the loop's queue came, runs now.
-
-        The first step to reach the front of the queue after a decision
-        makes the next one; steps that were not chosen go to the back of
-        the queue and wait, as a step whose wake-up came late would.
-        """
-        chosen = self.chosen
-        if chosen is None:
-            chosen = self.chosen = self.choose()
-        if chosen is step:
-            self.chosen = None
-            return True
-        return False
-
     def choose(self) -> Step:
         """Take a decision: remove the step to run next from ``ready``."""
         ready = self.ready
@@ -212,6 +207,7 @@ class ScheduleFuzzer:
         step = ready.pop(index)
         number = step.number
         steps = self._task_steps
+        natural = 0
         if index:
             natural = ready[0].number
             self.deviations.append(
@@ -221,14 +217,8 @@ class ScheduleFuzzer:
         recent = self._recent
         if recent.maxlen:
             glue = self.glue
-            recent.append(
-                TraceStep(
-                    self.decisions,
-                    self.name(number),
-                    glue.locate(step.task) if glue is not None else "?",
-                    self.name(ready[0].number) if index else None,
-                )
-            )
+            where = glue.locate(step.task) if glue is not None else "?"
+            recent.append((self.decisions, number, where, natural, None))
         return step
 
     def _replay(self, ready: list[Step]) -> int:
@@ -261,14 +251,7 @@ class ScheduleFuzzer:
             return
         self.deviations.append(Deviation("point", number, at))
         if self._recent.maxlen:
-            self._recent.append(
-                TraceStep(
-                    self.decisions,
-                    self.name(number),
-                    glue.locate(task),
-                    site=site,
-                )
-            )
+            self._recent.append((self.decisions, number, glue.locate(task), 0, site))
         await cancel_shielded_checkpoint()
 
 

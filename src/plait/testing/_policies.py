@@ -198,9 +198,12 @@ class _PCTRun:
         return priority
 
     def _highest(self, ready: Sequence[Ready]) -> int:
+        priorities = self._priority
         best, best_priority = 0, -1.0
         for index, step in enumerate(ready):
-            priority = self._of(step.number)
+            priority = priorities.get(step.number)
+            if priority is None:
+                priority = priorities[step.number] = self._depth + self._rng.random()
             if priority > best_priority:
                 best, best_priority = index, priority
         return best

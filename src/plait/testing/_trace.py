@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from types import CodeType, FrameType
-from typing import Any, Literal, NamedTuple
+from types import CodeType, CoroutineType, FrameType, GeneratorType
+from typing import Literal, NamedTuple
 
 
 class Deviation(NamedTuple):
@@ -177,25 +177,39 @@ def _dirs() -> tuple[str, ...]:
     return _machinery_dirs
 
 
-def locate(coroutine: Any) -> str:
-    """Return where a suspended *coroutine* resumes: ``file:line in function``.
+FIRST_STEP = "(first step)"
+FINISHED = "(finished)"
 
-    Follows what it awaits down to the innermost frame and shows the
+Where = tuple[CodeType, int] | str
+"""Where a task resumes: a code object and line, or ``FIRST_STEP``."""
+
+
+def resume_point(coroutine: object) -> Where:
+    """Return where a suspended *coroutine* resumes (cheap; ``describe`` it).
+
+    Follows what it awaits down to the innermost frame and keeps the
     innermost one outside asyncio, anyio, trio and plait.testing: the line
-    the task resumes at in code someone wrote. A coroutine that has not
-    started yet shows as ``(first step)``.
+    the task resumes at in code someone wrote.
     """
-    if (
-        getattr(coroutine, "cr_frame", None) is not None
+    if type(coroutine) is CoroutineType and (
+        coroutine.cr_frame is not None
         and not coroutine.cr_running
-        and not getattr(coroutine, "cr_suspended", True)
+        and not coroutine.cr_suspended
     ):
-        return "(first step)"
+        return FIRST_STEP
     chosen: FrameType | None = None
     fallback: FrameType | None = None
-    awaited = coroutine
-    while awaited is not None:
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+    awaited: object = coroutine
+    while True:
+        kind = type(awaited)
+        if kind is CoroutineType:
+            frame = awaited.cr_frame  # type: ignore[attr-defined]
+            awaited = awaited.cr_await  # type: ignore[attr-defined]
+        elif kind is GeneratorType:
+            frame = awaited.gi_frame  # type: ignore[attr-defined]
+            awaited = awaited.gi_yieldfrom  # type: ignore[attr-defined]
+        else:
+            break
         if frame is None:
             break
         fallback = frame
@@ -205,16 +219,18 @@ def locate(coroutine: Any) -> str:
             machinery = _is_machinery[code] = code.co_filename.startswith(_dirs())
         if not machinery:
             chosen = frame
-        awaited = getattr(awaited, "cr_await", None) or getattr(
-            awaited, "gi_yieldfrom", None
-        )
     frame = chosen or fallback
     if frame is None:
-        return "(finished)"
-    return (
-        f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} "
-        f"in {frame.f_code.co_name}"
-    )
+        return FINISHED
+    return frame.f_code, frame.f_lineno
+
+
+def describe(where: Where) -> str:
+    """Return ``file:line in function`` for a ``resume_point``."""
+    if isinstance(where, str):
+        return where
+    code, line = where
+    return f"{os.path.basename(code.co_filename)}:{line} in {code.co_name}"
 
 
 def short_name(name: str, coroutine: object) -> str:

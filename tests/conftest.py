@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from plait import testing
+
 # tests/jobs.py holds shared checks; rewrite its asserts as pytest does tests.
 pytest.register_assert_rewrite("jobs")
 
@@ -29,14 +31,9 @@ settings.load_profile("plait")
 # plait.testing's plugin tests run small pytest sessions of their own.
 pytest_plugins = ("pytester",)
 
-BACKENDS = [
-    pytest.param(("asyncio", {}), id="asyncio"),
-    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-    pytest.param(("trio", {}), id="trio"),
-]
 
-
-@pytest.fixture(params=BACKENDS)
+# The one list of event loops (plait.testing's, as users get it); tests
+# that call plait.testing.run take the same names (tests/jobs.py).
+@pytest.fixture(params=testing.backends())
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    backend: tuple[str, dict[str, Any]] = request.param
-    return backend
+    return testing.anyio_backend_for(request.param)

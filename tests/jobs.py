@@ -23,7 +23,6 @@ from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.lowlevel
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -33,12 +32,9 @@ T = TypeVar("T")
 
 Backend = Literal["asyncio", "uvloop", "trio"]
 
-# Mirrors tests/conftest.py's BACKENDS, in the names plait.testing.run takes.
-BACKENDS = [
-    pytest.param("asyncio", id="asyncio"),
-    pytest.param("uvloop", id="uvloop"),
-    pytest.param("trio", id="trio"),
-]
+# The event loops tests/conftest.py parametrizes anyio_backend with, in the
+# names plait.testing.run takes.
+BACKENDS = testing.backends()
 
 TICK = 0.001
 """Seconds one tick of a job's sleep lasts."""

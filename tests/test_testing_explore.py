@@ -7,6 +7,8 @@ loop's natural order; ``tests/test_testing_corpus.py`` has the full corpus.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 import time
 from typing import Literal
@@ -278,3 +280,53 @@ def test_an_eager_tasks_first_step_is_no_decision_point() -> None:
     assert anyio.run(decisions, True) + 5 <= anyio.run(decisions, False)
     for seed in range(20):
         run(spawner, fuzz_seed=seed)
+
+
+REPLAY_SCRIPT = """
+import random, sys
+import anyio, anyio.lowlevel
+from plait.testing import run
+
+noise = [object() for _ in range(random.randrange(5000))]  # move allocations
+
+
+async def main() -> list[int]:
+    order: list[int] = []
+
+    async def waiter(n: int) -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            order.append(n)
+            with anyio.CancelScope(shield=True):
+                await anyio.lowlevel.checkpoint()
+            order.append(-n)
+
+    async with anyio.create_task_group() as tg:
+        for n in range(1, 8):
+            tg.start_soon(waiter, n)
+        await anyio.wait_all_tasks_blocked()
+        tg.cancel_scope.cancel()  # reaches the tasks in a set's order
+    return order
+
+
+print([run(main, backend=sys.argv[1], fuzz_seed=seed) for seed in range(5)])
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_seed_replays_in_another_process(backend: Backend) -> None:
+    # anyio delivers a cancellation to a set of tasks, whose order follows
+    # memory addresses; the natural order sorts such steps by task, so the
+    # interleaving does not depend on where a process put its objects.
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", REPLAY_SCRIPT, backend],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+        ).stdout
+        for hash_seed in (1, 2, 3)
+    }
+    assert len(outputs) == 1

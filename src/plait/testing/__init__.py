@@ -44,6 +44,8 @@ Example:
     ('up', 180.0)
 """
 
+from ._backends import anyio_backend_for as anyio_backend_for
+from ._backends import backends as backends
 from ._clock import Approx as Approx
 from ._clock import Clock as Clock
 from ._clock import ExplorationNotSupportedError as ExplorationNotSupportedError
@@ -94,7 +96,9 @@ __all__ = (
     "TraceStep",
     "VirtualClock",
     "VirtualTimeNotSupportedError",
+    "anyio_backend_for",
     "assert_no_leaked_tasks",
+    "backends",
     "current_clock",
     "explore",
     "fuzz_schedule",

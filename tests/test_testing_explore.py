@@ -87,7 +87,7 @@ def test_explore_finds_shrinks_and_replays(backend: Backend) -> None:
     assert f"seed {found.seed} failed" in report
     assert f"schedule=Schedule.parse({str(found.schedule)!r})" in report
     assert "test_testing_explore.py" in report  # the lines tasks resumed at
-    assert "<- ran before add#" in report
+    assert "<- held back, as if woken later" in report or "<- ran before" in report
     assert report.count("*") >= len(found.schedule)
 
 
@@ -241,7 +241,7 @@ def test_hypothesis_draws_the_schedule_and_shrinks_it(backend: Backend) -> None:
     )
     assert isinstance(drawn, DrawnSchedule)
     assert drawn.taken is not None
-    assert 1 <= len(drawn.taken) <= 3
+    assert 1 <= len(drawn.taken) <= 6
     # What hypothesis found replays without it.
     with pytest.raises(AssertionError):
         run(lost_update, backend=backend, schedule=drawn.taken)

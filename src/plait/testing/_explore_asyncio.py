@@ -14,17 +14,18 @@ Python, and failing with a clear error at run time when they change):
 
 Nothing else is replaced: the loop's own callbacks (timers, I/O, anyio's
 cancellation delivery, done-callbacks) keep asyncio's FIFO order. A task
-step puts a slot in the loop's queue where the step itself would have
-gone; when a slot's turn comes, the explorer decides which runnable step
-runs in it, and a step not chosen waits for a later slot, as a step whose
-wake-up came late would. An eager task's first step runs inside
+step goes into the loop's queue behind a gate where the step itself would
+have gone; when the gate's turn comes, the explorer decides whether it
+runs or is held back to the end of the queue, as a step whose wake-up
+came late would. A step never runs before its place in the queue: the
+loop's callbacks queued before it (anyio's cancellation delivery among
+them) still run first. An eager task's first step runs inside
 ``create_task`` and is no decision point.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from contextvars import Context
 from typing import Any, TypeVarTuple
@@ -64,12 +65,14 @@ def _is_step(callback: object, task: asyncio.Task[Any]) -> bool:
 class AsyncioGlue:
     """Attaches a ``ScheduleFuzzer`` to a running or new asyncio loop.
 
-    Each task step the loop is asked to schedule becomes a runnable step of
-    the explorer and puts one *slot* in the loop's queue. When a slot's turn
-    comes the explorer takes a decision and the step it chooses runs there,
-    in its own task's context. There is one slot per runnable step, so no
-    step waits for a slot and none is run twice; a step not chosen simply
-    runs in a later slot, as it would if its wake-up had come later.
+    Each task step the loop is asked to schedule goes into the loop's queue
+    behind a gate, where the step itself would have gone. When the gate's
+    turn comes the explorer decides: the step runs, or it is held back and
+    queued again at the end, as if what woke it had come later. A step thus
+    runs at its place in the queue or later, never earlier, and the loop's
+    own callbacks keep their order. (Steps woken by one cancellation, which
+    anyio delivers to a set of tasks in the set's changing order, are run
+    in the order of their tasks, each in the gate that comes first.)
     """
 
     def __init__(self, fuzzer: ScheduleFuzzer, loop: asyncio.AbstractEventLoop) -> None:
@@ -80,9 +83,8 @@ class AsyncioGlue:
         self.steps_seen = 0
         self.attached = False
         self._call_soon = loop.call_soon
-        # Slots run in a context of their own; each step in its task's.
-        self._slot_context = Context()
-        self._leftover: deque[Step] = deque()
+        # Gates run in a context of their own; each step in its task's.
+        self._gate_context = Context()
 
     def attach(self) -> None:
         """Route the loop's task steps through the explorer."""
@@ -100,7 +102,6 @@ class AsyncioGlue:
             del self.loop.call_soon
         if self.attached:
             self.attached = False
-            self._leftover.extend(self.fuzzer.ready)
             self.fuzzer.detach(self)
 
     def call_soon(
@@ -112,29 +113,43 @@ class AsyncioGlue:
         task = getattr(callback, "__self__", None)
         if isinstance(task, asyncio.Task) and _is_step(callback, task):
             self.steps_seen += 1
-            step = self.fuzzer.add(task)
+            # asyncio runs its queue in order, except that a cancellation
+            # reaches a set of tasks in the set's order (anyio's delivery).
+            woken_by: object = args[0] if args else None
+            cancelled = isinstance(woken_by, asyncio.Future) and woken_by.cancelled()
+            step = self.fuzzer.add(task, in_order=not cancelled)
             step.payload = (callback, args, context)
-            handle = self._call_soon(self._slot, context=self._slot_context)
+            step.box = [step]
+            handle = self._call_soon(self._gate, step.box, context=self._gate_context)
             step.handle = handle
             return handle
         return self._call_soon(callback, *args, context=context)
 
-    def _slot(self) -> None:
-        while True:
-            if self.attached:
-                step = self.fuzzer.choose()
-            elif self._leftover:
-                step = self._leftover.popleft()
+    def _gate(self, box: list[Step | None]) -> None:
+        owner = box[0]
+        if owner is None:
+            return  # its step ran in an earlier gate
+        if not self.attached:
+            _run(owner)
+            return
+        step, held = self.fuzzer.turn(owner)
+        for late in held:
+            if late is not owner:
+                late.box[0] = None
+            late.box = [late]
+            self._call_soon(self._gate, late.box, context=self._gate_context)
+        if step is None:
+            return
+        if step is not owner:
+            # step's own gate comes later: it takes this one, owner that one.
+            later = step.box
+            step.box = box
+            if owner in held:
+                later[0] = None
             else:
-                return
-            # A step whose handle was cancelled lost its slot with it.
-            if not step.handle.cancelled():
-                break
-        callback, args, context = step.payload
-        if context is None:
-            callback(*args)
-        else:
-            context.run(callback, *args)
+                later[0] = owner
+                owner.box = later
+        _run(step)
 
     # The explorer's view of this loop.
 
@@ -192,3 +207,16 @@ class ExploringLoops:
                 "Python schedules task steps in a way it does not know, so the "
                 "run was not explored; please report this with your Python version"
             )
+
+
+def _run(step: Step) -> None:
+    callback, args, context = step.payload
+    # A step and its gate refer to each other: part them, so that what the
+    # step held (its task, a finished future) goes when the step has run,
+    # as it would without exploration, not at the next garbage collection.
+    step.payload = step.handle = step.task = None
+    step.box = []
+    if context is None:
+        callback(*args)
+    else:
+        context.run(callback, *args)

@@ -76,6 +76,8 @@ class TrioGlue(trio.abc.Instrument):
 
     def __init__(self, fuzzer: ScheduleFuzzer) -> None:
         self.fuzzer = fuzzer
+        # trio runs each batch of runnable tasks in an order of its choosing.
+        self.in_order = False
         self._runner: Any = None
 
     def before_run(self) -> None:

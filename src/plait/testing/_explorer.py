@@ -5,11 +5,22 @@ explorer when a task's step becomes runnable (``add``) and asks it, each
 time the loop is about to run a task step, which one (``choose``). Nothing
 here imports an event loop.
 
-The loop's *natural order* is the order the steps became runnable, with
-steps that became runnable between the same two decisions ordered by task
-creation (anyio delivers a cancellation to a set of tasks, in an order that
-changes from run to run; trio's own deterministic mode sorts the same way).
-A schedule with no deviations runs the steps in that order.
+The explorer runs steps in *rounds*, as trio runs batches and asyncio runs
+the callbacks ready at the start of an iteration: the steps runnable when a
+round starts run in it, steps that become runnable meanwhile wait for the
+next one. Within a round any order is one a loop can produce. Across
+rounds, only a step that *resumes* a task (after a checkpoint, a wait, a
+sleep, I/O) may be held back to a later round, as it would be if what woke
+it had come later; a task's first step runs in the round after it was
+started, as on every event loop, so that a task that yields twice always
+lets a task it started run first.
+
+The loop's *natural order* is round by round, and within a round the order
+the steps became runnable, steps that became runnable between the same two
+decisions ordered by task creation (anyio delivers a cancellation to a set
+of tasks, in an order that changes from run to run; trio's own
+deterministic mode sorts the same way). On asyncio it is asyncio's own
+order. A schedule with no deviations runs the steps in that order.
 """
 
 from __future__ import annotations
@@ -32,6 +43,9 @@ from ._trace import Deviation, Schedule, TraceStep, Where, describe, format_trac
 PLAIT_SITES = frozenset(
     {"task_start", "before_call", "after_call", "deliver", "rate_wait", "restart"}
 )
+
+# Marks a trace entry for a step held back (not a fuzz point's label).
+HELD = "<held>"
 
 NOT_EXPLORED = (
     "plait.fuzz_point() ran under fuzz_schedule() in an event loop that is not "
@@ -65,14 +79,18 @@ class Glue(Protocol):
 class Step:
     """A runnable step of one task, waiting for its turn."""
 
-    __slots__ = ("handle", "key", "number", "payload", "task")
+    __slots__ = ("box", "first", "handle", "holds", "key", "number", "payload", "task")
 
-    def __init__(self, task: object, number: int, epoch: int) -> None:
+    def __init__(self, task: object, number: int, key: tuple[int, int, int]) -> None:
         self.task = task
         self.number = number
-        self.key = (epoch, number)
+        # (round, decisions made when it became runnable, order among those)
+        self.key = key
+        self.first = False
+        self.holds = 0
         self.payload: Any = None
         self.handle: Any = None
+        self.box: list[Step | None] = []
 
 
 class ScheduleFuzzer:
@@ -105,6 +123,8 @@ class ScheduleFuzzer:
         self.strategy: Strategy = resolve_strategy("ScheduleFuzzer()", strategy)
         self.schedule = schedule
         self.decisions = 0
+        self.round = 0
+        self._added = 0
         self.deviations: list[Deviation] = []
         self.glue: Glue | None = None
         self.ready: list[Step] = []
@@ -143,7 +163,8 @@ class ScheduleFuzzer:
                 self.name(number),
                 describe(where),
                 self.name(natural) if natural else None,
-                site,
+                None if site is HELD else site,
+                site is HELD,
             )
             for decision, number, where, natural, site in self._recent
         ]
@@ -186,51 +207,149 @@ class ScheduleFuzzer:
         """Return ``name#number`` for the task with *number*."""
         return f"{self._names[number]}#{number}"
 
-    def add(self, task: object) -> Step:
-        """Register a runnable step of *task*; return it."""
-        step = Step(task, self.number(task), self.decisions)
+    def add(self, task: object, *, in_order: bool = False) -> Step:
+        """Register a runnable step of *task* for the next round; return it.
+
+        Steps that become runnable between the same two decisions come in
+        the order they were added if *in_order*, else in the order their
+        tasks were first seen: the order of a set of tasks (the order
+        anyio and trio deliver a cancellation in) changes from run to run.
+        """
+        first = task not in self._numbers
+        number = self.number(task)
+        self._added += 1
+        tiebreak = self._added if in_order else _UNORDERED + number
+        step = Step(task, number, (self.round + 1, self.decisions, tiebreak))
+        step.first = first
+        self._insert(step)
+        return step
+
+    def _insert(self, step: Step) -> None:
         ready = self.ready
         if not ready or ready[-1].key <= step.key:
             ready.append(step)
         else:
             bisect.insort(ready, step, key=_key)
-        return step
 
     def choose(self) -> Step:
-        """Take a decision: remove the step to run next from ``ready``."""
+        """Take a decision for a loop that runs any of a round's steps (trio).
+
+        Return the step to run, removed from ``ready``; a step held back
+        goes to the next round.
+        """
         ready = self.ready
-        self.decisions += 1
-        if self.schedule is not None:
-            index = self._replay(ready)
-        else:
-            index = self._policy.pick(ready, self.decisions)
-        step = ready.pop(index)
-        number = step.number
+        natural = ready[0]
+        # Each pass of the loop holds at least one step back to a later
+        # round; once every step was, the natural one runs.
+        for _ in range(len(ready) + 1):
+            if ready[0].key[0] > self.round:
+                self.round = ready[0].key[0]
+            step, held = self._decide(ready[: self._eligible(ready)])
+            for later in held:
+                ready.remove(later)
+                later.key = (self.round + 1, later.key[1], later.key[2])
+                self._insert(later)
+            if step is not None:
+                ready.remove(step)
+                return self._run(step, natural)
+        step = ready.pop(0)
+        return self._run(step, natural)
+
+    def turn(self, owner: Step) -> tuple[Step | None, list[Step]]:
+        """Take a decision for a loop that runs its queue in order (asyncio).
+
+        *owner*'s turn in the loop's queue came. Return the step to run now
+        (*owner*, or another of the set of tasks a cancellation reached
+        with it, or ``None`` when all were held back) and the steps held
+        back, which the loop queues again.
+        """
+        candidates = [owner]
+        if owner.key[2] >= _UNORDERED:
+            epoch = owner.key[:2]
+            candidates = [
+                s for s in self.ready if s.key[:2] == epoch and s.key[2] >= _UNORDERED
+            ]
+        step, held = self._decide(candidates)
+        if step is None:
+            return None, held
+        self.ready.remove(step)
+        return self._run(step, candidates[0] if candidates else step), held
+
+    def _eligible(self, ready: list[Step]) -> int:
+        """Return how many steps at the front of *ready* are in this round."""
+        current = self.round
+        if ready[-1].key[0] <= current:
+            return len(ready)
+        return bisect.bisect_right(ready, current, key=_round)
+
+    def _decide(self, candidates: list[Step]) -> tuple[Step | None, list[Step]]:
+        """From *candidates* (natural order), return the step to run and those held.
+
+        A held step resumes a task: it runs later, as if what woke it had
+        come later. A task's first step is never held back.
+        """
+        held: list[Step] = []
         steps = self._task_steps
-        natural = 0
-        if index:
-            natural = ready[0].number
-            self.deviations.append(
-                Deviation("step", natural, steps[natural], number, steps[number])
-            )
-        steps[number] += 1
+        policy, schedule = self._policy, self.schedule
+        alone = len(self.ready) < 2
+        while candidates:
+            decision = self.decisions + 1
+            if schedule is not None:
+                index = self._replayed(candidates)
+                step = candidates[index]
+                hold = schedule.holds(step.number, steps[step.number], step.holds + 1)
+            else:
+                index = policy.pick(candidates, self.ready, decision)
+                step = candidates[index]
+                hold = not alone and policy.hold(step, self.ready, decision)
+            if hold and not step.first:
+                step.holds += 1
+                self.deviations.append(
+                    Deviation("hold", step.number, steps[step.number], step.holds)
+                )
+                self._trace(decision, step, 0, HELD)
+                candidates.pop(index)
+                held.append(step)
+                continue
+            if index:
+                natural = candidates[0]
+                self.deviations.append(
+                    Deviation(
+                        "step",
+                        natural.number,
+                        steps[natural.number],
+                        step.number,
+                        steps[step.number],
+                    )
+                )
+            return step, held
+        return None, held
+
+    def _replayed(self, candidates: list[Step]) -> int:
+        assert self.schedule is not None
+        steps = self._task_steps
+        natural = candidates[0]
+        instead = self.schedule.steps_instead(natural.number, steps[natural.number])
+        if instead:
+            for index, step in enumerate(candidates):
+                if (step.number, steps[step.number]) in instead:
+                    return index
+        return 0
+
+    def _run(self, step: Step, natural: Step) -> Step:
+        self.decisions += 1
+        self._task_steps[step.number] += 1
+        self._trace(self.decisions, step, natural.number if step is not natural else 0)
+        return step
+
+    def _trace(
+        self, decision: int, step: Step, natural: int, site: str | None = None
+    ) -> None:
         recent = self._recent
         if recent.maxlen:
             glue = self.glue
             where = glue.locate(step.task) if glue is not None else "?"
-            recent.append((self.decisions, number, where, natural, None))
-        return step
-
-    def _replay(self, ready: list[Step]) -> int:
-        assert self.schedule is not None
-        steps = self._task_steps
-        natural = ready[0].number
-        instead = self.schedule.steps_instead(natural, steps[natural])
-        if instead:
-            for index, step in enumerate(ready):
-                if (step.number, steps[step.number]) in instead:
-                    return index
-        return 0
+            recent.append((decision, step.number, where, natural, site))
 
     async def __call__(self, site: str) -> None:
         if site in PLAIT_SITES:
@@ -255,8 +374,16 @@ class ScheduleFuzzer:
         await cancel_shielded_checkpoint()
 
 
-def _key(step: Step) -> tuple[int, int]:
+# Steps added out of order sort after those added in order, by task.
+_UNORDERED = 2**62
+
+
+def _key(step: Step) -> tuple[int, int, int]:
     return step.key
+
+
+def _round(step: Step) -> int:
+    return step.key[0]
 
 
 Locate = Callable[[Any], str]

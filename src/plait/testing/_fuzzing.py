@@ -236,11 +236,17 @@ class _DrawnRun:
             self._left = 0
             return natural
 
-    def pick(self, ready: Sequence[Ready], decision: int) -> int:
-        if len(ready) < 2:
+    def pick(
+        self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
+    ) -> int:
+        if len(candidates) < 2:
             return 0
-        index: int = self._drawn(self._st.integers(0, len(ready) - 1), 0)
+        index: int = self._drawn(self._st.integers(0, len(candidates) - 1), 0)
         return index
+
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        held: bool = self._drawn(self._st.booleans(), False)
+        return held
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
         if not ready:

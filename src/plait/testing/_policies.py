@@ -20,17 +20,35 @@ from .._core._checks import check_fraction, check_int, check_positive_int, fail
 
 
 class Ready(Protocol):
-    """What a policy sees of a runnable step: which task it belongs to."""
+    """What a policy sees of a runnable step: its task, and if it starts it."""
 
     @property
     def number(self) -> int: ...
+
+    @property
+    def first(self) -> bool: ...
 
 
 class Policy(Protocol):
     """The per-run state of a strategy."""
 
-    def pick(self, ready: Sequence[Ready], decision: int) -> int:
-        """Return the index in *ready* of the step to run at *decision*."""
+    def pick(
+        self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
+    ) -> int:
+        """Return the index of the step to run among *candidates*.
+
+        They are the steps that may run at *decision*, in the loop's
+        natural order (index 0 is what the loop would run); *ready* holds
+        every runnable step.
+        """
+        ...
+
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        """Return whether to hold *step* back (by a round), *ready* pending.
+
+        Asked only of a step that resumes a task: it runs later, as if what
+        woke it had come later.
+        """
         ...
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
@@ -39,21 +57,23 @@ class Policy(Protocol):
 
 
 class RandomDelay:
-    """Delay the loop's next step behind others, at random.
+    """Delay tasks' wake-ups at random, as slow I/O would.
 
-    At each decision point where more than one step could run, with
-    chance *probability* the step the loop would run next waits and one of
-    the next *max_delay* steps in the loop's order runs first (each equally
-    likely). At a ``plait.fuzz_point()`` the running task lets the others
-    go first with the same chance. Cheap, and good at bugs that need one or
-    two steps out of place; for bugs that need a task held back for long,
-    use ``PCT``.
+    At each decision point, with chance *probability* the step the loop
+    would run next is held back if it resumes a task (after a checkpoint, a
+    wait, a sleep): it runs 1 to *max_delay* rounds later, as if what woke
+    it had come later, while other tasks go on. A task's first step is not
+    held back (no loop starts a task late), but with the same chance one of
+    the next *max_delay* steps of its round goes first. At a
+    ``plait.fuzz_point()`` the running task lets the others go first with
+    the same chance. Good at bugs that need a few steps out of place; for
+    bugs that need one task held back for long, use ``PCT``.
 
     Args:
         probability: chance in [0, 1] that a decision point deviates from the
             loop's order.
-        max_delay: how far down the loop's order the step run instead may
-            come from (>= 1).
+        max_delay: the most rounds a wake-up is held back, and how far down
+            its round a step run before a first step may come from (>= 1).
 
     Example:
         >>> from plait.testing import RandomDelay
@@ -95,29 +115,31 @@ class _RandomDelayRun:
         self._probability = strategy.probability
         self._max_delay = strategy.max_delay
         self._rng = rng
-        # task number -> the last decision its steps are held back for
+        # task number -> rounds it is still held back for
         self._held: dict[int, int] = {}
 
-    def _hold(self, task: int, decision: int) -> None:
-        self._held[task] = decision + self._rng.randint(0, self._max_delay - 1)
-
-    def pick(self, ready: Sequence[Ready], decision: int) -> int:
-        if len(ready) < 2:
+    def pick(
+        self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
+    ) -> int:
+        if len(candidates) < 2 or self._rng.random() >= self._probability:
             return 0
-        held = self._held
-        first = ready[0].number
-        if held.get(first, 0) < decision and self._rng.random() < self._probability:
-            self._hold(first, decision)
-        for index, step in enumerate(ready):
-            if held.get(step.number, 0) < decision:
-                return index
-        return 0
+        return self._rng.randint(1, min(self._max_delay, len(candidates) - 1))
+
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        left = self._held.pop(step.number, 0)
+        if left:
+            if left > 1:
+                self._held[step.number] = left - 1
+            return True
+        if self._rng.random() >= self._probability:
+            return False
+        rounds = self._rng.randint(1, self._max_delay)
+        if rounds > 1:
+            self._held[step.number] = rounds - 1
+        return True
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
-        if not ready or self._rng.random() >= self._probability:
-            return False
-        self._hold(task, decision + 1)
-        return True
+        return bool(ready) and self._rng.random() < self._probability
 
 
 class PCT:
@@ -125,12 +147,15 @@ class PCT:
 
     Each task gets a random priority when it first becomes runnable, and at
     every decision point the runnable step of the highest-priority task
-    runs. At *depth* - 1 decision points drawn at random among the first
-    *steps*, the task about to run drops below every other task. A bug
-    that needs *d* ordering constraints between steps (its depth: 1 for
-    "B's step runs before A's", 2 for "A is held back after one step while
-    B does two things", ...) in a run of *n* tasks and *k* steps is found
-    by one run with probability at least 1/(n·k^(d-1)) when *depth* >= d.
+    runs: a lower-priority task's wake-up is held back while a task of
+    higher priority can run (a task's first step still runs in its round,
+    as on every event loop). At *depth* - 1 decision points drawn at random
+    among the first *steps*, the task about to run drops below every other
+    task. A bug that needs *d* ordering constraints between steps (its
+    depth: 1 for "B's step runs before A's", 2 for "B runs between A's read
+    and A's write", ...) in a run of *n* tasks and *k* steps is found by one
+    run with probability at least 1/(n·k^(d-1)) when *depth* >= d, as long
+    as the steps to be delayed resume tasks rather than start them.
 
     Args:
         depth: the bug depth to aim at (>= 1); depth - 1 priority changes.
@@ -178,7 +203,7 @@ _SCALES = tuple(2**n for n in range(3, 11))
 
 
 class _PCTRun:
-    __slots__ = ("_changes", "_depth", "_priority", "_rng")
+    __slots__ = ("_changes", "_demoted", "_depth", "_priority", "_rng")
 
     def __init__(self, strategy: PCT, rng: random.Random) -> None:
         steps = strategy.steps if strategy.steps is not None else rng.choice(_SCALES)
@@ -187,6 +212,7 @@ class _PCTRun:
         # below every initial priority (those are >= depth).
         points = rng.sample(range(1, steps + 1), changes)
         self._changes = {point: float(i) for i, point in enumerate(points, 1)}
+        self._demoted = 0
         self._depth = strategy.depth
         self._priority: dict[int, float] = {}
         self._rng = rng
@@ -197,31 +223,46 @@ class _PCTRun:
             priority = self._priority[task] = self._depth + self._rng.random()
         return priority
 
-    def _highest(self, ready: Sequence[Ready]) -> int:
+    def _highest(
+        self, ready: Sequence[Ready], start: int, stop: int
+    ) -> tuple[int, float]:
         priorities = self._priority
-        best, best_priority = 0, -1.0
-        for index, step in enumerate(ready):
-            priority = priorities.get(step.number)
+        best, best_priority = -1, -1.0
+        for index in range(start, stop):
+            number = ready[index].number
+            priority = priorities.get(number)
             if priority is None:
-                priority = priorities[step.number] = self._depth + self._rng.random()
+                priority = priorities[number] = self._depth + self._rng.random()
             if priority > best_priority:
                 best, best_priority = index, priority
+        return best, best_priority
+
+    def _change(self, task: int, decision: int) -> None:
+        change = self._changes.get(decision)
+        if change is not None and self._demoted != decision:
+            self._demoted = decision
+            self._priority[task] = change
+
+    def pick(
+        self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
+    ) -> int:
+        if decision in self._changes and self._demoted != decision:
+            # The task that would run next is the highest-priority one of
+            # all: lower ones are held back while it can run.
+            top, _ = self._highest(ready, 0, len(ready))
+            self._change(ready[top].number, decision)
+        best, _ = self._highest(candidates, 0, len(candidates))
         return best
 
-    def pick(self, ready: Sequence[Ready], decision: int) -> int:
-        best = self._highest(ready)
-        change = self._changes.get(decision)
-        if change is not None:
-            self._priority[ready[best].number] = change
-            best = self._highest(ready)
-        return best
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        own = self._of(step.number)
+        return any(self._of(other.number) > own for other in ready)
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
-        change = self._changes.get(decision)
-        if change is not None:
-            self._priority[task] = change
+        self._change(task, decision)
         own = self._of(task)
-        return any(self._of(step.number) > own for step in ready)
+        _, priority = self._highest(ready, 0, len(ready))
+        return priority > own
 
 
 class Strategy(Protocol):

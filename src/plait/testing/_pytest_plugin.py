@@ -20,7 +20,8 @@ Nothing here changes a test that does not opt in. A test opts in with:
   that replay it and the last steps before the failure. uvloop cannot be
   explored: there the test runs once, unexplored, for the first seed, and
   is skipped for the others. Requesting only ``fuzz_seed`` gives the
-  parametrized seed without exploring.
+  parametrized seed without exploring. ``--plait-explore`` explores every
+  test so (except hypothesis tests, which can draw ``schedules()``).
 
 With hypothesis' ``@given`` on an async test, every example runs on a new
 event loop but the same clock, whose time keeps moving forward: compare
@@ -89,6 +90,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SEED",
         help="first fuzzing seed, or 'random' (default 0); replays a reported seed",
     )
+    group.addoption(
+        "--plait-explore",
+        action="store_true",
+        help="explore every test's schedule, as if it were marked fuzz_schedule "
+        "(hypothesis tests excepted: they can draw schedules())",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,7 +137,12 @@ def pytest_pycollect_makeitem(
     if not collector.istestfunction(obj, name):
         return
     own = {mark.name for mark in getattr(obj, "pytestmark", ())}
-    if "fuzz_schedule" in own or collector.get_closest_marker("fuzz_schedule"):
+    everything = collector.config.getoption("--plait-explore", default=False)
+    if (
+        "fuzz_schedule" in own
+        or collector.get_closest_marker("fuzz_schedule")
+        or (everything and not hasattr(obj, "hypothesis"))
+    ):
         pytest.mark.usefixtures("fuzzer")(obj)
     if "virtual_time" in own or collector.get_closest_marker("virtual_time"):
         pytest.mark.usefixtures("clock")(obj)
@@ -210,6 +222,11 @@ def _autojump(item: pytest.Item) -> bool:
     return autojump
 
 
+def _uvloop_factory(options: dict[str, Any]) -> bool:
+    module = getattr(options.get("loop_factory"), "__module__", None) or ""
+    return module.split(".")[0] in ("uvloop", "winloop")
+
+
 def _backend_value(value: object, item: pytest.Item) -> object:
     if isinstance(value, str):
         name, options = value, {}
@@ -222,7 +239,7 @@ def _backend_value(value: object, item: pytest.Item) -> object:
         name, options = value[0], dict(value[1])
     else:
         return value  # anyio reports a malformed anyio_backend itself
-    if name == "asyncio" and options.get("use_uvloop"):
+    if name == "asyncio" and (options.get("use_uvloop") or _uvloop_factory(options)):
         # Real time (the clock fixture hands out a RealClock), real schedule.
         if _wants_exploration(item):
             item.stash[_unexplored_key] = "uvloop"

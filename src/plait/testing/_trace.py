@@ -19,14 +19,17 @@ from typing import Literal, NamedTuple
 class Deviation(NamedTuple):
     """One decision taken against the loop's natural order.
 
-    ``kind='step'``: when task number *task* was next with its step *at*
-    (counting from 0), task number *ran* ran its step *ran_at* first.
+    ``kind='hold'``: task number *task*'s step *at* (counting from 0),
+    which resumes it, was held back for the *ran*-th time: it runs later,
+    as if what woke it had come later. ``kind='step'``: when task *task*
+    was next with its step *at*, task *ran* ran its step *ran_at* first
+    (a reordering within a round, which trio does itself).
     ``kind='point'``: at its *at*-th ``plait.fuzz_point()`` (counting from
     1), task *task* let the others run first. Tasks are numbered from 1 in
     the order the explorer first sees them.
     """
 
-    kind: Literal["step", "point"]
+    kind: Literal["hold", "step", "point"]
     task: int
     at: int
     ran: int = 0
@@ -35,27 +38,30 @@ class Deviation(NamedTuple):
     def __str__(self) -> str:
         if self.kind == "point":
             return f"{self.task}.{self.at}y"
+        if self.kind == "hold":
+            return f"{self.task}.{self.at}h{self.ran}"
         return f"{self.task}.{self.at}>{self.ran}.{self.ran_at}"
 
 
 class Schedule:
     """The deviations from the loop's natural order that make one interleaving.
 
-    ``str(schedule)`` is a compact form (``"1.3>2.0 4.1y"``: when task 1
-    was next with its step 3, task 2 ran its step 0 first; task 4 yielded at
-    its first fuzz point) that
+    ``str(schedule)`` is a compact form (``"1.3h1 1.3>2.0 4.1y"``: task
+    1's step 3 was held back once; when task 1 was next with its step 3,
+    task 2 ran its step 0 first; task 4 yielded at its first fuzz point)
+    that
     ``Schedule.parse`` reads back, and ``plait.testing.run(fn,
     schedule=...)`` replays either. With no deviations it is the loop's
     natural order.
 
     Example:
         >>> from plait.testing import Schedule
-        >>> schedule = Schedule.parse("1.3>2.0 4.1y")
+        >>> schedule = Schedule.parse("1.3h1 1.3>2.0 4.1y")
         >>> len(schedule), str(schedule)
-        (2, '1.3>2.0 4.1y')
+        (3, '1.3h1 1.3>2.0 4.1y')
     """
 
-    __slots__ = ("_points", "_steps", "deviations")
+    __slots__ = ("_holds", "_points", "_steps", "deviations")
 
     def __init__(self, deviations: Iterable[Deviation] = ()) -> None:
         self.deviations: tuple[Deviation, ...] = tuple(deviations)
@@ -64,6 +70,9 @@ class Schedule:
             if d.kind == "step":
                 self._steps.setdefault((d.task, d.at), set()).add((d.ran, d.ran_at))
         self._points = {(d.task, d.at) for d in self.deviations if d.kind == "point"}
+        self._holds = {
+            (d.task, d.at, d.ran) for d in self.deviations if d.kind == "hold"
+        }
 
     @classmethod
     def parse(cls, text: str) -> Schedule:
@@ -74,6 +83,10 @@ class Schedule:
                 if word.endswith("y"):
                     task, at = word[:-1].split(".")
                     deviations.append(Deviation("point", int(task), int(at)))
+                elif "h" in word:
+                    where, times = word.split("h")
+                    task, at = where.split(".")
+                    deviations.append(Deviation("hold", int(task), int(at), int(times)))
                 else:
                     where, instead = word.split(">")
                     task, at = where.split(".")
@@ -83,7 +96,8 @@ class Schedule:
                     )
             except ValueError:
                 raise ValueError(
-                    f"Schedule.parse() text must be words like '1.3>2.0' or '4.1y', "
+                    "Schedule.parse() text must be words like '1.3h1', '1.3>2.0' or "
+                    f"'4.1y', "
                     f"got {word!r}"
                 ) from None
         return cls(deviations)
@@ -112,6 +126,10 @@ class Schedule:
         """Return the ``(task, step)`` pairs to run before *task*'s step *at*."""
         return self._steps.get((task, at))
 
+    def holds(self, task: int, at: int, times: int) -> bool:
+        """Return whether *task*'s step *at* is held back a *times*-th time."""
+        return (task, at, times) in self._holds
+
     def yields_at(self, task: int, at: int) -> bool:
         """Return whether *task* lets others run at its *at*-th fuzz point."""
         return (task, at) in self._points
@@ -130,11 +148,16 @@ class TraceStep(NamedTuple):
     """The task the loop would have run, when the explorer deviated."""
     site: str | None = None
     """For a ``plait.fuzz_point()``: its label (the task then yielded)."""
+    held: bool = False
+    """Whether the step was held back here (it runs later)."""
 
     def __str__(self) -> str:
-        mark = "*" if self.instead_of is not None or self.site is not None else " "
+        deviated = self.instead_of is not None or self.site is not None or self.held
+        mark = "*" if deviated else " "
         text = f"{self.decision:>6}{mark} {self.task:<24} {self.location}"
-        if self.site is not None:
+        if self.held:
+            text += "  <- held back, as if woken later"
+        elif self.site is not None:
             text += f"  <- yielded at fuzz_point({self.site!r})"
         elif self.instead_of is not None:
             text += f"  <- ran before {self.instead_of}"

@@ -212,6 +212,8 @@ def explore(
     )
 
     def attempt(**how: Any) -> tuple[ScheduleFuzzer, BaseException | None]:
+        # Only the final replay keeps a trace: the search runs go faster.
+        how.setdefault("history", 0)
         fuzzer = ScheduleFuzzer(how.pop("fuzz_seed", 0), **how)
         try:
             with exploring(fuzzer):

@@ -47,8 +47,15 @@ _UVLOOP_MESSAGE = (
 )
 
 
+_step_types: set[type] = set()
+
+
 def _is_step(callback: object, task: asyncio.Task[Any]) -> bool:
-    if type(callback).__name__ == _STEP_TYPE_NAME:
+    kind = type(callback)
+    if kind in _step_types:
+        return True
+    if kind.__name__ == _STEP_TYPE_NAME:
+        _step_types.add(kind)
         return True
     name = getattr(callback, "__name__", None)
     if name == _WAKEUP_NAME:
@@ -68,7 +75,8 @@ class AsyncioGlue:
     Each task step the loop is asked to schedule goes into the loop's queue
     behind a gate, where the step itself would have gone. When the gate's
     turn comes the explorer decides: the step runs, or it is held back and
-    queued again at the end, as if what woke it had come later. A step thus
+    queued again at the end once other steps ran, as if what woke it had
+    come later. A step thus
     runs at its place in the queue or later, never earlier, and the loop's
     own callbacks keep their order. (Steps woken by one cancellation, which
     anyio delivers to a set of tasks in the set's changing order, are run
@@ -128,28 +136,31 @@ class AsyncioGlue:
     def _gate(self, box: list[Step | None]) -> None:
         owner = box[0]
         if owner is None:
-            return  # its step ran in an earlier gate
+            return  # its step ran in an earlier gate, or is held back
         if not self.attached:
             _run(owner)
             return
-        step, held = self.fuzzer.turn(owner)
-        for late in held:
-            if late is not owner:
-                late.box[0] = None
-            late.box = [late]
-            self._call_soon(self._gate, late.box, context=self._gate_context)
-        if step is None:
-            return
-        if step is not owner:
-            # step's own gate comes later: it takes this one, owner that one.
-            later = step.box
-            step.box = box
-            if owner in held:
-                later[0] = None
-            else:
-                later[0] = owner
-                owner.box = later
-        _run(step)
+        fuzzer = self.fuzzer
+        step = fuzzer.turn(owner)
+        if step is not None:
+            if step is not owner:
+                # step's own gate comes later: it takes this one, owner that.
+                later = step.box
+                step.box = box
+                if box[0] is owner:
+                    later[0] = owner
+                    owner.box = later
+                else:
+                    later[0] = None
+            _run(step)
+        fuzzer.settle()
+
+    def parked(self, step: Step) -> None:
+        step.box[0] = None
+
+    def released(self, step: Step) -> None:
+        step.box = [step]
+        self._call_soon(self._gate, step.box, context=self._gate_context)
 
     # The explorer's view of this loop.
 

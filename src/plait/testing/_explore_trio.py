@@ -26,7 +26,7 @@ from typing import Any
 import trio
 from trio._core import _run as _trio_run
 
-from ._explorer import ScheduleFuzzer
+from ._explorer import ScheduleFuzzer, Step
 from ._trace import Where, resume_point, short_name
 
 
@@ -53,17 +53,19 @@ class _RunQueue:
     def append(self, task: trio.lowlevel.Task) -> None:
         self._fuzzer.add(task)
 
+    # Held-back tasks are runnable to trio: it must not wait while they are.
+
     def __len__(self) -> int:
-        return len(self._fuzzer.ready)
+        return len(self._fuzzer.ready) + len(self._fuzzer.parked)
 
     def __bool__(self) -> bool:
-        return bool(self._fuzzer.ready)
+        return bool(self._fuzzer.ready or self._fuzzer.parked)
 
     def __iter__(self) -> Iterator[trio.lowlevel.Task]:
         batch = self._batch
         if batch is None:
             fuzzer = self._fuzzer
-            task: Any = fuzzer.choose().task if fuzzer.ready else None
+            task: Any = fuzzer.choose().task if self else None
             batch = self._batch = [] if task is None else [task]
         return iter(batch)
 
@@ -100,10 +102,17 @@ class TrioGlue(trio.abc.Instrument):
         """Give trio a run queue of its own again, with the tasks waiting in ours."""
         runner, self._runner = self._runner, None
         if runner is not None and isinstance(runner.runq, _RunQueue):
-            runner.runq = deque(step.task for step in self.fuzzer.ready)
+            waiting = [*self.fuzzer.ready, *self.fuzzer.parked]
+            runner.runq = deque(step.task for step in waiting)
         self.fuzzer.detach(self)
 
     # The explorer's view of this run.
+
+    def parked(self, step: Step) -> None:
+        pass  # out of the explorer's ready list is out of trio's batches
+
+    def released(self, step: Step) -> None:
+        pass
 
     def owns_current(self) -> bool:
         runner = getattr(_trio_run.GLOBAL_RUN_CONTEXT, "runner", None)

@@ -75,11 +75,31 @@ class Glue(Protocol):
         """Return where the suspended task resumes."""
         ...
 
+    def parked(self, step: Step) -> None:
+        """Take *step* out of the loop's queue: it is held back."""
+        ...
+
+    def released(self, step: Step) -> None:
+        """Queue *step*, held back until now, to run."""
+        ...
+
 
 class Step:
     """A runnable step of one task, waiting for its turn."""
 
-    __slots__ = ("box", "first", "handle", "holds", "key", "number", "payload", "task")
+    __slots__ = (
+        "box",
+        "first",
+        "handle",
+        "holds",
+        "key",
+        "number",
+        "parked_at",
+        "payload",
+        "task",
+        "until",
+        "where",
+    )
 
     def __init__(self, task: object, number: int, key: tuple[int, int, int]) -> None:
         self.task = task
@@ -88,6 +108,9 @@ class Step:
         self.key = key
         self.first = False
         self.holds = 0
+        self.parked_at = 0
+        self.until = 0
+        self.where: Where | None = None
         self.payload: Any = None
         self.handle: Any = None
         self.box: list[Step | None] = []
@@ -128,6 +151,7 @@ class ScheduleFuzzer:
         self.deviations: list[Deviation] = []
         self.glue: Glue | None = None
         self.ready: list[Step] = []
+        self.parked: list[Step] = []
         self._policy = self.strategy.start(random.Random(f"plait-explore-{seed}"))
         self._numbers: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
         self._names: list[str] = [""]
@@ -191,6 +215,7 @@ class ScheduleFuzzer:
         if self.glue is glue:
             self.glue = None
             self.ready.clear()
+            self.parked.clear()
 
     def number(self, task: object) -> int:
         """Return the number of *task*, counting tasks in the order first seen."""
@@ -215,8 +240,10 @@ class ScheduleFuzzer:
         tasks were first seen: the order of a set of tasks (the order
         anyio and trio deliver a cancellation in) changes from run to run.
         """
-        first = task not in self._numbers
-        number = self.number(task)
+        number = self._numbers.get(task)
+        first = number is None
+        if number is None:
+            number = self.number(task)
         self._added += 1
         tiebreak = self._added if in_order else _UNORDERED + number
         step = Step(task, number, (self.round + 1, self.decisions, tiebreak))
@@ -234,46 +261,87 @@ class ScheduleFuzzer:
     def choose(self) -> Step:
         """Take a decision for a loop that runs any of a round's steps (trio).
 
-        Return the step to run, removed from ``ready``; a step held back
-        goes to the next round.
+        Return the step to run, removed from ``ready``. There must be a
+        step in ``ready`` or in ``parked``.
         """
+        self._begin()
         ready = self.ready
-        natural = ready[0]
-        # Each pass of the loop holds at least one step back to a later
-        # round; once every step was, the natural one runs.
-        for _ in range(len(ready) + 1):
+        while True:
+            if not ready:
+                self._release(list(self.parked))
             if ready[0].key[0] > self.round:
                 self.round = ready[0].key[0]
-            step, held = self._decide(ready[: self._eligible(ready)])
-            for later in held:
-                ready.remove(later)
-                later.key = (self.round + 1, later.key[1], later.key[2])
-                self._insert(later)
+            natural = ready[0]
+            step = self._decide(ready[: self._eligible(ready)])
             if step is not None:
                 ready.remove(step)
                 return self._run(step, natural)
-        step = ready.pop(0)
-        return self._run(step, natural)
 
-    def turn(self, owner: Step) -> tuple[Step | None, list[Step]]:
+    def turn(self, owner: Step) -> Step | None:
         """Take a decision for a loop that runs its queue in order (asyncio).
 
-        *owner*'s turn in the loop's queue came. Return the step to run now
-        (*owner*, or another of the set of tasks a cancellation reached
-        with it, or ``None`` when all were held back) and the steps held
-        back, which the loop queues again.
+        *owner*'s turn in the loop's queue came. Return the step to run now:
+        *owner*, or another of the set of tasks a cancellation reached with
+        it; or ``None`` when they were held back (parked).
         """
+        self._begin()
         candidates = [owner]
         if owner.key[2] >= _UNORDERED:
             epoch = owner.key[:2]
             candidates = [
                 s for s in self.ready if s.key[:2] == epoch and s.key[2] >= _UNORDERED
             ]
-        step, held = self._decide(candidates)
+        natural = candidates[0]
+        step = self._decide(candidates)
         if step is None:
-            return None, held
+            return None
         self.ready.remove(step)
-        return self._run(step, candidates[0] if candidates else step), held
+        return self._run(step, natural)
+
+    def _begin(self) -> None:
+        if self.schedule is None:
+            self._policy.begin(self.ready, self.decisions + 1)
+        self.settle()
+
+    def settle(self) -> None:
+        """Release the parked steps whose wait is over, once a step has run.
+
+        When nothing else can run, every parked step is released: a loop
+        never idles (nor jumps virtual time) while a task could run.
+        """
+        parked = self.parked
+        if not parked:
+            return
+        decisions, policy = self.decisions, self._policy
+        due = [
+            step
+            for step in parked
+            if (0 <= step.until <= decisions)
+            or (step.until < 0 and not policy.still_held(step, self.ready, decisions))
+        ]
+        if due:
+            self._release(due)
+        if not self.ready and parked:
+            self._release(list(parked))
+
+    def _release(self, steps: list[Step]) -> None:
+        taken = self._task_steps
+        for step in steps:
+            self.parked.remove(step)
+            self.deviations.append(
+                Deviation(
+                    "hold",
+                    step.number,
+                    taken[step.number],
+                    step.holds,
+                    self.decisions - step.parked_at,
+                )
+            )
+            # It woke up now: it runs in the next round, after what is queued.
+            step.key = (self.round + 1, self.decisions, step.key[2])
+            self._insert(step)
+            if self.glue is not None:
+                self.glue.released(step)
 
     def _eligible(self, ready: list[Step]) -> int:
         """Return how many steps at the front of *ready* are in this round."""
@@ -282,34 +350,31 @@ class ScheduleFuzzer:
             return len(ready)
         return bisect.bisect_right(ready, current, key=_round)
 
-    def _decide(self, candidates: list[Step]) -> tuple[Step | None, list[Step]]:
-        """From *candidates* (natural order), return the step to run and those held.
+    def _decide(self, candidates: list[Step]) -> Step | None:
+        """From *candidates* (natural order), return the step to run, or None.
 
-        A held step resumes a task: it runs later, as if what woke it had
-        come later. A task's first step is never held back.
+        The others stay runnable. A step the strategy holds back is parked:
+        it resumes a task (a task's first step is never held back), and runs
+        later, as if what woke it had come later, once the strategy's wait
+        is over or nothing else can run.
         """
-        held: list[Step] = []
         steps = self._task_steps
         policy, schedule = self._policy, self.schedule
-        alone = len(self.ready) < 2
         while candidates:
             decision = self.decisions + 1
             if schedule is not None:
                 index = self._replayed(candidates)
                 step = candidates[index]
-                hold = schedule.holds(step.number, steps[step.number], step.holds + 1)
+                hold = schedule.hold(step.number, steps[step.number], step.holds + 1)
             else:
                 index = policy.pick(candidates, self.ready, decision)
                 step = candidates[index]
-                hold = not alone and policy.hold(step, self.ready, decision)
-            if hold and not step.first:
-                step.holds += 1
-                self.deviations.append(
-                    Deviation("hold", step.number, steps[step.number], step.holds)
-                )
-                self._trace(decision, step, 0, HELD)
+                hold = 0
+                if not step.first and len(self.ready) > 1:
+                    hold = policy.hold(step, self.ready, decision)
+            if hold and not step.first and len(self.ready) > 1:
+                self._park(step, hold)
                 candidates.pop(index)
-                held.append(step)
                 continue
             if index:
                 natural = candidates[0]
@@ -322,8 +387,18 @@ class ScheduleFuzzer:
                         steps[step.number],
                     )
                 )
-            return step, held
-        return None, held
+            return step
+        return None
+
+    def _park(self, step: Step, hold: int) -> None:
+        step.holds += 1
+        step.parked_at = self.decisions
+        step.until = self.decisions + hold if hold > 0 else -1
+        self.ready.remove(step)
+        self.parked.append(step)
+        if self.glue is not None:
+            self.glue.parked(step)
+        self._trace(self.decisions + 1, step, 0, HELD)
 
     def _replayed(self, candidates: list[Step]) -> int:
         assert self.schedule is not None
@@ -347,8 +422,10 @@ class ScheduleFuzzer:
     ) -> None:
         recent = self._recent
         if recent.maxlen:
-            glue = self.glue
-            where = glue.locate(step.task) if glue is not None else "?"
+            where = step.where
+            if where is None:
+                glue = self.glue
+                where = step.where = glue.locate(step.task) if glue else "?"
             recent.append((decision, step.number, where, natural, site))
 
     async def __call__(self, site: str) -> None:

@@ -236,6 +236,9 @@ class _DrawnRun:
             self._left = 0
             return natural
 
+    def begin(self, ready: Sequence[Ready], decision: int) -> None:
+        pass
+
     def pick(
         self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
     ) -> int:
@@ -244,9 +247,12 @@ class _DrawnRun:
         index: int = self._drawn(self._st.integers(0, len(candidates) - 1), 0)
         return index
 
-    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
-        held: bool = self._drawn(self._st.booleans(), False)
-        return held
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> int:
+        steps: int = self._drawn(self._st.integers(0, 4), 0)
+        return steps
+
+    def still_held(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        return False
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
         if not ready:

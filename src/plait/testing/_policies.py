@@ -32,6 +32,10 @@ class Ready(Protocol):
 class Policy(Protocol):
     """The per-run state of a strategy."""
 
+    def begin(self, ready: Sequence[Ready], decision: int) -> None:
+        """Prepare *decision*, *ready* runnable (held-back steps aside)."""
+        ...
+
     def pick(
         self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
     ) -> int:
@@ -43,12 +47,17 @@ class Policy(Protocol):
         """
         ...
 
-    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
-        """Return whether to hold *step* back (by a round), *ready* pending.
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> int:
+        """Return for how many steps to hold *step* back (0: not at all).
 
-        Asked only of a step that resumes a task: it runs later, as if what
-        woke it had come later.
+        Asked only of a step that resumes a task, while others in *ready*
+        can run: it runs later, as if what woke it had come later. -1 holds
+        it back until ``still_held`` says otherwise.
         """
+        ...
+
+    def still_held(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        """Return whether a step held back with -1 stays held, *ready* runnable."""
         ...
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
@@ -61,8 +70,8 @@ class RandomDelay:
 
     At each decision point, with chance *probability* the step the loop
     would run next is held back if it resumes a task (after a checkpoint, a
-    wait, a sleep): it runs 1 to *max_delay* rounds later, as if what woke
-    it had come later, while other tasks go on. A task's first step is not
+    wait, a sleep): it runs after 1 to *max_delay* other steps, as if what
+    woke it had come later, while other tasks go on. A task's first step is not
     held back (no loop starts a task late), but with the same chance one of
     the next *max_delay* steps of its round goes first. At a
     ``plait.fuzz_point()`` the running task lets the others go first with
@@ -72,8 +81,9 @@ class RandomDelay:
     Args:
         probability: chance in [0, 1] that a decision point deviates from the
             loop's order.
-        max_delay: the most rounds a wake-up is held back, and how far down
-            its round a step run before a first step may come from (>= 1).
+        max_delay: the most steps a wake-up is held back by, and how far
+            down its round a step run before a first step may come from
+            (>= 1).
 
     Example:
         >>> from plait.testing import RandomDelay
@@ -109,14 +119,15 @@ class RandomDelay:
 
 
 class _RandomDelayRun:
-    __slots__ = ("_held", "_max_delay", "_probability", "_rng")
+    __slots__ = ("_max_delay", "_probability", "_rng")
 
     def __init__(self, strategy: RandomDelay, rng: random.Random) -> None:
         self._probability = strategy.probability
         self._max_delay = strategy.max_delay
         self._rng = rng
-        # task number -> rounds it is still held back for
-        self._held: dict[int, int] = {}
+
+    def begin(self, ready: Sequence[Ready], decision: int) -> None:
+        pass
 
     def pick(
         self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
@@ -125,18 +136,13 @@ class _RandomDelayRun:
             return 0
         return self._rng.randint(1, min(self._max_delay, len(candidates) - 1))
 
-    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
-        left = self._held.pop(step.number, 0)
-        if left:
-            if left > 1:
-                self._held[step.number] = left - 1
-            return True
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> int:
         if self._rng.random() >= self._probability:
-            return False
-        rounds = self._rng.randint(1, self._max_delay)
-        if rounds > 1:
-            self._held[step.number] = rounds - 1
-        return True
+            return 0
+        return self._rng.randint(1, self._max_delay)
+
+    def still_held(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        return False
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
         return bool(ready) and self._rng.random() < self._probability
@@ -243,20 +249,29 @@ class _PCTRun:
             self._demoted = decision
             self._priority[task] = change
 
+    def begin(self, ready: Sequence[Ready], decision: int) -> None:
+        if decision in self._changes and self._demoted != decision and ready:
+            # The task that would run next is the highest-priority runnable
+            # one: lower ones are held back while it can run.
+            top, _ = self._highest(ready, 0, len(ready))
+            self._change(ready[top].number, decision)
+
     def pick(
         self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
     ) -> int:
-        if decision in self._changes and self._demoted != decision:
-            # The task that would run next is the highest-priority one of
-            # all: lower ones are held back while it can run.
-            top, _ = self._highest(ready, 0, len(ready))
-            self._change(ready[top].number, decision)
         best, _ = self._highest(candidates, 0, len(candidates))
         return best
 
-    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
-        own = self._of(step.number)
-        return any(self._of(other.number) > own for other in ready)
+    def _top_priority(self, ready: Sequence[Ready], decision: int) -> float:
+        _, top = self._highest(ready, 0, len(ready))
+        return top
+
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> int:
+        # Held back for as long as a task of higher priority can run.
+        return -1 if self._top_priority(ready, decision) > self._of(step.number) else 0
+
+    def still_held(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        return self._top_priority(ready, decision) > self._of(step.number)
 
     def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
         self._change(task, decision)

@@ -20,10 +20,11 @@ class Deviation(NamedTuple):
     """One decision taken against the loop's natural order.
 
     ``kind='hold'``: task number *task*'s step *at* (counting from 0),
-    which resumes it, was held back for the *ran*-th time: it runs later,
-    as if what woke it had come later. ``kind='step'``: when task *task*
-    was next with its step *at*, task *ran* ran its step *ran_at* first
-    (a reordering within a round, which trio does itself).
+    which resumes it, was held back for the *ran*-th time, while *ran_at*
+    other steps ran: it runs later, as if what woke it had come later.
+    ``kind='step'``: when task *task* was next with its step *at*, task
+    *ran* ran its step *ran_at* first (a reordering within a round, which
+    trio does itself).
     ``kind='point'``: at its *at*-th ``plait.fuzz_point()`` (counting from
     1), task *task* let the others run first. Tasks are numbered from 1 in
     the order the explorer first sees them.
@@ -39,26 +40,26 @@ class Deviation(NamedTuple):
         if self.kind == "point":
             return f"{self.task}.{self.at}y"
         if self.kind == "hold":
-            return f"{self.task}.{self.at}h{self.ran}"
+            return f"{self.task}.{self.at}h{self.ran}:{self.ran_at}"
         return f"{self.task}.{self.at}>{self.ran}.{self.ran_at}"
 
 
 class Schedule:
     """The deviations from the loop's natural order that make one interleaving.
 
-    ``str(schedule)`` is a compact form (``"1.3h1 1.3>2.0 4.1y"``: task
-    1's step 3 was held back once; when task 1 was next with its step 3,
-    task 2 ran its step 0 first; task 4 yielded at its first fuzz point)
-    that
+    ``str(schedule)`` is a compact form (``"1.3h1:2 1.3>2.0 4.1y"``: task
+    1's step 3 was held back a first time, while 2 other steps ran; when
+    task 1 was next with its step 3, task 2 ran its step 0 first; task 4
+    yielded at its first fuzz point) that
     ``Schedule.parse`` reads back, and ``plait.testing.run(fn,
     schedule=...)`` replays either. With no deviations it is the loop's
     natural order.
 
     Example:
         >>> from plait.testing import Schedule
-        >>> schedule = Schedule.parse("1.3h1 1.3>2.0 4.1y")
+        >>> schedule = Schedule.parse("1.3h1:2 1.3>2.0 4.1y")
         >>> len(schedule), str(schedule)
-        (3, '1.3h1 1.3>2.0 4.1y')
+        (3, '1.3h1:2 1.3>2.0 4.1y')
     """
 
     __slots__ = ("_holds", "_points", "_steps", "deviations")
@@ -71,7 +72,7 @@ class Schedule:
                 self._steps.setdefault((d.task, d.at), set()).add((d.ran, d.ran_at))
         self._points = {(d.task, d.at) for d in self.deviations if d.kind == "point"}
         self._holds = {
-            (d.task, d.at, d.ran) for d in self.deviations if d.kind == "hold"
+            (d.task, d.at, d.ran): d.ran_at for d in self.deviations if d.kind == "hold"
         }
 
     @classmethod
@@ -84,9 +85,12 @@ class Schedule:
                     task, at = word[:-1].split(".")
                     deviations.append(Deviation("point", int(task), int(at)))
                 elif "h" in word:
-                    where, times = word.split("h")
+                    where, held = word.split("h")
                     task, at = where.split(".")
-                    deviations.append(Deviation("hold", int(task), int(at), int(times)))
+                    times, steps = held.split(":")
+                    deviations.append(
+                        Deviation("hold", int(task), int(at), int(times), int(steps))
+                    )
                 else:
                     where, instead = word.split(">")
                     task, at = where.split(".")
@@ -96,7 +100,7 @@ class Schedule:
                     )
             except ValueError:
                 raise ValueError(
-                    "Schedule.parse() text must be words like '1.3h1', '1.3>2.0' or "
+                    "Schedule.parse() text must be words like '1.3h1:2', '1.3>2.0' or "
                     f"'4.1y', "
                     f"got {word!r}"
                 ) from None
@@ -126,9 +130,12 @@ class Schedule:
         """Return the ``(task, step)`` pairs to run before *task*'s step *at*."""
         return self._steps.get((task, at))
 
-    def holds(self, task: int, at: int, times: int) -> bool:
-        """Return whether *task*'s step *at* is held back a *times*-th time."""
-        return (task, at, times) in self._holds
+    def hold(self, task: int, at: int, times: int) -> int:
+        """Return for how many steps *task*'s step *at* is held back a *times*-th time.
+
+        0 when it is not.
+        """
+        return self._holds.get((task, at, times), 0)
 
     def yields_at(self, task: int, at: int) -> bool:
         """Return whether *task* lets others run at its *at*-th fuzz point."""

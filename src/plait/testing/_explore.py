@@ -102,7 +102,7 @@ class Exploration:
         seed = f", fuzz_seed={self.seed}" if self.seed else ""
         lines = [
             f"explore({self._name}) {where}: {found}",
-            f"{type(self.error).__name__}: {self.error}",
+            *_describe_error(self.error),
             f"shrunk from {self.deviations} deviations from the loop's order to "
             f"{len(self.schedule)}: {str(self.schedule)!r}",
             f"replay: {call}{seed}, schedule=Schedule.parse({str(self.schedule)!r}))",
@@ -115,21 +115,29 @@ class Exploration:
         return "\n".join(lines)
 
 
+def _describe_error(error: BaseException, indent: str = "") -> list[str]:
+    """Return lines naming *error* and, for a group, what it holds."""
+    lines = [f"{indent}{type(error).__name__}: {error}"]
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            lines.extend(_describe_error(inner, indent + "  "))
+    return lines
+
+
 def _trace_text(trace: Sequence[TraceStep]) -> str:
+    steps = sum(not step.held for step in trace)
     if len(trace) <= _WHOLE_TRACE:
         shown = list(trace)
-        head = (
-            f"trace of the shrunk schedule, all {len(trace)} steps (* = a deviation):"
-        )
+        head = f"trace of the shrunk schedule, {steps} steps (* = a deviation):"
     else:
         keep: set[int] = set(range(len(trace) - 2 * _CONTEXT, len(trace)))
         for index, step in enumerate(trace):
-            if step.instead_of is not None or step.site is not None:
+            if step.instead_of is not None or step.site is not None or step.held:
                 keep.update(range(index - _CONTEXT, index + _CONTEXT + 1))
         shown = [trace[i] for i in sorted(keep) if 0 <= i < len(trace)]
         head = (
-            f"trace of the shrunk schedule, {len(shown)} of {len(trace)} steps: "
-            "around each deviation (*) and before the failure"
+            f"trace of the shrunk schedule, {steps} steps, shown around each "
+            "deviation (*) and before the failure:"
         )
     lines = [head, f"{'step':>6}  {'task':<24} resumed at"]
     previous = 0
@@ -137,7 +145,7 @@ def _trace_text(trace: Sequence[TraceStep]) -> str:
         if step.decision > previous + 1 and previous:
             lines.append(f"{'...':>6}")
         lines.append(str(step))
-        previous = step.decision
+        previous = step.decision or previous
     return "\n".join(lines)
 
 

@@ -271,8 +271,7 @@ class ScheduleFuzzer:
                 self._release(list(self.parked))
             if ready[0].key[0] > self.round:
                 self.round = ready[0].key[0]
-            natural = ready[0]
-            step = self._decide(ready[: self._eligible(ready)])
+            step, natural = self._decide(ready[: self._eligible(ready)])
             if step is not None:
                 ready.remove(step)
                 return self._run(step, natural)
@@ -291,8 +290,7 @@ class ScheduleFuzzer:
             candidates = [
                 s for s in self.ready if s.key[:2] == epoch and s.key[2] >= _UNORDERED
             ]
-        natural = candidates[0]
-        step = self._decide(candidates)
+        step, natural = self._decide(candidates)
         if step is None:
             return None
         self.ready.remove(step)
@@ -350,8 +348,10 @@ class ScheduleFuzzer:
             return len(ready)
         return bisect.bisect_right(ready, current, key=_round)
 
-    def _decide(self, candidates: list[Step]) -> Step | None:
+    def _decide(self, candidates: list[Step]) -> tuple[Step | None, Step]:
         """From *candidates* (natural order), return the step to run, or None.
+
+        Also return the step the loop would have run (among those not held).
 
         The others stay runnable. A step the strategy holds back is parked:
         it resumes a task (a task's first step is never held back), and runs
@@ -376,8 +376,8 @@ class ScheduleFuzzer:
                 self._park(step, hold)
                 candidates.pop(index)
                 continue
+            natural = candidates[0]
             if index:
-                natural = candidates[0]
                 self.deviations.append(
                     Deviation(
                         "step",
@@ -387,8 +387,8 @@ class ScheduleFuzzer:
                         steps[step.number],
                     )
                 )
-            return step
-        return None
+            return step, natural
+        return None, step
 
     def _park(self, step: Step, hold: int) -> None:
         step.holds += 1
@@ -398,7 +398,7 @@ class ScheduleFuzzer:
         self.parked.append(step)
         if self.glue is not None:
             self.glue.parked(step)
-        self._trace(self.decisions + 1, step, 0, HELD)
+        self._trace(0, step, 0, HELD)
 
     def _replayed(self, candidates: list[Step]) -> int:
         assert self.schedule is not None

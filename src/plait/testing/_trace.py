@@ -146,7 +146,7 @@ class TraceStep(NamedTuple):
     """One decision point of an explored run, as the trace shows it."""
 
     decision: int
-    """Its number in the run, from 1."""
+    """Its number in the run, from 1 (0 for a step held back: it ran later)."""
     task: str
     """The task that ran (``name#number``; numbers count tasks from 1)."""
     location: str
@@ -161,7 +161,8 @@ class TraceStep(NamedTuple):
     def __str__(self) -> str:
         deviated = self.instead_of is not None or self.site is not None or self.held
         mark = "*" if deviated else " "
-        text = f"{self.decision:>6}{mark} {self.task:<24} {self.location}"
+        number = "" if self.held else self.decision
+        text = f"{number:>6}{mark} {self.task:<24} {self.location}"
         if self.held:
             text += "  <- held back, as if woken later"
         elif self.site is not None:
@@ -173,8 +174,9 @@ class TraceStep(NamedTuple):
 
 def format_trace(steps: Sequence[TraceStep], *, total: int) -> str:
     """Return *steps* (the last of *total*) as a table, one step a line."""
-    head = f"last {len(steps)} of {total} steps (* = a deviation):"
-    if len(steps) == total:
+    shown = sum(not step.held for step in steps)
+    head = f"the last {shown} of {total} steps (* = a deviation):"
+    if shown >= total:
         head = f"all {total} steps (* = a deviation):"
     lines = [head, f"{'step':>6}  {'task':<24} resumed at"]
     lines.extend(map(str, steps))

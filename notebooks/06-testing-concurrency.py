@@ -358,9 +358,9 @@ def measure(planted, depth: int, backend: str, runs: int) -> str:
 
 
 for depth, planted, runs in (
-    (1, depth_1, 1000),
-    (2, depth_2, 2000),
-    (3, depth_3, 4000),
+    (1, depth_1, 500),
+    (2, depth_2, 1500),
+    (3, depth_3, 3000),
 ):
     for backend in ("asyncio", "trio"):
         print(

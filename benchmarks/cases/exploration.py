@@ -103,30 +103,26 @@ FUZZED = variants(fuzzed_test, "bounded_map")
 VARIANTS = SWITCHES + FUZZED
 
 
+JOBS = (
+    ("task switches", SWITCHES),
+    (f"a fuzzed test (bounded_map, limit {LIMIT})", FUZZED),
+)
+
+
 def cases(mode: str) -> list[Case]:
-    n = QUICK_N * 10 if mode == "quick" else FULL_N
     return [
         Case(
             family="exploration",
-            title="task switches",
+            title=title,
             kind="time",
-            n=n,
-            baseline="switches_plain",
-            variants=names(SWITCHES),
-            backends=("asyncio", "trio"),
-            group="exploration",
-        ),
-        Case(
-            family="exploration",
-            title="a fuzzed test (bounded_map, limit 10)",
-            kind="time",
-            n=n,
-            baseline="bounded_map_plain",
-            variants=names(FUZZED),
+            n=QUICK_N * 10 if mode == "quick" else FULL_N,
+            baseline=variants[0].name,
+            variants=names(variants),
             params={"limit": LIMIT},
             backends=("asyncio", "trio"),
             group="exploration",
-        ),
+        )
+        for title, variants in JOBS
     ]
 
 

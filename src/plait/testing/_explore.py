@@ -11,7 +11,7 @@ import anyio
 
 from .._core._checks import check_bool, check_choice, check_int, check_positive_int
 from ._clock import Backend
-from ._explorer import ScheduleFuzzer
+from ._fuzzer import ScheduleFuzzer
 from ._fuzzing import exploring
 from ._policies import PCT, SEED_LIMIT, Strategy, resolve_strategy
 from ._run import run

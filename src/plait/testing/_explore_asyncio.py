@@ -31,7 +31,7 @@ from contextvars import Context
 from typing import Any, TypeVarTuple
 
 from ._clock import ExplorationNotSupportedError
-from ._explorer import ScheduleFuzzer, Step
+from ._explorer import Explorer, Step
 from ._trace import Where, resume_point, short_name
 
 Ts = TypeVarTuple("Ts")
@@ -70,7 +70,7 @@ def _is_step(callback: object, task: asyncio.Task[Any]) -> bool:
 
 
 class AsyncioGlue:
-    """Attaches a ``ScheduleFuzzer`` to a running or new asyncio loop.
+    """Attaches an explorer to a running or new asyncio loop.
 
     Each task step the loop is asked to schedule goes into the loop's queue
     behind a gate, where the step itself would have gone. When the gate's
@@ -83,7 +83,7 @@ class AsyncioGlue:
     in the order of their tasks, each in the gate that comes first.)
     """
 
-    def __init__(self, fuzzer: ScheduleFuzzer, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, fuzzer: Explorer, loop: asyncio.AbstractEventLoop) -> None:
         if not isinstance(loop, asyncio.BaseEventLoop):
             raise ExplorationNotSupportedError(_UVLOOP_MESSAGE.format(loop=loop))
         self.fuzzer = fuzzer
@@ -190,7 +190,7 @@ class ExploringLoops:
 
     def __init__(
         self,
-        fuzzer: ScheduleFuzzer,
+        fuzzer: Explorer,
         base: Callable[[], asyncio.AbstractEventLoop] | None = None,
     ) -> None:
         self.fuzzer = fuzzer

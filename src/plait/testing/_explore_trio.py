@@ -26,7 +26,7 @@ from typing import Any
 import trio
 from trio._core import _run as _trio_run
 
-from ._explorer import ScheduleFuzzer, Step
+from ._explorer import Explorer, Step
 from ._trace import Where, resume_point, short_name
 
 
@@ -46,7 +46,7 @@ class _RunQueue:
 
     __slots__ = ("_batch", "_fuzzer")
 
-    def __init__(self, fuzzer: ScheduleFuzzer) -> None:
+    def __init__(self, fuzzer: Explorer) -> None:
         self._fuzzer = fuzzer
         self._batch: list[trio.lowlevel.Task] | None = None
 
@@ -74,9 +74,9 @@ class _RunQueue:
 
 
 class TrioGlue(trio.abc.Instrument):
-    """Attaches a ``ScheduleFuzzer`` to a trio run (as an instrument, or mid-run)."""
+    """Attaches an explorer to a trio run (as an instrument, or mid-run)."""
 
-    def __init__(self, fuzzer: ScheduleFuzzer) -> None:
+    def __init__(self, fuzzer: Explorer) -> None:
         self.fuzzer = fuzzer
         # trio runs each batch of runnable tasks in an order of its choosing.
         self.in_order = False

@@ -29,31 +29,13 @@ import bisect
 import random
 import weakref
 from collections import deque
-from collections.abc import Callable
 from typing import Any, Protocol
 
-from anyio.lowlevel import cancel_shielded_checkpoint
-
 from ._policies import Strategy, resolve_strategy, seed_check
-from ._trace import Deviation, Schedule, TraceStep, Where, describe, format_trace
-
-# plait's own hand-off points (patterns, supervision): under exploration
-# every real yield is a decision point already, and a switch where the code
-# does not yield would be a schedule no event loop can produce.
-PLAIT_SITES = frozenset(
-    {"task_start", "before_call", "after_call", "deliver", "rate_wait", "restart"}
-)
+from ._trace import Deviation, Schedule, Where
 
 # Marks a trace entry for a step held back (not a fuzz point's label).
 HELD = "<held>"
-
-NOT_EXPLORED = (
-    "plait.fuzz_point() ran under fuzz_schedule() in an event loop that is not "
-    "being explored. Exploration takes over the scheduler of the loops "
-    "plait.testing runs (plait.testing.run(..., fuzz_seed=...), "
-    "plait.testing.explore(), @pytest.mark.fuzz_schedule) and of a running "
-    "asyncio or trio loop fuzz_schedule() is entered in; uvloop cannot be explored"
-)
 
 
 class Glue(Protocol):
@@ -116,19 +98,12 @@ class Step:
         self.box: list[Step | None] = []
 
 
-class ScheduleFuzzer:
-    """Decides the schedule of an explored run, and records it.
-
-    ``fuzz_schedule`` makes one and event loops that plait.testing explores
-    consult it. Every point where a task yields to the event loop is a
-    decision point (a checkpoint, a lock or event wait that resumes, a task's
-    first step, a ``plait.fuzz_point()``): the strategy decides which
-    runnable task goes next, drawing from a generator seeded by *seed*, so
-    a seed replays its interleaving on the same backend.
+class Explorer:
+    """The decisions of one explored run (``ScheduleFuzzer`` is its public face).
 
     Attributes:
         seed: the seed this run replays from.
-        strategy: the ``RandomDelay`` or ``PCT`` that takes the decisions.
+        strategy: what takes the decisions.
         schedule: the ``Schedule`` being replayed instead, if any.
         decisions: how many decision points the run has passed.
         deviations: the decisions taken against the loop's natural order.
@@ -142,8 +117,8 @@ class ScheduleFuzzer:
         schedule: Schedule | None = None,
         history: int = 30,
     ) -> None:
-        self.seed = seed_check("ScheduleFuzzer()", seed)
-        self.strategy: Strategy = resolve_strategy("ScheduleFuzzer()", strategy)
+        self.seed = seed_check(f"{type(self).__name__}()", seed)
+        self.strategy: Strategy = resolve_strategy(f"{type(self).__name__}()", strategy)
         self.schedule = schedule
         self.decisions = 0
         self.round = 0
@@ -161,45 +136,6 @@ class ScheduleFuzzer:
         self._recent: deque[tuple[int, int, Where, int, str | None]] = deque(
             maxlen=history
         )
-
-    def __repr__(self) -> str:
-        return (
-            f"<ScheduleFuzzer seed={self.seed} strategy={self.strategy!r} "
-            f"decisions={self.decisions} deviations={len(self.deviations)}>"
-        )
-
-    @property
-    def switches(self) -> int:
-        """How many decisions went against the loop's natural order."""
-        return len(self.deviations)
-
-    @property
-    def tasks(self) -> int:
-        """How many tasks the run has had steps of."""
-        return len(self._names) - 1
-
-    @property
-    def trace(self) -> list[TraceStep]:
-        """The last decision points of the run, oldest first."""
-        return [
-            TraceStep(
-                decision,
-                self.name(number),
-                describe(where),
-                self.name(natural) if natural else None,
-                None if site is HELD else site,
-                site is HELD,
-            )
-            for decision, number, where, natural, site in self._recent
-        ]
-
-    def taken(self) -> Schedule:
-        """Return the deviations this run took, as a replayable ``Schedule``."""
-        return Schedule(self.deviations)
-
-    def format_trace(self) -> str:
-        """Return the trace as a table, with the task names and lines."""
-        return format_trace(self.trace, total=self.decisions)
 
     def attach(self, glue: Glue) -> None:
         """Start taking the decisions of the loop *glue* drives."""
@@ -428,28 +364,6 @@ class ScheduleFuzzer:
                 where = step.where = glue.locate(step.task) if glue else "?"
             recent.append((decision, step.number, where, natural, site))
 
-    async def __call__(self, site: str) -> None:
-        if site in PLAIT_SITES:
-            return
-        glue = self.glue
-        if glue is None or not glue.owns_current():
-            raise RuntimeError(NOT_EXPLORED)
-        task = glue.current_task()
-        number = self.number(task)
-        self._task_points[number] += 1
-        at = self._task_points[number]
-        self.decisions += 1
-        if self.schedule is not None:
-            yields = self.schedule.yields_at(number, at)
-        else:
-            yields = self._policy.yield_at_point(number, self.ready, self.decisions)
-        if not yields:
-            return
-        self.deviations.append(Deviation("point", number, at))
-        if self._recent.maxlen:
-            self._recent.append((self.decisions, number, glue.locate(task), 0, site))
-        await cancel_shielded_checkpoint()
-
 
 # Steps added out of order sort after those added in order, by task.
 _UNORDERED = 2**62
@@ -461,6 +375,3 @@ def _key(step: Step) -> tuple[int, int, int]:
 
 def _round(step: Step) -> int:
     return step.key[0]
-
-
-Locate = Callable[[Any], str]

@@ -13,7 +13,7 @@ import sniffio
 from .._core._checks import fail
 from .._core._fuzz import set_fuzz_hook
 from .._core._random import plait_random
-from ._explorer import ScheduleFuzzer
+from ._fuzzer import ScheduleFuzzer
 from ._policies import (
     SEED_LIMIT,
     Policy,

@@ -53,7 +53,7 @@ from typing import Any
 import pytest
 
 from ._clock import RealClock, VirtualClock
-from ._explorer import ScheduleFuzzer
+from ._fuzzer import ScheduleFuzzer
 from ._fuzzing import choose_strategy, exploring
 
 _clock_key = pytest.StashKey[VirtualClock]()

@@ -11,7 +11,7 @@ import anyio
 
 from .._core._checks import check_choice, fail
 from ._clock import Backend, ExplorationNotSupportedError, VirtualClock
-from ._explorer import ScheduleFuzzer
+from ._fuzzer import ScheduleFuzzer
 from ._fuzzing import DrawnSchedule, active_fuzzer, choose_strategy, exploring
 from ._policies import PCT, RandomDelay, seed_check
 from ._trace import Schedule

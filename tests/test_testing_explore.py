@@ -21,7 +21,10 @@ from hypothesis import HealthCheck, find, settings
 from plait.testing import (
     PCT,
     Deviation,
+    ExplorationNotSupportedError,
+    RandomDelay,
     Schedule,
+    ScheduleFuzzer,
     current_clock,
     explore,
     fuzz_schedule,
@@ -331,3 +334,22 @@ def test_a_seed_replays_in_another_process(backend: Backend) -> None:
         for hash_seed in (1, 2, 3)
     }
     assert len(outputs) == 1
+
+
+def test_run_and_explore_check_their_exploration_arguments() -> None:
+    with pytest.raises(ValueError, match=r"run\(\) strategy must be left out with a"):
+        run(lost_update, schedule=Schedule(), strategy="pct")
+    with pytest.raises(ValueError, match=r"run\(\) strategy must be given with a fuzz"):
+        run(lost_update, strategy="pct")
+    with pytest.raises(TypeError, match=r"run\(\) schedule must be a Schedule"):
+        run(lost_update, schedule="1.0h1:1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"run\(\) seed must be an int between"):
+        run(lost_update, fuzz_seed=-1)
+    with pytest.raises(ExplorationNotSupportedError, match="uvloop"):
+        explore(lost_update, backend="uvloop")
+
+
+def test_a_schedule_fuzzer_takes_the_old_keywords() -> None:
+    fuzzer = ScheduleFuzzer(3, probability=0.2, max_switches=2)
+    assert fuzzer.strategy == RandomDelay(probability=0.2, max_delay=2)
+    assert ScheduleFuzzer(3).strategy == RandomDelay()

@@ -10,11 +10,11 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 import anyio
 
 from .._core._checks import check_bool, check_choice, check_int, check_positive_int
-from ._clock import Backend
+from ._clock import Backend, ExplorationNotSupportedError
 from ._fuzzer import ScheduleFuzzer
 from ._fuzzing import exploring
 from ._policies import PCT, SEED_LIMIT, Strategy, resolve_strategy
-from ._run import run
+from ._run import UVLOOP_EXPLORATION, run
 from ._trace import Deviation, Schedule, TraceStep
 
 T = TypeVar("T")
@@ -175,7 +175,8 @@ def explore(
         fn: an async function whose failure (an exception) is the bug.
         *args: positional arguments for *fn*.
         runs: how many seeds to try (>= 1).
-        backend: ``'asyncio'`` or ``'trio'`` (uvloop cannot be explored).
+        backend: ``'asyncio'`` or ``'trio'`` (``'uvloop'`` raises
+            ``ExplorationNotSupportedError``).
         strategy: ``'random'``, ``'pct'``, a ``RandomDelay`` or a ``PCT``.
             A ``PCT`` without ``steps`` gets the length of the natural run.
         seed: the first seed.
@@ -210,6 +211,8 @@ def explore(
     """
     check_positive_int("explore()", "runs", runs)
     check_choice("explore()", "backend", backend, ("asyncio", "uvloop", "trio"))
+    if backend == "uvloop":
+        raise ExplorationNotSupportedError(UVLOOP_EXPLORATION)
     check_int("explore()", "seed", seed, minimum=0, maximum=SEED_LIMIT)
     check_bool("explore()", "virtual_time", virtual_time)
     check_bool("explore()", "shrink", shrink)

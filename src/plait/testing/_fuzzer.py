@@ -10,6 +10,7 @@ from __future__ import annotations
 from anyio.lowlevel import cancel_shielded_checkpoint
 
 from ._explorer import HELD, Explorer
+from ._policies import choose_strategy
 from ._trace import Deviation, Schedule, TraceStep, describe, format_trace
 
 # plait's own hand-off points (patterns, supervision): under exploration
@@ -38,6 +39,9 @@ class ScheduleFuzzer(Explorer):
     runnable task goes next, drawing from a generator seeded by *seed*, so
     a seed replays its interleaving on the same backend.
 
+    Its keyword arguments are those of ``fuzz_schedule`` (and *history*: how
+    many decision points the trace keeps, 0 for none).
+
     Attributes:
         seed: the seed this run replays from.
         strategy: the ``RandomDelay`` or ``PCT`` that takes the decisions.
@@ -57,6 +61,21 @@ class ScheduleFuzzer(Explorer):
         >>> fuzzer.decisions > 4, fuzzer.tasks >= 3
         (True, True)
     """
+
+    def __init__(
+        self,
+        seed: int,
+        *,
+        strategy: object = None,
+        probability: float | None = None,
+        max_switches: int | None = None,
+        schedule: Schedule | None = None,
+        history: int = 30,
+    ) -> None:
+        chosen = choose_strategy(
+            "ScheduleFuzzer()", strategy, probability, max_switches
+        )
+        super().__init__(seed, strategy=chosen, schedule=schedule, history=history)
 
     def __repr__(self) -> str:
         return (

@@ -10,17 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import sniffio
 
-from .._core._checks import fail
 from .._core._fuzz import set_fuzz_hook
 from .._core._random import plait_random
 from ._fuzzer import ScheduleFuzzer
 from ._policies import (
     SEED_LIMIT,
     Policy,
-    RandomDelay,
     Ready,
-    Strategy,
-    resolve_strategy,
+    choose_strategy,
     seed_check,
 )
 from ._trace import Schedule
@@ -34,26 +31,6 @@ _active: ScheduleFuzzer | None = None
 def active_fuzzer() -> ScheduleFuzzer | None:
     """Return the fuzzer of the innermost active ``fuzz_schedule``, if any."""
     return _active
-
-
-def choose_strategy(
-    call: str, strategy: object, probability: object, max_switches: object
-) -> Strategy:
-    """Return the strategy the arguments of *call* describe."""
-    if probability is None and max_switches is None:
-        return resolve_strategy(call, "random" if strategy is None else strategy)
-    if strategy not in (None, "random"):
-        fail(
-            call,
-            "probability",
-            "left out with a strategy other than 'random' (it configures RandomDelay)",
-            probability if probability is not None else max_switches,
-            error=ValueError,
-        )
-    return RandomDelay(
-        0.5 if probability is None else probability,  # type: ignore[arg-type]
-        3 if max_switches is None else max_switches,  # type: ignore[arg-type]
-    )
 
 
 @contextlib.contextmanager

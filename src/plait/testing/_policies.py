@@ -309,6 +309,26 @@ def resolve_strategy(call: str, strategy: object) -> Strategy:
     )
 
 
+def choose_strategy(
+    call: str, strategy: object, probability: object, max_switches: object
+) -> Strategy:
+    """Return the strategy the arguments of *call* describe."""
+    if probability is None and max_switches is None:
+        return resolve_strategy(call, "random" if strategy is None else strategy)
+    if strategy not in (None, "random"):
+        fail(
+            call,
+            "probability",
+            "left out with a strategy other than 'random' (it configures RandomDelay)",
+            probability if probability is not None else max_switches,
+            error=ValueError,
+        )
+    return RandomDelay(
+        0.5 if probability is None else probability,  # type: ignore[arg-type]
+        3 if max_switches is None else max_switches,  # type: ignore[arg-type]
+    )
+
+
 def seed_check(call: str, seed: object) -> int:
     """Return *seed* if it is an int from 0 to 2**32 - 1."""
     return check_int(call, "seed", seed, minimum=0, maximum=SEED_LIMIT)

@@ -54,7 +54,8 @@ import pytest
 
 from ._clock import RealClock, VirtualClock
 from ._fuzzer import ScheduleFuzzer
-from ._fuzzing import choose_strategy, exploring
+from ._fuzzing import exploring
+from ._policies import choose_strategy
 
 _clock_key = pytest.StashKey[VirtualClock]()
 _seed_key = pytest.StashKey[int]()

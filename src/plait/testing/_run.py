@@ -12,8 +12,8 @@ import anyio
 from .._core._checks import check_choice, fail
 from ._clock import Backend, ExplorationNotSupportedError, VirtualClock
 from ._fuzzer import ScheduleFuzzer
-from ._fuzzing import DrawnSchedule, active_fuzzer, choose_strategy, exploring
-from ._policies import PCT, RandomDelay, seed_check
+from ._fuzzing import DrawnSchedule, active_fuzzer, exploring
+from ._policies import PCT, RandomDelay, choose_strategy, seed_check
 from ._trace import Schedule
 
 T = TypeVar("T")
@@ -160,6 +160,10 @@ def _fuzzer(
             )
         fuzzer = ScheduleFuzzer(0 if seed is None else seed, strategy=schedule)
         return fuzzer, exploring(fuzzer)
+    if schedule is not None and strategy is not None:
+        fail(
+            "run()", "strategy", "left out with a schedule", strategy, error=ValueError
+        )
     if seed is not None or schedule is not None:
         chosen = choose_strategy("run()", strategy, None, None)
         fuzzer = ScheduleFuzzer(

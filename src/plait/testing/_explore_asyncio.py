@@ -16,8 +16,8 @@ Nothing else is replaced: the loop's own callbacks (timers, I/O, anyio's
 cancellation delivery, done-callbacks) keep asyncio's FIFO order. A task
 step goes into the loop's queue behind a gate where the step itself would
 have gone; when the gate's turn comes, the explorer decides whether it
-runs or is held back to the end of the queue, as a step whose wake-up
-came late would. A step never runs before its place in the queue: the
+runs or is held back: it leaves the queue and joins its end again once
+other steps ran, as a step whose wake-up came late would. A step never runs before its place in the queue: the
 loop's callbacks queued before it (anyio's cancellation delivery among
 them) still run first. An eager task's first step runs inside
 ``create_task`` and is no decision point.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 
 import anyio
 
@@ -119,7 +119,8 @@ def _describe_error(error: BaseException, indent: str = "") -> list[str]:
     """Return lines naming *error* and, for a group, what it holds."""
     lines = [f"{indent}{type(error).__name__}: {error}"]
     if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
+        group = cast("BaseExceptionGroup[BaseException]", error)
+        for inner in group.exceptions:
             lines.extend(_describe_error(inner, indent + "  "))
     return lines
 
@@ -282,8 +283,9 @@ def _bounded(
 def _kind(error: BaseException) -> tuple[str, ...]:
     """Return what makes two failures the same one: the exception types."""
     if isinstance(error, BaseExceptionGroup):
+        group = cast("BaseExceptionGroup[BaseException]", error)
         leaves: list[str] = []
-        for inner in error.exceptions:
+        for inner in group.exceptions:
             leaves.extend(_kind(inner))
         return tuple(sorted(set(leaves)))
     return (type(error).__qualname__,)

@@ -17,10 +17,10 @@ cancellation delivery, done-callbacks) keep asyncio's FIFO order. A task
 step goes into the loop's queue behind a gate where the step itself would
 have gone; when the gate's turn comes, the explorer decides whether it
 runs or is held back: it leaves the queue and joins its end again once
-other steps ran, as a step whose wake-up came late would. A step never runs before its place in the queue: the
-loop's callbacks queued before it (anyio's cancellation delivery among
-them) still run first. An eager task's first step runs inside
-``create_task`` and is no decision point.
+other steps ran, as a step whose wake-up came late would. A step never
+runs before its place in the queue: the loop's callbacks queued before it
+(anyio's cancellation delivery among them) still run first. An eager
+task's first step runs inside ``create_task`` and is no decision point.
 """
 
 from __future__ import annotations
@@ -118,14 +118,15 @@ class AsyncioGlue:
         *args: *Ts,
         context: Context | None = None,
     ) -> asyncio.Handle:
-        task = getattr(callback, "__self__", None)
-        if isinstance(task, asyncio.Task) and _is_step(callback, task):
+        owner: object = getattr(callback, "__self__", None)
+        if isinstance(owner, asyncio.Task):
+            task: asyncio.Task[Any] = owner  # pyright: ignore[reportUnknownVariableType]
+            if not _is_step(callback, task):
+                return self._call_soon(callback, *args, context=context)
             self.steps_seen += 1
             # asyncio runs its queue in order, except that a cancellation
             # reaches a set of tasks in the set's order (anyio's delivery).
-            woken_by: object = args[0] if args else None
-            cancelled = isinstance(woken_by, asyncio.Future) and woken_by.cancelled()
-            step = self.fuzzer.add(task, in_order=not cancelled)
+            step = self.fuzzer.add(task, in_order=not _cancelled(args))
             step.payload = (callback, args, context)
             step.box = [step]
             handle = self._call_soon(self._gate, step.box, context=self._gate_context)
@@ -218,6 +219,14 @@ class ExploringLoops:
                 "Python schedules task steps in a way it does not know, so the "
                 "run was not explored; please report this with your Python version"
             )
+
+
+def _cancelled(args: tuple[object, ...]) -> bool:
+    """Return whether a task is woken by the cancellation of what it awaited."""
+    woken_by = args[0] if args else None
+    return isinstance(woken_by, asyncio.Future) and bool(
+        woken_by.cancelled()  # pyright: ignore[reportUnknownMemberType]
+    )
 
 
 def _run(step: Step) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import trio
-from trio._core import _run as _trio_run
+from trio._core import _run as _trio_run  # pyright: ignore[reportPrivateUsage]
 
 from ._explorer import Explorer, Step
 from ._trace import Where, resume_point, short_name

@@ -117,11 +117,11 @@ class Explorer:
         schedule: Schedule | None = None,
         history: int = 30,
     ) -> None:
-        self.seed = seed_check(f"{type(self).__name__}()", seed)
+        self.seed: int = seed_check(f"{type(self).__name__}()", seed)
         self.strategy: Strategy = resolve_strategy(f"{type(self).__name__}()", strategy)
-        self.schedule = schedule
-        self.decisions = 0
-        self.round = 0
+        self.schedule: Schedule | None = schedule
+        self.decisions: int = 0
+        self.round: int = 0
         self._added = 0
         self.deviations: list[Deviation] = []
         self.glue: Glue | None = None
@@ -296,6 +296,7 @@ class Explorer:
         """
         steps = self._task_steps
         policy, schedule = self._policy, self.schedule
+        first = candidates[0]
         while candidates:
             decision = self.decisions + 1
             if schedule is not None:
@@ -324,7 +325,7 @@ class Explorer:
                     )
                 )
             return step, natural
-        return None, step
+        return None, first
 
     def _park(self, step: Step, hold: int) -> None:
         step.holds += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sniffio
@@ -41,7 +41,7 @@ def fuzz_schedule(
     probability: float | None = None,
     max_switches: int | None = None,
     schedule: Schedule | None = None,
-) -> Iterator[ScheduleFuzzer]:
+) -> Generator[ScheduleFuzzer, None, None]:
     """Explore task interleavings reproducibly while the block runs.
 
     Every point where a task yields to the event loop becomes a decision
@@ -97,7 +97,7 @@ def fuzz_schedule(
 
 
 @contextlib.contextmanager
-def exploring(fuzzer: ScheduleFuzzer) -> Iterator[ScheduleFuzzer]:
+def exploring(fuzzer: ScheduleFuzzer) -> Generator[ScheduleFuzzer, None, None]:
     """Make *fuzzer* the active one: seeded randomness, fuzz points, a running loop."""
     global _active
     source = plait_random()
@@ -176,7 +176,7 @@ class DrawnSchedule:
     """A schedule whose decisions hypothesis draws (see ``schedules()``)."""
 
     def __init__(self, draw: DrawFn) -> None:
-        self._draw = draw
+        self.draw: DrawFn = draw
         self.taken: Schedule | None = None
         self.stopped: BaseException | None = None
 
@@ -204,7 +204,7 @@ class _DrawnRun:
             return natural
         self._left -= 1
         try:
-            return self._schedule._draw(strategy)
+            return self._schedule.draw(strategy)
         except BaseException as stop:
             # Hypothesis ends an example by raising from a draw (its choices
             # ran out). Raised here it would break the event loop; the run

@@ -115,7 +115,7 @@ def run(
 
     if fuzzer is not None and name == "trio":
         # Loaded before the fuzzer is entered so that it seeds trio's scheduler.
-        from . import _trio  # noqa: F401
+        from . import _trio  # noqa: F401  # pyright: ignore[reportUnusedImport]
     with entering:
         finish = None if fuzzer is None else _explore_options(fuzzer, name, options)
         completed = False

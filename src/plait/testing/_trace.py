@@ -13,7 +13,7 @@ import importlib.util
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from types import CodeType, CoroutineType, FrameType, GeneratorType
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 
 class Deviation(NamedTuple):
@@ -78,7 +78,7 @@ class Schedule:
     @classmethod
     def parse(cls, text: str) -> Schedule:
         """Read a schedule from its ``str()`` form."""
-        deviations = []
+        deviations: list[Deviation] = []
         for word in text.split():
             try:
                 if word.endswith("y"):
@@ -100,9 +100,8 @@ class Schedule:
                     )
             except ValueError:
                 raise ValueError(
-                    "Schedule.parse() text must be words like '1.3h1:2', '1.3>2.0' or "
-                    f"'4.1y', "
-                    f"got {word!r}"
+                    "Schedule.parse() text must be words like '1.3h1:2', '1.3>2.0' "
+                    f"or '4.1y', got {word!r}"
                 ) from None
         return cls(deviations)
 
@@ -223,23 +222,23 @@ def resume_point(coroutine: object) -> Where:
     innermost one outside asyncio, anyio, trio and plait.testing: the line
     the task resumes at in code someone wrote.
     """
-    if type(coroutine) is CoroutineType and (
-        coroutine.cr_frame is not None
-        and not coroutine.cr_running
-        and not coroutine.cr_suspended
+    if (
+        getattr(coroutine, "cr_frame", None) is not None
+        and getattr(coroutine, "cr_running", True) is False
+        and getattr(coroutine, "cr_suspended", True) is False
     ):
         return FIRST_STEP
     chosen: FrameType | None = None
     fallback: FrameType | None = None
-    awaited: object = coroutine
+    # A coroutine, a generator, or what it awaits (a future's iterator: the end).
+    awaited: Any = coroutine
     while True:
-        kind = type(awaited)
+        frame: FrameType | None
+        kind: type[Any] = type(awaited)  # pyright: ignore[reportUnknownVariableType]
         if kind is CoroutineType:
-            frame = awaited.cr_frame  # type: ignore[attr-defined]
-            awaited = awaited.cr_await  # type: ignore[attr-defined]
+            frame, awaited = awaited.cr_frame, awaited.cr_await
         elif kind is GeneratorType:
-            frame = awaited.gi_frame  # type: ignore[attr-defined]
-            awaited = awaited.gi_yieldfrom  # type: ignore[attr-defined]
+            frame, awaited = awaited.gi_frame, awaited.gi_yieldfrom
         else:
             break
         if frame is None:

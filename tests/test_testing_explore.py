@@ -190,7 +190,7 @@ def test_explore_checks_its_arguments() -> None:
     with pytest.raises(ValueError, match=r"explore\(\) runs must be a positive int"):
         explore(lost_update, runs=0)
     with pytest.raises(ValueError, match=r"explore\(\) backend must be one of"):
-        explore(lost_update, backend="curio")  # type: ignore[arg-type]
+        explore(lost_update, backend="curio")
     with pytest.raises(ValueError, match=r"explore\(\) strategy must be"):
         explore(lost_update, strategy="exhaustive")
 

@@ -61,6 +61,7 @@ from ._clock import current_clock as current_clock
 from ._explore import Exploration as Exploration
 from ._explore import explore as explore
 from ._fuzzer import ScheduleFuzzer as ScheduleFuzzer
+from ._fuzzing import DrawnSchedule as DrawnSchedule
 from ._fuzzing import fuzz_schedule as fuzz_schedule
 from ._fuzzing import fuzz_seeds as fuzz_seeds
 from ._fuzzing import schedules as schedules
@@ -86,6 +87,7 @@ __all__ = (
     "Clock",
     "ConcurrencyProbe",
     "Deviation",
+    "DrawnSchedule",
     "Exploration",
     "ExplorationNotSupportedError",
     "JobError",

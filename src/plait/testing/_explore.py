@@ -10,7 +10,7 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack, cast
 import anyio
 
 from .._core._checks import check_bool, check_choice, check_int, check_positive_int
-from ._clock import Backend, ExplorationNotSupportedError
+from ._clock import ExplorationNotSupportedError
 from ._fuzzer import ScheduleFuzzer
 from ._fuzzing import exploring
 from ._policies import PCT, SEED_LIMIT, Strategy, resolve_strategy
@@ -154,7 +154,7 @@ def explore(
     fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
     *args: *PosArgsT,
     runs: int = 200,
-    backend: Backend = "asyncio",
+    backend: str = "asyncio",
     strategy: object = "random",
     seed: int = 0,
     virtual_time: bool = True,

@@ -173,7 +173,15 @@ _DRAWN_DECISIONS = 200
 
 
 class DrawnSchedule:
-    """A schedule whose decisions hypothesis draws (see ``schedules()``)."""
+    """A schedule whose decisions hypothesis draws: what ``schedules()`` gives.
+
+    Pass it to ``plait.testing.run(fn, schedule=...)``. After the run,
+    ``taken`` is the ``Schedule`` of the deviations drawn, which replays the
+    interleaving without hypothesis.
+
+    Attributes:
+        taken: the deviations the last run drew, or ``None`` before a run.
+    """
 
     def __init__(self, draw: DrawFn) -> None:
         self.draw: DrawFn = draw

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, TypeVarTuple, Unpack
 import anyio
 
 from .._core._checks import check_choice, fail
-from ._clock import Backend, ExplorationNotSupportedError, VirtualClock
+from ._clock import ExplorationNotSupportedError, VirtualClock
 from ._fuzzer import ScheduleFuzzer
 from ._fuzzing import DrawnSchedule, active_fuzzer, exploring
 from ._policies import PCT, RandomDelay, choose_strategy, seed_check
@@ -31,7 +31,7 @@ UVLOOP_EXPLORATION = (
 def run(
     fn: Callable[[Unpack[PosArgsT]], Awaitable[T]],
     *args: *PosArgsT,
-    backend: Backend = "asyncio",
+    backend: str = "asyncio",
     virtual_time: bool | VirtualClock = True,
     fuzz_seed: int | None = None,
     strategy: object = None,

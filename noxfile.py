@@ -57,7 +57,15 @@ def wheel(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install("ruff")
-    paths = ["src", "tests", "benchmarks", "notebooks", "docs/_ext", "noxfile.py"]
+    paths = [
+        "src",
+        "tests",
+        "benchmarks",
+        "stress",
+        "notebooks",
+        "docs/_ext",
+        "noxfile.py",
+    ]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -70,11 +78,28 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[:1])
+def stress(session: nox.Session) -> None:
+    """The stress harness: 10,000 seeded cases per event loop (`-- --short`: CI's)."""
+    session.install("-e", ".[test]")
+    session.run("python", "-m", "stress", *session.posargs)
+
+
+@nox.session(python=PYTHONS[:1])
 def bench(session: nox.Session) -> None:
     """The benchmarks: `nox -s bench` (quick) or `nox -s bench -- --full`."""
     session.install("-e", ".[bench]")
     args = session.posargs or ["--quick"]
     session.run("python", "-m", "benchmarks", *args)
+
+
+@nox.session(python=PYTHONS[:1])
+def bench_jobs(session: nox.Session) -> None:
+    """The durable queue against its hand-written baseline, and the admin
+    queries at 1,000,000 jobs: `nox -s bench_jobs` (the performance page's
+    jobs section, ~15 min) or `nox -s bench_jobs -- --quick`. PostgreSQL
+    from $PLAIT_TEST_POSTGRES_DSN (`eval "$(bash .ci/postgres.sh)"`)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks.jobs", *session.posargs)
 
 
 @nox.session(python=PYTHONS[:1])
@@ -158,3 +183,46 @@ def _without_seed(test: str) -> str:
     name, _, params = test.partition("[")
     kept = [p for p in params.rstrip("]").split("-") if p and not p.startswith("seed=")]
     return f"{name}[{'-'.join(kept)}]"
+
+
+@nox.session(python=PYTHONS[:1])
+def durable_chaos(session: nox.Session) -> None:
+    """The durable queue's long multi-process runs: schedules with worker
+    processes killed at random for 5 minutes per engine (CI runs 6 s).
+
+    PostgreSQL cases need PLAIT_TEST_POSTGRES_DSN (`eval "$(bash .ci/postgres.sh)"`);
+    replay a failure with PLAIT_SCHEDULE_CHAOS_SEED=<seed from its message>.
+    """
+    session.install("-e", ".[test]")
+    env = {"PLAIT_SCHEDULE_CHAOS_SECONDS": "300"}
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_durable_schedules.py",
+        "-k",
+        "killed",
+        "--timeout",
+        "900",
+        *session.posargs,
+        env=env,
+    )
+
+
+@nox.session(python=PYTHONS[:1])
+def dashboard_screenshots(session: nox.Session) -> None:
+    """Retake docs/img/dashboard/*.png with the dashboard's browser tests.
+
+    Needs Debian's chromium (`sudo bash .ci/chromium.sh`); the pictures are
+    of the SQLite database those tests fill through the public API.
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_dashboard_browser.py",
+        "-k",
+        "sqlite",
+        env={"PLAIT_DASHBOARD_SCREENSHOTS": str(ROOT / "docs" / "img" / "dashboard")},
+    )

@@ -19,7 +19,7 @@ from typing import Any
 
 from ._imports import measure
 from ._model import BACKENDS, Backend
-from ._page import write_page
+from ._page import machine, write_page
 from ._plot import plot
 from ._report import END, markdown
 from ._runner import (
@@ -62,19 +62,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--png", type=Path, help="where the plot goes")
     p.add_argument("--raw", type=Path, help="where the raw JSON goes")
     return p.parse_args(argv)
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
 def _versions() -> str:
@@ -132,7 +119,7 @@ def _results(
         "meta": {
             "command": f"python -m benchmarks {' '.join(argv)}".strip(),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": _machine(),
+            "machine": machine(),
             "python": platform.python_version(),
             "versions": _versions(),
             "mode": settings.mode,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 from ._report import BEGIN, END
@@ -21,3 +23,17 @@ def write_page(page: Path, section: str, begin: str = BEGIN, end: str = END) -> 
         text = text.rstrip("\n") + "\n\n" + section
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(text)
+
+
+def machine() -> str:
+    """Describe this machine for a page's header: CPU, cores, OS."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"

@@ -32,6 +32,7 @@ import anyio.abc
 import pytest
 
 import plait
+import plait.dashboard
 import plait.testing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -294,6 +295,11 @@ def test_reference_documents_every_plait_name() -> None:
         for name in plait.testing.__all__
         if f"::: plait.testing.{name}\n" not in text
     ]
+    missing += [
+        name
+        for name in plait.dashboard.__all__
+        if f"::: plait.dashboard.{name}\n" not in text
+    ]
     assert missing == []
 
 
@@ -309,6 +315,7 @@ def test_reference_links_anyio_reexports_to_anyio() -> None:
 def test_reference_documents_nothing_that_is_gone() -> None:
     exported = {f"plait.{n}" for n in vars(plait)["__all__"]}
     exported |= {f"plait.testing.{n}" for n in plait.testing.__all__}
+    exported |= {f"plait.dashboard.{n}" for n in plait.dashboard.__all__}
     documented = set(re.findall(r"^::: (\S+)$", _reference_text(), re.MULTILINE))
     assert documented - exported == set()
 

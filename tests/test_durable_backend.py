@@ -234,8 +234,10 @@ async def test_stats_count_states_types_and_oldest_age(dsn: str) -> None:
         "retrying": 0,
         "done": 0,
         "dead": 0,
+        "cancelled": 0,
     }
     assert stats.by_type == {"a": {"queued": 2}, "b": {"queued": 1}}
+    assert stats.by_queue == {"default": {"queued": 3}}
     assert stats.total == 3
     assert stats.pending == 3
     assert stats.oldest_queued_age is not None

@@ -14,7 +14,9 @@ import pytest
 
 import plait
 from durable_scripts.support import APP, ENGINES, make_dsn, postgres_dsn, run_cli
+from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._cli import load_handlers, main
+from plait._jobs.durable._rows import WorkerRecord
 
 
 @pytest.fixture(params=ENGINES)
@@ -39,10 +41,18 @@ def test_status_prints_counts_per_state_and_type(dsn: str) -> None:
     text = run_cli("worker", dsn, "--status")
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
-    assert lines[0].split() == ["type", "queued", "running", "retrying", "done", "dead"]
-    assert lines[1].split() == ["flaky", "40", "0", "0", "0", "0"]
-    assert lines[2].split() == ["noop", "11", "0", "0", "0", "0"]
-    assert lines[3].split() == ["total", "51", "0", "0", "0", "0"]
+    assert lines[0].split() == [
+        "type",
+        "queued",
+        "running",
+        "retrying",
+        "done",
+        "dead",
+        "cancelled",
+    ]
+    assert lines[1].split() == ["flaky", "40", "0", "0", "0", "0", "0"]
+    assert lines[2].split() == ["noop", "11", "0", "0", "0", "0", "0"]
+    assert lines[3].split() == ["total", "51", "0", "0", "0", "0", "0"]
     assert lines[4].startswith("oldest queued: ")
     assert lines[4].endswith(" s")
     as_json = run_cli("worker", dsn, "--status", "--json")
@@ -69,10 +79,76 @@ def test_drain_runs_until_empty_and_shows_progress(dsn: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert re.search(r"drain: \d+/51 finished", done.stderr), done.stderr
+    # The last frame is drawn after the worker stopped and accounts for every
+    # job: the 50 it finished, by outcome, and the one left for later.
+    last = done.stderr.splitlines()[-2]
+    assert last == (
+        "drain: 50/50 finished (done 40, dead 10, cancelled 0); "
+        "left: queued 1, retrying 0, running 0"
+    ), done.stderr
     status = json.loads(run_cli("worker", dsn, "--status", "--json").stdout)
     assert status["counts"]["done"] == 40
     assert status["counts"]["dead"] == 10
     assert status["counts"]["queued"] == 1
+
+
+def test_status_refuses_a_sqlite_file_that_does_not_exist(tmp_path: Path) -> None:
+    path = tmp_path / "typo.db"
+    for dsn in (str(path), f"sqlite://{path}"):
+        result = run_cli("worker", dsn, "--status")
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"plait worker: no SQLite job database at '{path}': check the path "
+            "(only a worker, a submit or `plait jobs enqueue` creates one)\n"
+        )
+        assert not path.exists()
+
+
+def test_status_lists_the_live_workers(dsn: str) -> None:
+    now = time.time()
+    engine = open_engine(dsn)
+    try:
+        for name, seen, expires in (
+            ("alive-1", now - 2, now + 28),
+            ("gone-1", now - 3600, now - 3570),
+        ):
+            engine.register_worker(
+                WorkerRecord(
+                    name=name,
+                    host="box",
+                    pid=4242,
+                    queues={"default": 10, "mail": 2},
+                    running=3,
+                    state="running",
+                    version="test",
+                    started_at=now - 60,
+                    last_seen=seen,
+                    expires_at=expires,
+                )
+            )
+    finally:
+        engine.close()
+    text = run_cli("worker", dsn, "--status")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    at = lines.index("workers alive: 1")
+    assert lines[at + 1].split() == [
+        "NAME",
+        "HOST",
+        "PID",
+        "QUEUES",
+        "RUNNING",
+        "STATE",
+        "LAST",
+        "SEEN",
+    ]
+    cells = lines[at + 2].split()
+    assert cells[:6] == ["alive-1", "box", "4242", "default=10,mail=2", "3", "running"]
+    assert re.fullmatch(r"\d+\.\d s ago", " ".join(cells[6:]))
+    assert len(lines) == at + 3, "the expired worker is not listed"
+    data = json.loads(run_cli("worker", dsn, "--status", "--json").stdout)
+    assert [w["name"] for w in data["workers"]] == ["alive-1"]
+    assert data["workers"][0]["queues"] == {"default": 10, "mail": 2}
 
 
 def test_unreachable_database_is_a_clear_error_without_the_password() -> None:
@@ -104,3 +180,19 @@ def test_docstring_examples_run(name: str) -> None:
     results = runner.summarize(verbose=False)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+def test_queue_options_name_the_queues_served(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from plait._jobs.durable._cli import parse_queues
+
+    assert parse_queues(None, 10) is None
+    assert parse_queues(["mail=2", "default"], 10) == {"mail": 2, "default": 10}
+    dsn = str(tmp_path / "jobs.db")
+    assert main([dsn, "--app", APP, "--queue", "mail=x"]) == 2
+    assert "--queue must be NAME or NAME=N" in capsys.readouterr().err
+    assert main([dsn, "--app", APP, "--queue", "mail=0"]) == 2
+    assert (
+        "JobWorker() queues['mail'] must be a positive int" in capsys.readouterr().err
+    )

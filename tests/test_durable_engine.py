@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from durable_scripts.support import ENGINES, make_dsn, wait_until
-from plait._jobs.durable._engine import MAX_LOST_LEASES, Ack, NewJob, open_engine
+from plait._jobs.durable._calls import open_engine
+from plait._jobs.durable._engine import MAX_LOST_LEASES, Ack, NewJob
 from plait._jobs.durable._sqlite import SQLiteEngine
 
 
@@ -37,7 +38,9 @@ def job(type_: str = "t", **fields: Any) -> NewJob:
 
 
 def claim(engine: Any, n: int, owner: str, lease: float = 30.0) -> Any:
-    return engine.exchange([], [], n, owner=owner, lease=lease, now=time.time())
+    return engine.exchange(
+        [], [], {"default": n}, owner=owner, lease=lease, now=time.time()
+    )
 
 
 def test_a_completion_under_an_expired_lease_is_rejected(engine: Any) -> None:
@@ -47,22 +50,22 @@ def test_a_completion_under_an_expired_lease_is_rejected(engine: Any) -> None:
     assert claim(engine, 1, "b").claimed == ()
     wait_until(lambda: time.time() > expires + 0.01, timeout=5, what="expiry")
     late = Ack(job_id, first.token, "done", result='"from a"')
-    result = engine.exchange([late], [], 0, owner="a", lease=30, now=time.time())
+    result = engine.exchange([late], [], {}, owner="a", lease=30, now=time.time())
     assert result.rejected == (job_id,)
     assert result.accepted == ()
-    assert engine.reap(now=time.time()) == 1
+    assert len(engine.reap(now=time.time())) == 1
     (second,) = claim(engine, 1, "b").claimed
     assert second.id == job_id
     assert second.token == first.token + 1
     assert second.attempts == 1
     # The first claimer's token stays fenced off even now the row runs again.
-    again = engine.exchange([late], [], 0, owner="a", lease=30, now=time.time())
+    again = engine.exchange([late], [], {}, owner="a", lease=30, now=time.time())
     assert again.rejected == (job_id,)
     ok = Ack(job_id, second.token, "done", result='"from b"')
     assert engine.exchange(
-        [ok], [], 0, owner="b", lease=30, now=time.time()
+        [ok], [], {}, owner="b", lease=30, now=time.time()
     ).accepted == (job_id,)
-    twice = engine.exchange([ok], [], 0, owner="b", lease=30, now=time.time())
+    twice = engine.exchange([ok], [], {}, owner="b", lease=30, now=time.time())
     assert twice.rejected == (job_id,)
     record = engine.get(job_id)
     assert record.state == "done"
@@ -74,18 +77,18 @@ def test_heartbeat_extends_leases_and_reports_lost_ones(engine: Any) -> None:
     ids = engine.insert([job(), job()])
     claimed = claim(engine, 2, "a", lease=0.3).claimed
     held = [(c.id, c.token) for c in claimed]
-    assert engine.heartbeat(held, lease=30, now=time.time()) == []
-    assert engine.reap(now=time.time() + 1) == 0
+    assert engine.heartbeat(held, lease=30, now=time.time()).lost == ()
+    assert engine.reap(now=time.time() + 1) == []
     expires = time.time() + 0.01
-    assert engine.heartbeat(held[:1], lease=0.01, now=time.time()) == []
+    assert engine.heartbeat(held[:1], lease=0.01, now=time.time()).lost == ()
     wait_until(lambda: time.time() > expires + 0.01, timeout=5, what="expiry")
-    assert engine.heartbeat(held, lease=30, now=time.time()) == [ids[0]]
+    assert engine.heartbeat(held, lease=30, now=time.time()).lost == (ids[0],)
 
 
 def test_release_requeues_without_spending_an_attempt(engine: Any) -> None:
     (job_id,) = engine.insert([job()])
     (c,) = claim(engine, 1, "a").claimed
-    engine.exchange([], [(c.id, c.token)], 0, owner="a", lease=30, now=time.time())
+    engine.exchange([], [(c.id, c.token)], {}, owner="a", lease=30, now=time.time())
     record = engine.get(job_id)
     assert record.state == "queued"
     assert record.attempts == 0
@@ -99,14 +102,14 @@ def test_retry_stores_backoff_as_not_before(engine: Any) -> None:
     (c,) = claim(engine, 1, "a").claimed
     due = time.time() + 3600
     retry = Ack(job_id, c.token, "retry", error="boom", not_before=due, max_attempts=3)
-    engine.exchange([retry], [], 0, owner="a", lease=30, now=time.time())
+    engine.exchange([retry], [], {}, owner="a", lease=30, now=time.time())
     record = engine.get(job_id)
     assert record.state == "retrying"
     assert record.not_before == pytest.approx(due)
     assert record.error == "boom"
     assert record.max_attempts == 3
     assert claim(engine, 1, "a").claimed == ()
-    assert engine.next_due() == pytest.approx(due)
+    assert engine.next_due(["default"]) == pytest.approx(due)
 
 
 def test_a_job_that_keeps_killing_workers_is_dead_lettered(engine: Any) -> None:
@@ -114,13 +117,20 @@ def test_a_job_that_keeps_killing_workers_is_dead_lettered(engine: Any) -> None:
     for round_ in range(MAX_LOST_LEASES):
         (c,) = claim(engine, 1, f"w{round_}", lease=0.01).claimed
         assert c.attempts == 1
-        assert engine.reap(now=time.time() + 1) == 1
+        (reaped,) = engine.reap(now=time.time() + 1)
+        assert (reaped.id, reaped.attempt, reaped.worker) == (job_id, 1, f"w{round_}")
+        final = round_ == MAX_LOST_LEASES - 1
+        assert reaped.state == ("dead" if final else "queued")
     record = engine.get(job_id)
     assert record.state == "dead"
     assert record.lost_leases == MAX_LOST_LEASES
     assert record.error is not None
     assert f"lease lost {MAX_LOST_LEASES} times" in record.error
     assert f"w{MAX_LOST_LEASES - 1}" in record.error
+    history = engine.attempts(job_id)
+    assert [(a.attempt, a.outcome, a.worker) for a in history] == [
+        (1, "lost", f"w{n}") for n in range(MAX_LOST_LEASES)
+    ]
 
 
 def test_claims_are_exclusive_and_ordered(engine: Any) -> None:
@@ -154,13 +164,14 @@ def test_sqlite_claim_stays_on_its_index_with_100k_finished_rows(
         )
         engine.insert([job() for _ in range(100)])
         plan = " ".join(engine.explain_claim())
-        assert "USING INDEX plait_jobs_claim" in plan, plan
+        assert "USING COVERING INDEX plait_jobs_ready (queue=?)" in plan, plan
         assert "SCAN plait_jobs" not in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
         started = time.perf_counter()
         for _ in range(20):
             result = claim(engine, 5, "a")
             acks = [Ack(c.id, c.token, "done") for c in result.claimed]
-            engine.exchange(acks, [], 0, owner="a", lease=30, now=time.time())
+            engine.exchange(acks, [], {}, owner="a", lease=30, now=time.time())
         per_claim = (time.perf_counter() - started) / 20
         assert engine.stats(now=time.time()).counts["done"] == 100_100
         # A scan of 100k rows costs several ms per claim; the index, a
@@ -175,8 +186,8 @@ def test_sqlite_claim_fails_loudly_without_its_index(tmp_path: Path) -> None:
     # to scanning the table.
     engine = SQLiteEngine(str(tmp_path / "noindex.db"))
     try:
-        engine.execute("DROP INDEX plait_jobs_claim")
-        with pytest.raises(Exception, match="plait_jobs_claim"):
+        engine.execute("DROP INDEX plait_jobs_ready")
+        with pytest.raises(Exception, match="plait_jobs_ready"):
             claim(engine, 1, "a")
     finally:
         engine.close()

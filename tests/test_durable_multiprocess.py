@@ -9,7 +9,6 @@ from __future__ import annotations
 import random
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import Any
 import pytest
 
 from durable_scripts.apps import FLAKY_ATTEMPTS
-from durable_scripts.support import ENGINES, make_dsn, start_worker, wait_until
-from plait._jobs.durable._engine import open_engine
+from durable_scripts.support import ENGINES, Worker, make_dsn, start_worker, wait_until
+from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._postgres import PostgresEngine
 from plait._jobs.durable._sqlite import SQLiteEngine
 
@@ -63,10 +62,9 @@ def submit(dsn: str, jobs: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return anyio.run(go)
 
 
-def stop(worker: subprocess.Popen[str], *, timeout: float = 60) -> tuple[int, str]:
+def stop(worker: Worker, *, timeout: float = 60) -> tuple[int, str]:
     worker.send_signal(signal.SIGTERM)
-    _, err = worker.communicate(timeout=timeout)
-    return worker.returncode, err
+    return worker.finish(timeout)
 
 
 def counts(engine: SQLiteEngine | PostgresEngine) -> dict[str, int]:
@@ -133,12 +131,15 @@ def test_sigkill_mid_job_is_redelivered_after_the_lease(
 ) -> None:
     marker = tmp_path / "first-run"
     (job_id,) = submit(dsn, [("once-blocks", {"marker": str(marker)})])
-    doomed = start_worker(dsn, "--lease", "1.5", "--poll-interval", "0.05")
+    doomed_name = "doomed"
+    doomed = start_worker(
+        dsn, "--lease", "1.5", "--poll-interval", "0.05", "--name", doomed_name
+    )
     try:
         wait_until(marker.exists, timeout=60, what="the first run to start")
     finally:
         doomed.kill()
-        doomed.communicate(timeout=30)
+        doomed.finish(30)
     killed_at = time.time()
     assert counts(engine)["running"] == 1
     rescuer = start_worker(
@@ -158,7 +159,10 @@ def test_sigkill_mid_job_is_redelivered_after_the_lease(
     assert record.attempts == 1
     assert record.result == rescuer.pid
     assert int(marker.read_text()) == doomed.pid
-    assert "requeued 1 job(s) whose lease expired" in err
+    assert (
+        f"job {job_id} (once-blocks, queue default) attempt 1: the lease of worker "
+        f"{doomed_name} expired (it died or hung); requeued"
+    ) in err
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "trio"])

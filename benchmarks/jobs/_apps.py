@@ -1,8 +1,9 @@
-"""The no-op job both queues run: plait's handlers and procrastinate's app."""
+"""The jobs the queues run: plait's handlers and procrastinate's app."""
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import plait
@@ -13,6 +14,12 @@ handlers = plait.JobHandlers()
 @handlers.register("noop")
 async def noop(job: plait.Job) -> None:
     return None
+
+
+@handlers.register("stamp")
+async def stamp(job: plait.Job) -> float:
+    """Return when the handler started, for submit-to-start latency."""
+    return time.time()
 
 
 def make_procrastinate_app() -> Any:

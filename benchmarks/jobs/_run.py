@@ -1,333 +1,219 @@
-"""Measure job throughput through submit and work, per engine and worker count."""
+"""``python -m benchmarks.jobs``: run the cases, check them, write the page."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
-import signal
-import subprocess
+import platform
+import sqlite3
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import anyio
+from .._page import machine, write_page
+from . import _dbs, _processing
+from ._admin import admin_cases
+from ._dashboard import line as dashboard_line
+from ._procs import ROOT
+from ._report import BEGIN, END, markdown
+from ._submit import submit_cases
 
-import plait
-from plait._jobs.durable._engine import open_engine
+RESULTS = ROOT / "benchmarks" / "results"
+CASES = (
+    "processing",
+    "latency",
+    "admin",
+    "tracked",
+    "enqueue",
+    "submit",
+    "procrastinate",
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = "benchmarks.jobs._apps:handlers"
-BATCH = 1000
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.jobs", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small sizes, seconds (CI)")
+    p.add_argument("--n", type=int, help="processing-only jobs (default 100,000)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 3)")
+    p.add_argument("--workers", default="1,3", help="worker process counts")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=100,
+        help="plait workers' concurrency (the baseline claims 100 at a time)",
+    )
+    p.add_argument("--latency-samples", type=int, help="idle jobs (default 40)")
+    p.add_argument(
+        "--latency-seconds", type=float, help="seconds under load (default 5)"
+    )
+    p.add_argument("--submit-n", type=int, help="submit+work jobs (default 10,000)")
+    p.add_argument("--admin-n", type=int, help="admin table size (default 1,000,000)")
+    p.add_argument("--only", default=",".join(CASES), help="cases to run")
+    p.add_argument("--engines", default="sqlite,postgres")
+    p.add_argument("--postgres", default=os.environ.get("PLAIT_TEST_POSTGRES_DSN"))
+    p.add_argument("--page", type=Path, help="page to write the section into")
+    p.add_argument("--json", type=Path, help="where the raw records go")
+    return p.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.jobs")
-    parser.add_argument("--n", type=int, default=10_000, help="jobs per run")
-    parser.add_argument("--quick", action="store_true", help="N=500 smoke run")
-    parser.add_argument("--workers", default="1,3", help="worker process counts")
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument(
-        "--only", default="tracked,sqlite,postgres,procrastinate,enqueue"
-    )
-    parser.add_argument("--postgres", default=os.environ.get("PLAIT_TEST_POSTGRES_DSN"))
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args(argv)
-    n = 500 if args.quick else args.n
+    args = parse(argv)
+    quick = args.quick
+    n = args.n or (2_000 if quick else 100_000)
+    rounds = args.rounds or (1 if quick else 3)
+    samples = args.latency_samples or (3 if quick else 40)
+    seconds = args.latency_seconds or (0.3 if quick else 5.0)
+    submit_n = args.submit_n or (500 if quick else 10_000)
+    admin_n = args.admin_n or (5_000 if quick else 1_000_000)
     counts = [int(w) for w in args.workers.split(",")]
     only = set(args.only.split(","))
-    results: list[dict[str, Any]] = []
+    unknown = only - set(CASES)
+    if unknown:
+        print(f"unknown --only case(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    engines = [e for e in ("sqlite", "postgres") if e in args.engines.split(",")]
+    if "postgres" in engines and not args.postgres:
+        print("PostgreSQL cases skipped: no --postgres / $PLAIT_TEST_POSTGRES_DSN")
+        engines.remove("postgres")
+    page = args.page or (
+        RESULTS / "raw" / "jobs-quick.md" if quick else ROOT / "docs" / "performance.md"
+    )
+    raw = args.json or (
+        RESULTS / "raw" / "jobs-quick.json" if quick else RESULTS / "jobs.json"
+    )
+    started = time.monotonic()
+    records: list[dict[str, Any]] = []
+
+    def log(record: dict[str, Any]) -> None:
+        records.append(record)
+        print(_line(record), flush=True)
+
+    if "processing" in only:
+        for round_ in range(rounds):
+            # Alternate which queue goes first, so drift favours neither.
+            kinds: list[_processing.Kind] = ["baseline", "plait"]
+            if round_ % 2:
+                kinds.reverse()
+            for engine in engines:
+                for workers in counts:
+                    for kind in kinds:
+                        log(
+                            _processing.throughput(
+                                kind,
+                                engine,
+                                args.postgres,
+                                n=n,
+                                workers=workers,
+                                concurrency=args.concurrency,
+                            )
+                            | {"round": round_}
+                        )
+    kinds_of_latency: list[_processing.Kind] = ["baseline", "plait"]
+    if "latency" in only:
+        # Quick mode: one worker count, for CI's sake.
+        for engine in engines:
+            for workers in counts[:1] if quick else counts:
+                for load in (False, True):
+                    for kind in kinds_of_latency:
+                        log(
+                            _processing.latency(
+                                kind,
+                                engine,
+                                args.postgres,
+                                workers=workers,
+                                concurrency=args.concurrency,
+                                load=load,
+                                samples=samples,
+                                seconds=seconds,
+                            )
+                        )
 
     def record(name: str, workers: int | None, jobs: int, seconds: float) -> None:
-        rate = jobs / seconds
-        results.append(
+        log(
             {
-                "case": name,
+                "case": "submit",
+                "name": name,
                 "workers": workers,
                 "jobs": jobs,
                 "seconds": seconds,
-                "jobs_per_s": rate,
+                "jobs_per_s": jobs / seconds,
             }
         )
-        who = "" if workers is None else f", {workers} worker process(es)"
-        print(
-            f"{name}{who}: {jobs} jobs in {seconds:.2f} s = {rate:,.0f} jobs/s",
-            flush=True,
-        )
 
-    if "tracked" in only:
-        record(
-            "plait TrackedBackend (in-process, not durable)",
-            None,
-            n,
-            anyio.run(_tracked, n),
-        )
-    engines: list[tuple[str, Callable[[], contextlib.AbstractContextManager[str]]]]
-    engines = [("sqlite", _sqlite_dsn)]
-    if args.postgres:
-        engines.append(("postgres", lambda: _pg_schema(args.postgres)))
-    else:
-        print("PostgreSQL cases skipped: no --postgres / $PLAIT_TEST_POSTGRES_DSN")
-    for engine, make in engines:
-        if engine not in only:
-            continue
-        if "enqueue" in only:
-            with make() as dsn:
-                one = min(n, 2000)
-                record(
-                    f"plait {engine} enqueue, one submit() per job",
-                    None,
-                    one,
-                    anyio.run(_enqueue, dsn, one, 1),
-                )
-            with make() as dsn:
-                record(
-                    f"plait {engine} enqueue, submit_many() of {BATCH}",
-                    None,
-                    n,
-                    anyio.run(_enqueue, dsn, n, BATCH),
-                )
-        for workers in counts:
-            with make() as dsn:
-                record(
-                    f"plait {engine} submit+work",
-                    workers,
-                    n,
-                    _plait_workers(dsn, n, workers, args.concurrency),
-                )
-    if args.postgres and "procrastinate" in only:
-        try:
-            import procrastinate  # noqa: F401
-        except ImportError:
-            print("procrastinate cases skipped: procrastinate is not installed")
-        else:
-            for workers in counts:
-                with _pg_schema(args.postgres) as dsn:
-                    seconds, enqueue_one, enqueue_batch = _procrastinate(
-                        dsn, n, workers
-                    )
-                    if workers == counts[0] and "enqueue" in only:
-                        record(
-                            "procrastinate enqueue, one defer_async() per job",
-                            None,
-                            enqueue_one[0],
-                            enqueue_one[1],
-                        )
-                        record(
-                            f"procrastinate enqueue, batch_defer_async() of {BATCH}",
-                            None,
-                            enqueue_batch[0],
-                            enqueue_batch[1],
-                        )
-                    record(
-                        "procrastinate (concurrency 10) submit+work",
-                        workers,
-                        n,
-                        seconds,
-                    )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    submit_cases(
+        only,
+        engines,
+        args.postgres,
+        n=submit_n,
+        counts=counts,
+        concurrency=args.concurrency,
+        record=record,
+    )
+    if "admin" in only:
+        for engine in engines:
+            for found in admin_cases(engine, args.postgres, admin_n):
+                log(found)
+    results = {
+        "meta": {
+            "command": f"python -m benchmarks.jobs {' '.join(argv)}".strip(),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(),
+            "versions": _versions(args.postgres if "postgres" in engines else None),
+            "mode": "quick" if quick else "full",
+            "rounds": rounds,
+            "concurrency": args.concurrency,
+            "elapsed": time.monotonic() - started,
+        },
+        "records": records,
+    }
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(results, indent=1))
+    write_page(page, markdown(results), BEGIN, END)
+    print(f"wrote {raw} and {page}")
     return 0
 
 
-async def _tracked(n: int) -> float:
-    from benchmarks.jobs._apps import handlers
-
-    started = time.perf_counter()
-    async with plait.TrackedBackend(handlers) as backend:
-        await backend.submit_many([plait.Job("noop", {"i": i}) for i in range(n)])
-    seconds = time.perf_counter() - started
-    stats = backend.stats()
-    assert stats.done == n, stats
-    return seconds
-
-
-async def _enqueue(dsn: str, n: int, batch: int) -> float:
-    async with plait.DurableBackend(dsn) as backend:
-        jobs = [plait.Job("noop", {"i": i}) for i in range(n)]
-        started = time.perf_counter()
-        if batch == 1:
-            for job in jobs:
-                await backend.submit(job)
-        else:
-            for start in range(0, n, batch):
-                await backend.submit_many(jobs[start : start + batch])
-        seconds = time.perf_counter() - started
-        assert (await backend.stats()).counts["queued"] == n
-    return seconds
-
-
-def _plait_workers(dsn: str, n: int, workers: int, concurrency: int) -> float:
-    engine = open_engine(dsn)
-    procs = [
-        _spawn(
-            [
-                sys.executable,
-                "-m",
-                "plait._jobs.durable._cli",
-                "worker",
-                dsn,
-                "--app",
-                APP,
-                "--concurrency",
-                str(concurrency),
-                "--poll-interval",
-                "0.05",
-            ]
+def _line(record: dict[str, Any]) -> str:
+    case = record["case"]
+    if case == "throughput":
+        return (
+            f"{record['queue']} {record['engine']}, {record['workers']} worker(s): "
+            f"{record['jobs']} jobs in {record['seconds']:.2f} s = "
+            f"{record['jobs_per_s']:,.0f} jobs/s"
         )
-        for _ in range(workers)
-    ]
-    try:
-        warm = 20 * workers
-        anyio.run(_submit, dsn, warm)
-        _wait_done(lambda: engine.stats(now=time.time()).counts["done"], warm, procs)
-        started = time.perf_counter()
-        anyio.run(_submit, dsn, n)
-        _wait_done(
-            lambda: engine.stats(now=time.time()).counts["done"], warm + n, procs
+    if case == "latency":
+        return (
+            f"{record['queue']} {record['engine']}, {record['workers']} worker(s), "
+            f"{record['load']}: {record['jobs']} jobs, p50 "
+            f"{record['p50'] * 1e3:.1f} ms, p99 {record['p99'] * 1e3:.1f} ms"
         )
-        return time.perf_counter() - started
-    finally:
-        _stop(procs)
-        engine.close()
-
-
-async def _submit(dsn: str, n: int) -> None:
-    async with plait.DurableBackend(dsn) as backend:
-        for start in range(0, n, BATCH):
-            await backend.submit_many(
-                [
-                    plait.Job("noop", {"i": i})
-                    for i in range(start, min(n, start + BATCH))
-                ]
-            )
-
-
-def _procrastinate(
-    dsn: str, n: int, workers: int
-) -> tuple[float, tuple[int, float], tuple[int, float]]:
-    import psycopg
-
-    os.environ["PLAIT_BENCH_PROCRASTINATE_DSN"] = dsn
-    from benchmarks.jobs._apps import make_procrastinate_app
-
-    app = make_procrastinate_app()
-
-    async def prepare_and_enqueue(count: int, batch: bool | None) -> float:
-        async with app.open_async():
-            if batch is None:
-                await app.schema_manager.apply_schema_async()
-                return 0.0
-            task = app.tasks["noop"]
-            started = time.perf_counter()
-            if batch:
-                for start in range(0, count, BATCH):
-                    await task.batch_defer_async(
-                        *({"i": i} for i in range(start, min(count, start + BATCH)))
-                    )
-            else:
-                for i in range(count):
-                    await task.defer_async(i=i)
-            return time.perf_counter() - started
-
-    def succeeded() -> int:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'"
-            ).fetchone()
-            failed = conn.execute(
-                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'"
-            ).fetchone()
-        assert failed is not None
-        assert failed[0] == 0, "procrastinate jobs failed"
-        return int(row[0]) if row else 0
-
-    anyio.run(prepare_and_enqueue, 0, None)
-    one = min(n, 1000)
-    one_seconds = anyio.run(prepare_and_enqueue, one, False)
-    procs = [
-        _spawn(
-            [
-                sys.executable,
-                "-m",
-                "procrastinate",
-                "--app",
-                "benchmarks.jobs._apps.app",
-                "--log-level",
-                "warning",
-                "worker",
-                "--concurrency",
-                "10",
-            ]
+    if case == "admin":
+        return (
+            f"admin {record['engine']}, {record['jobs']:,} jobs, {record['query']}: "
+            f"median {record['median'] * 1e3:.1f} ms, max {record['max'] * 1e3:.1f} ms"
         )
-        for _ in range(workers)
-    ]
-    try:
-        _wait_done(succeeded, one, procs)
-        started = time.perf_counter()
-        batch_seconds = anyio.run(prepare_and_enqueue, n, True)
-        _wait_done(succeeded, one + n, procs)
-        seconds = time.perf_counter() - started
-    finally:
-        _stop(procs)
-    return seconds, (one, one_seconds), (n, batch_seconds)
+    if case == "dashboard":
+        return dashboard_line(record)
+    if case == "submit":
+        who = "" if record["workers"] is None else f", {record['workers']} worker(s)"
+        return (
+            f"{record['name']}{who}: {record['jobs']} jobs in "
+            f"{record['seconds']:.2f} s = {record['jobs_per_s']:,.0f} jobs/s"
+        )
+    return json.dumps(record)
 
 
-def _spawn(command: list[str]) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'src'}")
-    # A file, not a pipe: a chatty worker would block on a full pipe.
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
-    )
-
-
-def _wait_done(
-    count: Callable[[], int], target: int, procs: list[subprocess.Popen[bytes]]
-) -> None:
-    deadline = time.monotonic() + 600
-    while count() < target:
-        for proc in procs:
-            if proc.poll() is not None:
-                raise RuntimeError(f"a worker exited early: {proc.args!r}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"jobs not done after 600 s ({count()} of {target})")
-        time.sleep(0.01)
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-
-
-@contextlib.contextmanager
-def _sqlite_dsn() -> Iterator[str]:
-    with tempfile.TemporaryDirectory() as tmp:
-        yield "sqlite:///" + os.path.join(tmp, "jobs.db")
-
-
-@contextlib.contextmanager
-def _pg_schema(base: str) -> Iterator[str]:
-    import psycopg
-
-    schema = "bench_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+def _versions(postgres: str | None) -> str:
+    found = [f"Python {platform.python_version()}", f"SQLite {sqlite3.sqlite_version}"]
+    if postgres:
+        ((version,),) = _dbs.sql(postgres, "SHOW server_version")
+        found.append(f"PostgreSQL {version}")
+    for name in ("anyio", "psycopg", "procrastinate"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found.append(f"{name} {metadata.version(name)}")
+    return ", ".join(found)

@@ -57,9 +57,15 @@ if TYPE_CHECKING or not install_lazy_importer():
     from ._jobs._model import TaskBackend as TaskBackend
     from ._jobs.durable import DatabaseUnavailableError as DatabaseUnavailableError
     from ._jobs.durable import DurableBackend as DurableBackend
+    from ._jobs.durable import JobDetail as JobDetail
+    from ._jobs.durable import JobPage as JobPage
     from ._jobs.durable import JobRecord as JobRecord
+    from ._jobs.durable import JobSummary as JobSummary
     from ._jobs.durable import JobWorker as JobWorker
+    from ._jobs.durable import QueueOverview as QueueOverview
     from ._jobs.durable import QueueStats as QueueStats
+    from ._jobs.durable import SchemaVersionError as SchemaVersionError
+    from ._jobs.durable import ThroughputBucket as ThroughputBucket
     from ._jobs.durable import WorkerStats as WorkerStats
     from ._patterns._as_completed import as_completed as as_completed
     from ._patterns._gather import gather as gather

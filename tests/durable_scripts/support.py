@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,10 +64,28 @@ def wait_until(
         time.sleep(every)
 
 
+class Worker(subprocess.Popen[str]):
+    """A ``plait worker`` process whose stderr goes to a file, not a pipe: a
+    worker logs every failed attempt, and a pipe nobody reads while it runs
+    would fill and block it."""
+
+    log: Any
+    logged: str | None = None
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """Wait for the process; return its exit code and everything it logged."""
+        self.wait(timeout=timeout)
+        if self.logged is None:
+            self.log.seek(0)
+            self.logged = str(self.log.read())
+            self.log.close()
+        return self.returncode, self.logged
+
+
 def start_worker(
     dsn: str, *args: str, backend: str = "asyncio", app: str = APP
-) -> subprocess.Popen[str]:
-    """Start ``plait worker`` in a subprocess (stderr captured)."""
+) -> Worker:
+    """Start ``plait worker`` in a subprocess (stderr kept, see ``Worker``)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     command = [
         sys.executable,
@@ -79,13 +99,10 @@ def start_worker(
         backend,
         *args,
     ]
-    return subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by finish())
+    worker = Worker(command, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    worker.log = log
+    return worker
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -98,3 +115,18 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         timeout=timeout,
         check=False,
     )
+
+
+async def own_cancellation() -> BaseException:
+    """A cancellation exception of the running event loop, caught and kept,
+    for a handler to raise as its own (not its worker's) cancellation."""
+    caught: BaseException | None = None
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await anyio.sleep(1)
+        except BaseException as exc:
+            caught = exc
+            raise
+    assert caught is not None
+    return caught

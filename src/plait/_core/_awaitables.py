@@ -46,9 +46,11 @@ def close_unstarted(objs: Iterable[object]) -> None:
 
 
 def check_awaitables(pattern: str, args: tuple[object, ...]) -> None:
-    """Raise TypeError at the call if an argument is neither awaitable nor callable.
+    """Raise at the call if an argument is neither awaitable nor callable.
 
-    Every coroutine object among *args* is closed before raising.
+    TypeError for such an argument; ValueError for a coroutine object given
+    twice (it can run only once). Every coroutine object among *args* is
+    closed before raising.
     """
     for index, arg in enumerate(args):
         if not (is_awaitable(arg) or callable(arg)):
@@ -57,6 +59,23 @@ def check_awaitables(pattern: str, args: tuple[object, ...]) -> None:
                 f"{pattern}() argument {index} must be an awaitable or a "
                 f"zero-argument callable returning one, got {short_repr(arg)}"
             )
+    if len(set(map(id, args))) < len(args):  # rare: find the repeated coroutine
+        _check_no_coroutine_twice(pattern, args)
+
+
+def _check_no_coroutine_twice(pattern: str, args: tuple[object, ...]) -> None:
+    first: dict[int, int] = {}
+    for index, arg in enumerate(args):
+        if inspect.iscoroutine(arg):
+            earlier = first.setdefault(id(arg), index)
+            if earlier != index:
+                close_unstarted(args)
+                raise ValueError(
+                    f"{pattern}() argument {index} must be another coroutine "
+                    f"object than argument {earlier} (a coroutine runs only "
+                    f"once: call the async function again, or pass the function "
+                    f"itself), got {short_repr(arg)}"
+                )
 
 
 def call_for_awaitable(

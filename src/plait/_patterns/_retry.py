@@ -138,6 +138,13 @@ _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(RetryPolicy))
 _DEFAULT_POLICY = RetryPolicy()
 
 
+def check_retry(call: str, retry: object) -> RetryPolicy | None:
+    """Return *retry* if it is a RetryPolicy or None, else raise naming it."""
+    if retry is None or isinstance(retry, RetryPolicy):
+        return retry
+    fail(call, "retry", "a RetryPolicy or None", retry, error=TypeError)
+
+
 def resolve_policy(policy: RetryPolicy | None, fields: dict[str, Any]) -> RetryPolicy:
     """Return *policy* with *fields* applied, or a new policy from *fields*."""
     if not fields:  # the common call: nothing to build or check again
@@ -160,7 +167,9 @@ async def pause_before_retry(policy: RetryPolicy, attempt: int, exc: Exception) 
 
     Re-raises at once when the policy has no attempts left, does not retry
     *exc*, or the enclosing deadline would pass before the next attempt could
-    start: the caller then sees the real error, not a TimeoutError.
+    start (at once when the caller is being cancelled: an error then, its
+    cleanup failing, is never retried): the caller then sees the real error,
+    not a TimeoutError.
     """
     if attempt >= policy.attempts or not policy.retries(exc):
         raise exc
@@ -198,7 +207,14 @@ async def retry(
         Exception: the last attempt's error, unchanged, when attempts run out,
             the error is not one ``retry_on`` retries, or the enclosing
             deadline would pass before the next attempt could start.
-            Cancellation is never retried: it propagates at once.
+            Cancellation is never retried: it propagates at once. An error
+            raised while the caller is being cancelled (an attempt's cleanup
+            failing) is raised, not retried, since no deadline is then left;
+            the call ends as the cancellation only when nothing failed. One
+            limit: asyncio's ``Task.cancel()`` outside any cancel scope
+            leaves no trace once fn's cleanup has replaced the
+            ``CancelledError`` with its own error, so that error is retried.
+            ``KeyboardInterrupt`` and other ``BaseException``\\s propagate.
 
     Example:
         >>> import anyio, plait

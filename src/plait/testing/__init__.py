@@ -73,7 +73,9 @@ from ._probes import TimelineEvent as TimelineEvent
 from ._probes import assert_no_leaked_tasks as assert_no_leaked_tasks
 from ._run import run as run
 from ._seeding import seed_randomness as seed_randomness
+from ._strategies import JobCleanupError as JobCleanupError
 from ._strategies import JobError as JobError
+from ._strategies import JobInterrupt as JobInterrupt
 from ._strategies import JobPlan as JobPlan
 from ._strategies import JobSpec as JobSpec
 from ._strategies import job_plans as job_plans
@@ -90,7 +92,9 @@ __all__ = (
     "DrawnSchedule",
     "Exploration",
     "ExplorationNotSupportedError",
+    "JobCleanupError",
     "JobError",
+    "JobInterrupt",
     "JobPlan",
     "JobSpec",
     "PCT",

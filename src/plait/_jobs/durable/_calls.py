@@ -1,9 +1,8 @@
-"""Driving a blocking engine from async code, and reconnecting with backoff."""
+"""Opening an engine, driving it from async code, and reconnecting with backoff."""
 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -13,11 +12,11 @@ from anyio import TASK_STATUS_IGNORED
 from anyio.abc import TaskStatus
 
 from ..._patterns._retry import RetryPolicy
-from ._engine import DatabaseUnavailableError, Engine, open_engine, redact
+from ._engine import DatabaseUnavailableError, Engine, is_postgres, redact
+from ._logs import logger
 
 T = TypeVar("T")
 
-logger = logging.getLogger("plait.durable")
 
 # Reconnection backoff: 0.1 s doubling to 10 s, full jitter so a fleet of
 # workers does not reconnect in lockstep after a database restart.
@@ -31,9 +30,26 @@ async def in_thread(fn: Callable[..., T], /, *args: object, **kwargs: object) ->
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
 
 
-async def connect(dsn: str) -> Engine:
+def open_engine(dsn: str, *, create: bool = True) -> Engine:
+    """Connect to *dsn*: ``sqlite:///path``, a file path, or ``postgresql://``.
+
+    With ``create=False`` a SQLite file that does not exist is a
+    DatabaseUnavailableError rather than a new empty database (for commands
+    that only read). Either way the tables are created or migrated to this
+    code's schema version, or SchemaVersionError refuses a newer one.
+    """
+    if is_postgres(dsn):
+        from ._postgres import PostgresEngine
+
+        return PostgresEngine(dsn)
+    from ._sqlite import SQLiteEngine
+
+    return SQLiteEngine(dsn, create=create)
+
+
+async def connect(dsn: str, *, create: bool = True) -> Engine:
     """Open *dsn* once; DatabaseUnavailableError (naming it, redacted) if down."""
-    return await in_thread(open_engine, dsn)
+    return await in_thread(functools.partial(open_engine, dsn, create=create))
 
 
 async def connect_retrying(dsn: str, *, what: str) -> Engine:
@@ -58,6 +74,54 @@ async def connect_retrying(dsn: str, *, what: str) -> Engine:
 def describe(dsn: str) -> str:
     """Name *dsn* for messages, without its password."""
     return redact(dsn)
+
+
+# An idle SQLite worker looks at the file's commit counter this often, backing
+# off from the first to the second while nothing changes: the bound on its
+# pickup latency across processes.
+WATCH_FASTEST = 0.005
+WATCH_SLOWEST = 0.025
+
+
+async def watch_for_commits(
+    engine: Any,
+    name: str,
+    wake: Callable[[], None],
+    *,
+    task_status: TaskStatus[None] = TASK_STATUS_IGNORED,
+) -> None:
+    """Call *wake* whenever another connection commits to a SQLite file.
+
+    SQLite has no NOTIFY; its ``PRAGMA data_version`` changes at every
+    commit by another connection and costs microseconds to read, so this
+    polls it (every 5 ms, backing off to 25 ms while nothing changes).
+    """
+    watch: Any = None
+    try:
+        try:
+            watch = await in_thread(engine.open_watch)
+        finally:
+            task_status.started()
+        delay = WATCH_FASTEST
+        while True:
+            await anyio.sleep(delay)
+            try:
+                changed = await in_thread(watch.changed)
+            except DatabaseUnavailableError as exc:
+                logger.warning("worker %s: commit watch: %s", name, exc)
+                wake()
+                delay = 1.0
+                continue
+            if changed:
+                wake()
+                delay = WATCH_FASTEST
+            else:
+                delay = min(delay * 2, WATCH_SLOWEST)
+    except DatabaseUnavailableError as exc:
+        logger.warning("worker %s: no commit watch (%s); polling only", name, exc)
+    finally:
+        if watch is not None:
+            watch.close()
 
 
 async def listen_for_jobs(

@@ -11,6 +11,7 @@ SIGTERM or SIGINT stops claiming, lets running jobs finish within
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -27,8 +28,10 @@ from anyio import TASK_STATUS_IGNORED
 from anyio.abc import TaskStatus
 
 from .._model import JobHandlers
+from ._admin import require_database
 from ._calls import connect, in_thread
-from ._engine import DatabaseUnavailableError, QueueStats
+from ._engine import DatabaseUnavailableError, SchemaVersionError
+from ._rows import FINISHED, QueueStats, WorkerRecord
 from ._worker import JobWorker
 
 PROG = "plait worker"
@@ -53,11 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     backend, options = _backend_options(args.backend)
     if args.status:
         try:
-            stats = anyio.run(_status, dsn, backend=backend, backend_options=options)
-        except DatabaseUnavailableError as exc:
+            # Looking must not create: a typo names no database.
+            require_database(dsn)
+            stats, workers = anyio.run(
+                _status, dsn, backend=backend, backend_options=options
+            )
+        except (DatabaseUnavailableError, SchemaVersionError) as exc:
             print(f"{PROG}: {exc}", file=sys.stderr)
             return 1
-        _print_status(stats, json_out=args.json, out=sys.stdout)
+        _print_status(stats, workers, json_out=args.json, out=sys.stdout)
         return 0
     if not args.app:
         parser.error("--app MODULE:ATTR is required to run jobs")
@@ -66,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         worker = JobWorker(
             dsn,
             handlers,
+            queues=parse_queues(args.queue, args.concurrency),
             concurrency=args.concurrency,
             lease=args.lease,
             grace=args.grace,
@@ -99,6 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run jobs from a durable plait queue (SQLite or PostgreSQL).",
+        epilog="Exit status: 0 done (or stopped by a signal), 1 the database "
+        "could not be read (--status: unreachable, missing SQLite file, schema "
+        "too new), 2 bad arguments.",
     )
     parser.add_argument(
         "dsn",
@@ -110,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         help="handlers to run, as MODULE:ATTR or path/to/file.py:ATTR "
         "(a plait.JobHandlers, or a function returning one)",
     )
+    parser.add_argument(
+        "--queue",
+        action="append",
+        metavar="NAME[=N]",
+        help="a queue to serve, with its concurrency (default --concurrency); "
+        "repeat for several; default: 'default' and every queue a handler names",
+    )
     parser.add_argument("--concurrency", type=int, default=10, metavar="N")
     parser.add_argument("--lease", type=float, default=30.0, metavar="SECONDS")
     parser.add_argument("--grace", type=float, default=30.0, metavar="SECONDS")
@@ -119,7 +137,10 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", choices=("asyncio", "uvloop", "trio"), default="asyncio"
     )
     parser.add_argument(
-        "--status", action="store_true", help="print queue counts and exit"
+        "--status",
+        action="store_true",
+        help="print job counts and the live workers, and exit (never creates "
+        "a database)",
     )
     parser.add_argument("--json", action="store_true", help="--status as JSON")
     parser.add_argument(
@@ -141,6 +162,22 @@ def _backend_options(name: str) -> tuple[str, dict[str, Any]]:
     if name == "uvloop":
         return "asyncio", {"use_uvloop": True}
     return name, {}
+
+
+def parse_queues(specs: list[str] | None, default: int) -> dict[str, int] | None:
+    """Read ``--queue NAME[=N]`` options (N: its concurrency, else *default*)."""
+    if not specs:
+        return None
+    queues: dict[str, int] = {}
+    for spec in specs:
+        name, sep, limit = spec.partition("=")
+        try:
+            queues[name] = int(limit) if sep else default
+        except ValueError:
+            raise ValueError(
+                f"--queue must be NAME or NAME=N (N jobs at once), got {spec!r}"
+            ) from None
+    return queues
 
 
 def load_handlers(spec: str) -> JobHandlers:
@@ -173,20 +210,27 @@ def load_handlers(spec: str) -> JobHandlers:
     return value
 
 
-async def _status(dsn: str) -> QueueStats:
-    engine = await connect(dsn)
+async def _status(dsn: str) -> tuple[QueueStats, list[WorkerRecord]]:
+    engine = await connect(dsn, create=False)
     try:
-        return await in_thread(engine.stats, now=time.time())
+        stats = await in_thread(engine.stats, now=time.time())
+        workers = await in_thread(engine.workers)
     finally:
         await in_thread(engine.close)
+    now = time.time()
+    return stats, [w for w in workers if w.alive(now)]
 
 
-def _print_status(stats: QueueStats, *, json_out: bool, out: TextIO) -> None:
+def _print_status(
+    stats: QueueStats, workers: list[WorkerRecord], *, json_out: bool, out: TextIO
+) -> None:
     if json_out:
         data = {
             "counts": stats.counts,
             "by_type": stats.by_type,
+            "by_queue": stats.by_queue,
             "oldest_queued_age": stats.oldest_queued_age,
+            "workers": [dataclasses.asdict(w) for w in workers],
         }
         print(json.dumps(data, sort_keys=True), file=out)
         return
@@ -203,6 +247,32 @@ def _print_status(stats: QueueStats, *, json_out: bool, out: TextIO) -> None:
         "oldest queued: " + ("none" if age is None else f"{age:.1f} s"),
         file=out,
     )
+    _print_workers(workers, out)
+
+
+def _print_workers(workers: list[WorkerRecord], out: TextIO) -> None:
+    """The live workers: name, host, pid, queues, jobs running, last seen."""
+    print(f"workers alive: {len(workers)}", file=out)
+    if not workers:
+        return
+    now = time.time()
+    rows = [("NAME", "HOST", "PID", "QUEUES", "RUNNING", "STATE", "LAST SEEN")]
+    rows += [
+        (
+            w.name,
+            w.host,
+            str(w.pid),
+            ",".join(f"{q}={n}" for q, n in sorted(w.queues.items())),
+            str(w.running),
+            w.state,
+            f"{max(0.0, now - w.last_seen):.1f} s ago",
+        )
+        for w in workers
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip(), file=out)
 
 
 async def _run(worker: JobWorker, drain: bool, progress: str) -> None:
@@ -234,21 +304,35 @@ async def _watch_signals(worker: JobWorker) -> None:
 async def _show_progress(
     dsn: str, kind: str, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED
 ) -> None:
+    """Show the drain's progress until cancelled, then a last frame that
+    accounts for every job: finished ones by outcome, and what is left."""
     engine = await connect(dsn)
     bar = _Progress.create(kind)
     try:
         first = await in_thread(engine.stats, now=time.time())
-        base = first.counts["done"] + first.counts["dead"]
         task_status.started()
         while True:
             stats = await in_thread(engine.stats, now=time.time())
-            finished = stats.counts["done"] + stats.counts["dead"] - base
+            finished = sum(_since(first, stats).values())
             bar.update(finished, finished + stats.pending, stats)
             await anyio.sleep(0.5)
     finally:
-        bar.close()
+        # After the worker stopped: read once more, so the last frame is
+        # the end state, not the last poll's.
         with anyio.CancelScope(shield=True):
-            await in_thread(engine.close)
+            try:
+                stats = await in_thread(engine.stats, now=time.time())
+                bar.finish(_since(first, stats), stats)
+            except DatabaseUnavailableError as exc:
+                bar.close()
+                print(f"drain: final counts unavailable: {exc}", file=sys.stderr)
+            finally:
+                await in_thread(engine.close)
+
+
+def _since(first: QueueStats, now: QueueStats) -> dict[str, int]:
+    """Jobs that reached each final state since *first* was read."""
+    return {s: now.counts[s] - first.counts[s] for s in FINISHED}
 
 
 class _Progress:
@@ -280,12 +364,29 @@ class _Progress:
         self._last = now
         c = stats.counts
         print(
-            f"drain: {finished}/{total} finished (done {c['done']}, dead "
-            f"{c['dead']}); queued {c['queued']}, retrying {c['retrying']}, "
-            f"running {c['running']}",
+            f"drain: {finished}/{total} finished; queued {c['queued']}, "
+            f"retrying {c['retrying']}, running {c['running']}",
             file=sys.stderr,
             flush=True,
         )
+
+    def finish(self, finished: dict[str, int], stats: QueueStats) -> None:
+        """Draw the last frame: every job finished during the drain by
+        outcome, and the jobs left (not due yet, or run by other workers)."""
+        done = sum(finished.values())
+        self.complete(done)
+        self.close()
+        c = stats.counts
+        outcomes = ", ".join(f"{state} {n}" for state, n in finished.items())
+        print(
+            f"drain: {done}/{done} finished ({outcomes}); left: queued "
+            f"{c['queued']}, retrying {c['retrying']}, running {c['running']}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def complete(self, finished: int) -> None:
+        """Fill the bar: *finished* of *finished*."""
 
     def close(self) -> None:
         pass
@@ -304,6 +405,9 @@ class _RichProgress(_Progress):
     def update(self, finished: int, total: int, stats: QueueStats) -> None:
         self._progress.update(self._task, completed=finished, total=total)
 
+    def complete(self, finished: int) -> None:
+        self._progress.update(self._task, completed=finished, total=finished)
+
     def close(self) -> None:
         self._progress.stop()
 
@@ -318,6 +422,10 @@ class _TqdmProgress(_Progress):
     def update(self, finished: int, total: int, stats: QueueStats) -> None:
         self._bar.total = total
         self._bar.n = finished
+        self._bar.refresh()
+
+    def complete(self, finished: int) -> None:
+        self._bar.total = self._bar.n = finished
         self._bar.refresh()
 
     def close(self) -> None:

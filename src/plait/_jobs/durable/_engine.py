@@ -2,25 +2,36 @@
 
 An engine is a blocking object (one database connection) that the async side
 drives through ``anyio.to_thread``; every method is one transaction. SQLite
-and PostgreSQL implement it with the same rows and the same state machine:
+and PostgreSQL implement it over the same tables and the same state machine
+(``_schema.py`` describes both):
 
 ``queued``/``retrying`` --claim--> ``running`` --ack--> ``done`` | ``retrying``
-| ``dead``; a released or lease-expired ``running`` job goes back to
-``queued``/``retrying``. Every claim bumps the row's ``lease_token``; an ack
-is accepted only with the current token and an unexpired lease (fencing).
+| ``dead`` | ``cancelled``; a released or lease-expired ``running`` job goes
+back to ``queued``/``retrying``; a queued or retrying job can be
+``cancelled`` at once, a running one is flagged and ends ``cancelled`` when
+its worker acknowledges (or its lease expires). Every claim bumps the row's
+``lease_token``; an ack is accepted only with the current token and an
+unexpired lease (fencing).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
-from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-STATES = ("queued", "running", "retrying", "done", "dead")
-State = Literal["queued", "running", "retrying", "done", "dead"]
-AckKind = Literal["done", "retry", "dead"]
+from ._rows import (
+    AttemptRecord,
+    JobRecord,
+    QueueStats,
+    ScheduleRecord,
+    WorkerRecord,
+)
+
+AckKind = Literal["done", "retry", "dead", "cancelled"]
 
 # A job whose lease expires this many times is dead-lettered: its worker
 # keeps dying (a poison pill that crashes or hangs the process), and
@@ -49,6 +60,21 @@ class DatabaseUnavailableError(ConnectionError):
     """
 
 
+class SchemaVersionError(RuntimeError):
+    """The job database was made or migrated by a newer plait than this one.
+
+    Raised on connecting, before anything is read or written: a worker older
+    than the schema refuses to run rather than misread the rows. Upgrade
+    plait where it runs (the message names both versions). It is not a
+    ``DatabaseUnavailableError``: a worker does not retry it.
+
+    Example:
+        >>> import plait
+        >>> issubclass(plait.SchemaVersionError, plait.DatabaseUnavailableError)
+        False
+    """
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class NewJob:
     """A row to insert."""
@@ -59,6 +85,7 @@ class NewJob:
     not_before: float
     idempotency_key: str | None
     max_attempts: int | None
+    queue: str = "default"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,11 +100,23 @@ class Claimed:
     idempotency_key: str | None
     attempts: int
     token: int
+    queue: str
+
+
+CLAIMED_COLUMNS = (
+    "id, type, payload, priority, not_before, idempotency_key, attempts, "
+    "lease_token, queue"
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Ack:
-    """The outcome of one claimed run, reported back under its token."""
+    """The outcome of one claimed run, reported back under its token.
+
+    Any kind but ``done`` also writes an attempt row (``plait_attempts``)
+    with ``attempt``, ``started_at``, ``error_type``, ``message`` and the
+    traceback in ``error``, in the transaction that records the outcome.
+    """
 
     id: int
     token: int
@@ -86,6 +125,10 @@ class Ack:
     error: str | None = None
     not_before: float | None = None
     max_attempts: int | None = None
+    attempt: int = 0
+    started_at: float | None = None
+    error_type: str | None = None
+    message: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,98 +141,69 @@ class Exchange:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class JobRecord:
-    """One job's row as stored: its state, attempts, result or last error.
+class Beat:
+    """What a heartbeat found: leases lost, and cancellations asked for."""
 
-    Attributes:
-        id: the job id ``submit`` returned.
-        type: the handler type.
-        payload: the decoded JSON payload.
-        state: ``"queued"``, ``"running"``, ``"retrying"``, ``"done"`` or
-            ``"dead"``.
-        priority: higher is claimed first.
-        not_before: UNIX time before which it is not claimed (after a failure:
-            when its retry is due).
-        attempts: runs started and not released (the current one included).
-        max_attempts: the attempts its handler's retry policy allows, once
-            known (set at submit when the submitter has the handler).
-        idempotency_key: its key, or ``None``.
-        result: the handler's return value (decoded JSON) once done.
-        error: the last failure, kept after dead-lettering.
-        created_at: UNIX time it was submitted.
-        finished_at: UNIX time it reached done or dead.
-        lost_leases: how often a worker died or hung holding it.
-
-    Example:
-        >>> import anyio, plait, tempfile, os
-        >>> async def main(dsn: str) -> plait.JobRecord | None:
-        ...     async with plait.DurableBackend(dsn) as backend:
-        ...         job_id = await backend.submit(plait.Job("t", {"n": 1}))
-        ...         return await backend.get(job_id)
-        >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     record = anyio.run(main, os.path.join(tmp, "jobs.db"))
-        >>> record.state, record.payload, record.attempts
-        ('queued', {'n': 1}, 0)
-    """
-
-    id: str
-    type: str
-    payload: Any
-    state: State
-    priority: int
-    not_before: float
-    attempts: int
-    max_attempts: int | None
-    idempotency_key: str | None
-    result: Any
-    error: str | None
-    created_at: float
-    finished_at: float | None
-    lost_leases: int
+    lost: tuple[int, ...]
+    cancel: tuple[int, ...]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class QueueStats:
-    """Counts of jobs per state and per type, and the age of the oldest due job.
+class Tally:
+    """Outcomes a worker recorded in one minute, added to ``plait_throughput``."""
 
-    Attributes:
-        counts: jobs per state; every state is present, zero or not.
-        by_type: per job type, its counts per state (states with jobs only).
-        oldest_queued_age: seconds the longest-waiting claimable job has been
-            due (``queued`` or ``retrying`` with its not-before passed), or
-            ``None`` when none is.
+    minute: int
+    queue: str
+    done: int = 0
+    failed: int = 0
+    dead: int = 0
+    cancelled: int = 0
 
-    Example:
-        >>> import anyio, plait, tempfile, os
-        >>> async def main(dsn: str) -> plait.QueueStats:
-        ...     async with plait.DurableBackend(dsn) as backend:
-        ...         await backend.submit_many([plait.Job("a"), plait.Job("b")])
-        ...         return await backend.stats()
-        >>> with tempfile.TemporaryDirectory() as tmp:
-        ...     stats = anyio.run(main, os.path.join(tmp, "jobs.db"))
-        >>> stats.counts["queued"], stats.by_type, stats.pending
-        (2, {'a': {'queued': 1}, 'b': {'queued': 1}}, 2)
-    """
 
-    counts: dict[str, int]
-    by_type: dict[str, dict[str, int]]
-    oldest_queued_age: float | None
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reaped:
+    """A job whose lease expired, and what the reaper did with it."""
 
-    @property
-    def total(self) -> int:
-        """All jobs stored, in any state."""
-        return sum(self.counts.values())
+    id: int
+    type: str
+    queue: str
+    attempt: int
+    worker: str | None
+    state: str
 
-    @property
-    def pending(self) -> int:
-        """Jobs not finished yet: queued, retrying or running."""
-        return self.counts["queued"] + self.counts["retrying"] + self.counts["running"]
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fired:
+    """What firing one due schedule did: the ticks it enqueued, each job's id
+    (``None`` where the tick's job already existed), and how many missed
+    ticks it skipped."""
+
+    schedule: str
+    ticks: tuple[float, ...]
+    job_ids: tuple[int | None, ...]
+    skipped: int
+
+
+def schedule_key(name: str, tick: float) -> str:
+    """The idempotency key of schedule *name*'s job for *tick*: one job per tick."""
+    when = datetime.datetime.fromtimestamp(tick, datetime.UTC).isoformat()
+    return f"plait:schedule:{name}@{when}"
+
+
+# Given a stored schedule and the time now: the ticks to enqueue (oldest
+# first), how many due ticks were skipped, and the next tick after now.
+T = TypeVar("T")
+
+TickPlan = Callable[[ScheduleRecord, float], tuple[list[float], int, float]]
 
 
 class Engine(Protocol):
-    """A blocking connection to the job table; each call is one transaction."""
+    """A blocking connection to the job tables; each call is one transaction."""
 
     dsn: str
+
+    @property
+    def dialect(self) -> Literal["sqlite", "postgres"]: ...
 
     def insert(self, jobs: Sequence[NewJob]) -> list[int]: ...
 
@@ -197,7 +211,7 @@ class Engine(Protocol):
         self,
         acks: Sequence[Ack],
         release: Sequence[tuple[int, int]],
-        claim: int,
+        claims: Mapping[str, int],
         *,
         owner: str,
         lease: float,
@@ -205,18 +219,62 @@ class Engine(Protocol):
     ) -> Exchange: ...
 
     def heartbeat(
-        self, held: Sequence[tuple[int, int]], *, lease: float, now: float
-    ) -> list[int]: ...
+        self,
+        held: Sequence[tuple[int, int]],
+        *,
+        lease: float,
+        now: float,
+        worker: WorkerRecord | None = None,
+        tallies: Sequence[Tally] = (),
+    ) -> Beat: ...
 
-    def reap(self, *, now: float) -> int: ...
+    def reap(self, *, now: float) -> list[Reaped]: ...
 
-    def prune(self, *, done_before: float, dead_before: float | None) -> int: ...
+    def prune(
+        self, *, done_before: float, dead_before: float | None, now: float
+    ) -> int: ...
 
     def stats(self, *, now: float) -> QueueStats: ...
 
     def get(self, job_id: int) -> JobRecord | None: ...
 
-    def next_due(self) -> float | None: ...
+    def attempts(self, job_id: int) -> list[AttemptRecord]: ...
+
+    def next_due(self, queues: Sequence[str]) -> float | None: ...
+
+    def pending(self, queues: Sequence[str], *, now: float) -> bool: ...
+
+    def cancel(self, ids: Sequence[int], *, now: float) -> dict[int, str]: ...
+
+    def retry(self, ids: Sequence[int], *, now: float) -> list[int]: ...
+
+    def register_worker(self, record: WorkerRecord) -> None: ...
+
+    def unregister_worker(self, name: str) -> None: ...
+
+    def workers(self) -> list[WorkerRecord]: ...
+
+    def declare_schedules(
+        self, schedules: Sequence[ScheduleRecord], *, now: float
+    ) -> None: ...
+
+    def fire_schedules(
+        self, names: Sequence[str], *, now: float, plan: TickPlan
+    ) -> list[Fired]: ...
+
+    def schedules(self) -> list[ScheduleRecord]: ...
+
+    def purge(self, state: str, *, before: float) -> int: ...
+
+    def delete(self, ids: Sequence[int]) -> list[int]: ...
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    def read_with(self, fn: Callable[[Any], T]) -> T: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]: ...
 
     def close(self) -> None: ...
 
@@ -234,15 +292,9 @@ def redact(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
-def open_engine(dsn: str) -> Engine:
-    """Connect to *dsn*: ``sqlite:///path``, a file path, or ``postgresql://``."""
-    if dsn.startswith(("postgresql://", "postgres://")):
-        from ._postgres import PostgresEngine
-
-        return PostgresEngine(dsn)
-    from ._sqlite import SQLiteEngine
-
-    return SQLiteEngine(dsn)
+def is_postgres(dsn: str) -> bool:
+    """Whether *dsn* names a PostgreSQL database."""
+    return dsn.startswith(("postgresql://", "postgres://"))
 
 
 def sqlite_path(dsn: str) -> str:

@@ -1,4 +1,12 @@
-"""Running one claimed job with its handler, and turning the outcome into an Ack."""
+"""Turning what one claimed run did into the Ack that records it.
+
+A run ends one of these ways, and each has one Ack: the handler returned
+(``done``, or a failure if the value is not JSON); it raised anything at all,
+an ``Exception`` or a ``BaseException`` (a failed attempt: retried while its
+policy allows, else dead); it overran its handler's timeout (a failed attempt
+with a ``TimeoutError``); it was cancelled on request (``cancelled``); no
+handler is registered for its type (dead at once).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,11 @@ import json
 import time
 import traceback
 
-from .._model import Job, JobHandlers
+from .._model import Job, JobHandler
 from ._engine import Ack, Claimed
 
 ERROR_LIMIT = 8000
+MESSAGE_LIMIT = 2000
 
 
 @dataclasses.dataclass(slots=True)
@@ -27,6 +36,7 @@ class WorkerStats:
         released: jobs handed back unfinished at shutdown.
         lost_leases: jobs whose lease a heartbeat found gone; their run was
             cancelled.
+        cancelled: runs cancelled on request and recorded as cancelled.
 
     Example:
         >>> import anyio, plait, tempfile, os
@@ -53,64 +63,136 @@ class WorkerStats:
     rejected: int = 0
     released: int = 0
     lost_leases: int = 0
+    cancelled: int = 0
 
 
-async def run_handler(handlers: JobHandlers, claimed: Claimed, worker: str) -> Ack:
-    if claimed.type not in handlers:
-        known = ", ".join(map(repr, handlers.types())) or "none"
-        return Ack(
-            claimed.id,
-            claimed.token,
-            "dead",
-            error=f"no handler registered for job type {claimed.type!r} at "
-            f"worker {worker} (it handles: {known})",
-        )
-    handler = handlers.get(claimed.type)
-    policy = handler.retry
-    try:
-        job = Job(
-            claimed.type,
-            json.loads(claimed.payload),
-            priority=claimed.priority,
-            not_before=claimed.not_before,
-            idempotency_key=claimed.idempotency_key,
-            id=str(claimed.id),
-            attempt=claimed.attempts,
-        )
-        value = await handler.fn(job)
-        result = _result_json(value)
-    except Exception as exc:
-        error = "".join(traceback.format_exception(exc))[-ERROR_LIMIT:]
-        if claimed.attempts < policy.attempts and policy.retries(exc):
-            due = time.time() + policy.delay(claimed.attempts)
-            return Ack(
-                claimed.id,
-                claimed.token,
-                "retry",
-                error=error,
-                not_before=due,
-                max_attempts=policy.attempts,
-            )
-        return Ack(
-            claimed.id,
-            claimed.token,
-            "dead",
-            error=error,
-            max_attempts=policy.attempts,
-        )
+def make_job(claimed: Claimed, payload: object) -> Job:
+    """Build the handler's Job from a claimed row whose payload decoded.
+
+    The row was validated when it was submitted, so this skips ``Job``'s
+    checks (a JSON round trip of the payload per job, on the hot path).
+    """
+    job = object.__new__(Job)
+    for name, value in (
+        ("type", claimed.type),
+        ("payload", payload),
+        ("priority", claimed.priority),
+        ("not_before", claimed.not_before),
+        ("idempotency_key", claimed.idempotency_key),
+        ("id", str(claimed.id)),
+        ("attempt", claimed.attempts),
+        ("queue", claimed.queue),
+    ):
+        object.__setattr__(job, name, value)
+    return job
+
+
+def succeeded(
+    claimed: Claimed, handler: JobHandler, value: object, started: float
+) -> Ack:
+    """The Ack of a run that returned *value* (a failure if it is not JSON)."""
+    if value is None:
+        result = None
+    else:
+        try:
+            result = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            error = TypeError(f"handler result must be JSON-serialisable: {exc}")
+            return failed(claimed, handler, error, started)
     return Ack(
         claimed.id,
         claimed.token,
         "done",
         result=result,
-        max_attempts=policy.attempts,
+        max_attempts=handler.retry.attempts,
     )
 
 
-def _result_json(value: object) -> str | None:
-    if value is None:
-        return None
-    try:
-        return json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"handler result must be JSON-serialisable: {exc}") from None
+def failed(
+    claimed: Claimed, handler: JobHandler, exc: BaseException, started: float
+) -> Ack:
+    """The Ack of a run that raised *exc*: a retry while attempts remain, else dead.
+
+    Any ``BaseException`` counts (``SystemExit``, a handler's own
+    cancellation): it is retried while the policy has attempts left, as an
+    ``Exception`` its ``retry_on`` matches would be, so a job that kills its
+    handler this way is dead-lettered instead of crashing every worker.
+    """
+    policy = handler.retry
+    retried = claimed.attempts < policy.attempts and (
+        policy.retries(exc) or not isinstance(exc, Exception)
+    )
+    return Ack(
+        claimed.id,
+        claimed.token,
+        "retry" if retried else "dead",
+        error="".join(traceback.format_exception(exc))[-ERROR_LIMIT:],
+        not_before=time.time() + policy.delay(claimed.attempts) if retried else None,
+        max_attempts=policy.attempts,
+        attempt=claimed.attempts,
+        started_at=started,
+        error_type=error_type(exc),
+        message=str(exc)[:MESSAGE_LIMIT],
+    )
+
+
+def timed_out(claimed: Claimed, handler: JobHandler, started: float) -> Ack:
+    """The Ack of a run cancelled for overrunning its handler's timeout."""
+    error = TimeoutError(
+        f"job {claimed.id} ({claimed.type}) overran its handler's timeout of "
+        f"{handler.timeout:g} s and was cancelled"
+    )
+    return failed(claimed, handler, error, started)
+
+
+def cancelled(
+    claimed: Claimed,
+    handler: JobHandler | None,
+    started: float,
+    exc: BaseException | None = None,
+) -> Ack:
+    """The Ack of a run cancelled because its cancellation was asked for
+    (*exc*: what the handler raised on its way out, if not the cancellation)."""
+    return Ack(
+        claimed.id,
+        claimed.token,
+        "cancelled",
+        error=None
+        if exc is None
+        else "".join(traceback.format_exception(exc))[-ERROR_LIMIT:],
+        max_attempts=None if handler is None else handler.retry.attempts,
+        attempt=claimed.attempts,
+        started_at=started,
+        error_type="Cancelled" if exc is None else error_type(exc),
+        message="cancelled on request while it ran"
+        if exc is None
+        else str(exc)[:MESSAGE_LIMIT],
+    )
+
+
+def no_handler(claimed: Claimed, worker: str, known: list[str]) -> Ack:
+    """The Ack dead-lettering a job whose type no handler is registered for."""
+    handles = ", ".join(map(repr, known)) or "none"
+    message = (
+        f"no handler registered for job type {claimed.type!r} at worker "
+        f"{worker} (it handles: {handles})"
+    )
+    return Ack(
+        claimed.id,
+        claimed.token,
+        "dead",
+        error=message,
+        attempt=claimed.attempts,
+        started_at=time.time(),
+        error_type="LookupError",
+        message=message,
+    )
+
+
+def error_type(exc: BaseException) -> str:
+    """Name *exc*'s class as a traceback does: ``module.Name`` unless builtin."""
+    cls = type(exc)
+    module = cls.__module__
+    if module in ("builtins", "__main__"):
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"

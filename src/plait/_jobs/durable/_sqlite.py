@@ -1,344 +1,257 @@
 """The SQLite engine: one file, WAL, ``synchronous=FULL``, stdlib ``sqlite3``.
 
-Each call is one ``BEGIN IMMEDIATE`` transaction, so a claim (one conditional
-``UPDATE ... RETURNING``) is atomic across processes. The claim names its
-partial index with ``INDEXED BY``: once ``ANALYZE`` has seen a table that was
-all queued, SQLite's planner was seen to scan the table from its start on
-every claim as finished rows piled up; pinned, a claim reads only claimable
-rows, and a schema that lost the index fails loudly instead of slowly.
+Each write is one ``BEGIN IMMEDIATE`` transaction, so a claim (one
+conditional ``UPDATE ... RETURNING`` per queue) is atomic across processes.
+The claim names its partial index with ``INDEXED BY``: once ``ANALYZE`` has
+seen a table that was all queued, SQLite's planner was seen to scan the
+table from its start on every claim as finished rows piled up; pinned, a
+claim reads only claimable rows, and a schema that lost the index fails
+loudly instead of slowly.
+
+Other processes' commits show in ``PRAGMA data_version``, which a
+``SQLiteWatch`` reads on a connection of its own: an idle worker polls that
+counter (microseconds, no lock) instead of claiming, so it can look often.
 """
 
 from __future__ import annotations
 
-import json
+import pathlib
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
-from typing import Any
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from ._engine import (
-    MAX_LOST_LEASES,
-    STATES,
+    CLAIMED_COLUMNS,
     Ack,
     Claimed,
     DatabaseUnavailableError,
     Exchange,
-    JobRecord,
     NewJob,
-    QueueStats,
     sqlite_path,
 )
+from ._schema import ensure_schema
+from ._sql import ACK, ACK_STATE, RELEASE_SET, Tx, insert_attempts
+from ._sql_manage import ManagedQueries
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS plait_jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    type TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    priority INTEGER NOT NULL DEFAULT 0,
-    state TEXT NOT NULL DEFAULT 'queued',
-    not_before REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER,
-    idempotency_key TEXT UNIQUE,
-    lease_token INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_expires REAL,
-    lost_leases INTEGER NOT NULL DEFAULT 0,
-    result TEXT,
-    error TEXT,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS plait_jobs_claim ON plait_jobs
-    (priority DESC, not_before, id) WHERE state IN ('queued', 'retrying');
-CREATE INDEX IF NOT EXISTS plait_jobs_lease ON plait_jobs
-    (lease_expires) WHERE state = 'running';
-CREATE INDEX IF NOT EXISTS plait_jobs_finished ON plait_jobs
-    (finished_at) WHERE state IN ('done', 'dead');
-"""
+T = TypeVar("T")
 
-CLAIM = """
+CLAIM = f"""
 UPDATE plait_jobs SET state = 'running', attempts = attempts + 1,
     lease_token = lease_token + 1, lease_owner = ?, lease_expires = ?,
-    started_at = ?
+    started_at = ?, worker = ?
 WHERE id IN (
-    SELECT id FROM plait_jobs INDEXED BY plait_jobs_claim
-    WHERE state IN ('queued', 'retrying') AND not_before <= ?
+    SELECT id FROM plait_jobs INDEXED BY plait_jobs_ready
+    WHERE queue = ? AND state IN ('queued', 'retrying') AND not_before <= ?
     ORDER BY priority DESC, not_before, id LIMIT ?
 )
-RETURNING id, type, payload, priority, not_before, idempotency_key, attempts,
-    lease_token
+RETURNING {CLAIMED_COLUMNS}
 """
 
-ACK = """
-UPDATE plait_jobs SET state = ?, result = ?, error = coalesce(?, error),
-    not_before = coalesce(?, not_before),
-    max_attempts = coalesce(?, max_attempts), finished_at = ?,
-    lease_owner = NULL, lease_expires = NULL
-WHERE id = ? AND state = 'running' AND lease_token = ? AND lease_expires >= ?
-"""
-
-RELEASE = """
-UPDATE plait_jobs SET
-    state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'queued' END,
-    attempts = attempts - 1, lease_owner = NULL, lease_expires = NULL
+RELEASE = f"""
+UPDATE plait_jobs SET {RELEASE_SET}
 WHERE id = ? AND state = 'running' AND lease_token = ?
 """
 
-# Right-hand sides see the row before the update, in SQLite and PostgreSQL.
-REAP = f"""
-UPDATE plait_jobs SET
-    state = CASE WHEN lost_leases + 1 >= {MAX_LOST_LEASES} THEN 'dead'
-        WHEN attempts > 1 THEN 'retrying' ELSE 'queued' END,
-    attempts = CASE WHEN lost_leases + 1 >= {MAX_LOST_LEASES} THEN attempts
-        ELSE attempts - 1 END,
-    error = CASE WHEN lost_leases + 1 >= {MAX_LOST_LEASES} THEN
-        'lease lost {MAX_LOST_LEASES} times: the worker running it died or hung '
-        || '(last: ' || coalesce(lease_owner, '?') || ')' ELSE error END,
-    finished_at = CASE WHEN lost_leases + 1 >= {MAX_LOST_LEASES} THEN ?
-        ELSE finished_at END,
-    lost_leases = lost_leases + 1, lease_owner = NULL, lease_expires = NULL
-WHERE state = 'running' AND lease_expires < ?
-"""
 
-ACK_STATE = {"done": "done", "retry": "retrying", "dead": "dead"}
-
-RECORD_COLUMNS = (
-    "id, type, payload, state, priority, not_before, attempts, max_attempts, "
-    "idempotency_key, result, error, created_at, finished_at, lost_leases"
-)
-
-
-def record_from_row(row: Sequence[Any]) -> JobRecord:
-    """Build a JobRecord from a row selected with RECORD_COLUMNS."""
-    return JobRecord(
-        id=str(row[0]),
-        type=row[1],
-        payload=json.loads(row[2]),
-        state=row[3],
-        priority=row[4],
-        not_before=row[5],
-        attempts=row[6],
-        max_attempts=row[7],
-        idempotency_key=row[8],
-        result=None if row[9] is None else json.loads(row[9]),
-        error=row[10],
-        created_at=row[11],
-        finished_at=row[12],
-        lost_leases=row[13],
+def connect_file(path: str, *, create: bool, timeout: float) -> sqlite3.Connection:
+    """Open *path*; with ``create=False`` a missing file is an error, not a
+    new empty database."""
+    if create:
+        return sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=timeout
+        )
+    uri = "file:" + urllib.parse.quote(str(pathlib.Path(path).resolve())) + "?mode=rw"
+    return sqlite3.connect(
+        uri, uri=True, isolation_level=None, check_same_thread=False, timeout=timeout
     )
 
 
-def build_stats(rows: Sequence[Sequence[Any]], oldest: float | None) -> QueueStats:
-    """Fold ``(type, state, count)`` rows into QueueStats."""
-    counts = dict.fromkeys(STATES, 0)
-    by_type: dict[str, dict[str, int]] = {}
-    for type_, state, count in rows:
-        counts[state] = counts.get(state, 0) + int(count)
-        by_type.setdefault(type_, {})[state] = int(count)
-    return QueueStats(counts, dict(sorted(by_type.items())), oldest)
-
-
-class SQLiteEngine:
+class SQLiteEngine(ManagedQueries):
     """One connection to a SQLite job file, safe to call from any one thread
     at a time."""
 
-    def __init__(self, dsn: str, *, busy_timeout: float = 30.0) -> None:
+    dialect = "sqlite"
+
+    def __init__(
+        self, dsn: str, *, busy_timeout: float = 30.0, create: bool = True
+    ) -> None:
         self.dsn = dsn
         self._path = sqlite_path(dsn)
         self._lock = threading.Lock()
         try:
-            self._conn = sqlite3.connect(
-                self._path,
-                isolation_level=None,
-                check_same_thread=False,
-                timeout=busy_timeout,
-            )
+            self._conn = connect_file(self._path, create=create, timeout=busy_timeout)
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
-            with self._transaction() as cur:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        cur.execute(statement)
         except sqlite3.Error as exc:
             raise DatabaseUnavailableError(
                 f"cannot open the SQLite job database {self._path!r}: {exc}"
             ) from exc
+        try:
+            self._write(
+                lambda tx: ensure_schema(tx.rows, "sqlite", where=repr(self._path))
+            )
+        except BaseException:
+            self._conn.close()
+            raise
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn, self._lock)
+    def _write(self, fn: Callable[[Tx], T]) -> T:
+        with _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE") as cur:
+            return fn(_SQLiteTx(cur))
+
+    def _read(self, fn: Callable[[Tx], T]) -> T:
+        with _Transaction(self._conn, self._lock, "BEGIN") as cur:
+            return fn(_SQLiteTx(cur))
+
+    def _hint(self, index: str) -> str:
+        return f"INDEXED BY {index}"
 
     def insert(self, jobs: Sequence[NewJob]) -> list[int]:
-        ids: list[int] = []
         now = time.time()
-        with self._transaction() as cur:
+
+        def work(tx: Tx) -> list[int]:
+            ids: list[int] = []
             for job in jobs:
-                row = cur.execute(
-                    "INSERT INTO plait_jobs (type, payload, priority, not_before, "
-                    "idempotency_key, max_attempts, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                    (
-                        job.type,
-                        job.payload,
-                        job.priority,
-                        job.not_before,
-                        job.idempotency_key,
-                        job.max_attempts,
-                        now,
-                    ),
-                ).fetchone()
-                if row is None:
-                    row = cur.execute(
+                job_id = self._insert_one(tx, job, now)
+                if job_id is None:
+                    ((job_id,),) = tx.rows(
                         "SELECT id FROM plait_jobs WHERE idempotency_key = ?",
                         (job.idempotency_key,),
-                    ).fetchone()
-                ids.append(int(row[0]))
-        return ids
+                    )
+                ids.append(int(job_id))
+            return ids
+
+        return self._write(work)
 
     def exchange(
         self,
         acks: Sequence[Ack],
         release: Sequence[tuple[int, int]],
-        claim: int,
+        claims: Mapping[str, int],
         *,
         owner: str,
         lease: float,
         now: float,
     ) -> Exchange:
-        accepted: list[int] = []
+        accepted: list[Ack] = []
         rejected: list[int] = []
         claimed: list[Claimed] = []
-        with self._transaction() as cur:
+        with _Transaction(self._conn, self._lock, "BEGIN IMMEDIATE") as cur:
             for ack in acks:
-                finished = now if ack.kind != "retry" else None
+                state = ACK_STATE[ack.kind]
                 cur.execute(
                     ACK,
                     (
-                        ACK_STATE[ack.kind],
+                        state,
+                        state,
+                        state,
+                        now,
                         ack.result,
                         ack.error,
                         ack.not_before,
                         ack.max_attempts,
-                        finished,
                         ack.id,
                         ack.token,
                         now,
                     ),
                 )
-                (accepted if cur.rowcount == 1 else rejected).append(ack.id)
+                if cur.rowcount == 1:
+                    accepted.append(ack)
+                else:
+                    rejected.append(ack.id)
+            insert_attempts(_SQLiteTx(cur), accepted, owner, now)
             for job_id, token in release:
-                cur.execute(RELEASE, (job_id, token))
-            if claim > 0:
-                rows = cur.execute(
-                    CLAIM, (owner, now + lease, now, now, claim)
-                ).fetchall()
-                claimed = [Claimed(*row) for row in rows]
+                cur.execute(RELEASE, (now, job_id, token))
+            for queue, n in claims.items():
+                if n > 0:
+                    rows = cur.execute(
+                        CLAIM, (owner, now + lease, now, owner, queue, now, n)
+                    ).fetchall()
+                    claimed += [Claimed(*row) for row in rows]
         claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
-        return Exchange(tuple(accepted), tuple(rejected), tuple(claimed))
-
-    def heartbeat(
-        self, held: Sequence[tuple[int, int]], *, lease: float, now: float
-    ) -> list[int]:
-        lost: list[int] = []
-        with self._transaction() as cur:
-            for job_id, token in held:
-                cur.execute(
-                    "UPDATE plait_jobs SET lease_expires = ? WHERE id = ? "
-                    "AND state = 'running' AND lease_token = ? "
-                    "AND lease_expires >= ?",
-                    (now + lease, job_id, token, now),
-                )
-                if cur.rowcount != 1:
-                    lost.append(job_id)
-        return lost
-
-    def reap(self, *, now: float) -> int:
-        with self._transaction() as cur:
-            cur.execute(REAP, (now, now))
-            return int(cur.rowcount)
-
-    def prune(self, *, done_before: float, dead_before: float | None) -> int:
-        deleted = 0
-        targets = [("done", done_before)]
-        if dead_before is not None:
-            targets.append(("dead", dead_before))
-        for state, before in targets:
-            while True:
-                with self._transaction() as cur:
-                    # SQLite uses a partial index only when the query repeats
-                    # its WHERE term verbatim.
-                    cur.execute(
-                        "DELETE FROM plait_jobs WHERE id IN (SELECT id FROM "
-                        "plait_jobs INDEXED BY plait_jobs_finished WHERE state IN "
-                        f"('done', 'dead') AND state = '{state}' AND finished_at < ? "
-                        "LIMIT 5000)",
-                        (before,),
-                    )
-                    count = cur.rowcount
-                deleted += count
-                if count < 5000:
-                    break
-        return deleted
-
-    def stats(self, *, now: float) -> QueueStats:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT type, state, count(*) FROM plait_jobs GROUP BY type, state"
-            ).fetchall()
-            (oldest,) = self._conn.execute(
-                "SELECT min(not_before) FROM plait_jobs INDEXED BY plait_jobs_claim "
-                "WHERE state IN ('queued', 'retrying') AND not_before <= ?",
-                (now,),
-            ).fetchone()
-        return build_stats(rows, None if oldest is None else max(0.0, now - oldest))
-
-    def get(self, job_id: int) -> JobRecord | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {RECORD_COLUMNS} FROM plait_jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-        return None if row is None else record_from_row(row)
-
-    def next_due(self) -> float | None:
-        with self._lock:
-            (due,) = self._conn.execute(
-                "SELECT min(not_before) FROM plait_jobs INDEXED BY plait_jobs_claim "
-                "WHERE state IN ('queued', 'retrying')"
-            ).fetchone()
-        return None if due is None else float(due)
+        return Exchange(tuple(a.id for a in accepted), tuple(rejected), tuple(claimed))
 
     def explain_claim(self) -> list[str]:
         """Return SQLite's plan for the claim query (for tests)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "EXPLAIN QUERY PLAN " + CLAIM, ("x", 0.0, 0.0, 0.0, 1)
-            ).fetchall()
+        rows = self._read(
+            lambda tx: tx.rows(
+                "EXPLAIN QUERY PLAN " + CLAIM, ("x", 0.0, 0.0, "x", "q", 0.0, 1)
+            )
+        )
         return [str(row[-1]) for row in rows]
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run one statement in its own transaction (for tests and tools)."""
-        with self._transaction() as cur:
-            return list(cur.execute(sql, params).fetchall())
+    def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+        """Return SQLite's plan for *sql*, one line per step."""
+        rows = self._read(lambda tx: tx.rows("EXPLAIN QUERY PLAN " + sql, params))
+        return [str(row[-1]) for row in rows]
+
+    def open_watch(self) -> SQLiteWatch:
+        """Open a connection that tells when another connection committed."""
+        return SQLiteWatch(self._path)
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
 
+class SQLiteWatch:
+    """Reads ``PRAGMA data_version``: it changes when any other connection
+    to the file commits. Cheap enough to call from the event loop."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._conn = connect_file(path, create=False, timeout=1.0)
+            self._last = self._version()
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailableError(f"SQLite job database: {exc}") from exc
+
+    def _version(self) -> int:
+        ((version,),) = self._conn.execute("PRAGMA data_version").fetchall()
+        return int(version)
+
+    def changed(self) -> bool:
+        """Whether another connection committed since the last call."""
+        try:
+            version = self._version()
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailableError(f"SQLite job database: {exc}") from exc
+        changed, self._last = version != self._last, version
+        return changed
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class _SQLiteTx:
+    def __init__(self, cur: sqlite3.Cursor) -> None:
+        self._cur = cur
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._cur.execute(sql, params).fetchall()
+
+    def count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self._cur.execute(sql, params).rowcount)
+
+    def many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        self._cur.executemany(sql, params)
+
+
 class _Transaction:
-    def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, lock: threading.Lock, begin: str
+    ) -> None:
         self._conn = conn
         self._lock = lock
+        self._begin = begin
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> sqlite3.Cursor:
         self._lock.acquire()
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+            self._conn.execute(self._begin)
+        except sqlite3.Error as exc:
             self._lock.release()
             raise _unavailable(exc) from exc
         except BaseException:

@@ -1,0 +1,226 @@
+"""Running claimed jobs: a fixed set of runner tasks per queue, no task per job.
+
+Each queue a worker serves is a ``Lane``: a memory stream of claimed jobs and
+as many runner tasks as the queue's concurrency. The worker claims at most
+twice that many jobs per queue (the stream holds them all, so handing one
+over never blocks); a runner takes the next job without waiting while there
+is one (an anyio task spawn per job would cost about as much as a small job).
+
+A run ends in one outcome, handed to ``on_outcome``: an ``Ack`` to record,
+``RELEASE`` (hand the job back unfinished: the worker is stopping) or
+``LOST`` (its lease is gone: record nothing, it is redelivered). Why a run
+was cancelled is known because only ``cancel()`` cancels a run's scope,
+with a reason; a cancellation that reaches a handler from outside (the
+worker itself cancelled) releases the job and propagates, while a
+``CancelledError`` a handler raises on its own is a failed attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Literal
+
+import anyio
+import anyio.lowlevel
+from anyio import CancelScope, WouldBlock, get_cancelled_exc_class
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._model import JobHandlers
+from ._engine import Ack, Claimed
+from ._outcome import cancelled, failed, make_job, no_handler, succeeded, timed_out
+
+Why = Literal["lost", "cancel", "stop"]
+
+
+class Handoff(enum.Enum):
+    """Outcomes that are not an Ack."""
+
+    RELEASE = "release"
+    LOST = "lost"
+
+
+RELEASE = Handoff.RELEASE
+LOST = Handoff.LOST
+Outcome = Ack | Handoff
+
+
+class Lane:
+    """One queue's claimed jobs and the count of jobs held for it."""
+
+    send: MemoryObjectSendStream[Claimed]
+    receive: MemoryObjectReceiveStream[Claimed]
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        # Claimed ahead of the runners, so a batch waits in memory while the
+        # round trip that brings it overlaps the running of the last one.
+        self.ahead = limit
+        self.held = 0
+        # Held jobs whose outcome waits to be sent: their slots free up in the
+        # round trip that sends it, so that round trip may claim for them.
+        self.finishing = 0
+
+    @property
+    def free(self) -> int:
+        """Jobs the next round trip may claim."""
+        return self.limit + self.ahead - self.held + self.finishing
+
+
+class Runs:
+    """The runner tasks of every lane and the cancel scopes of running jobs."""
+
+    def __init__(
+        self,
+        handlers: JobHandlers,
+        worker: str,
+        queues: Mapping[str, int],
+        on_outcome: Callable[[Claimed, Outcome], None],
+    ) -> None:
+        self.handlers = handlers
+        self.worker = worker
+        self.lanes = {name: Lane(name, limit) for name, limit in queues.items()}
+        self.on_outcome = on_outcome
+        self.scopes: dict[int, CancelScope] = {}
+        self.why: dict[int, Why] = {}
+        # Cancellations asked for before the run started: it is not started.
+        self.cancel_first: set[int] = set()
+
+    @contextlib.contextmanager
+    def running(self, tg: TaskGroup) -> Iterator[None]:
+        """Start every lane's runners in *tg*; when the block ends, let them
+        end once their lanes are empty (the caller then leaves *tg*)."""
+        for lane in self.lanes.values():
+            lane.send, lane.receive = anyio.create_memory_object_stream[Claimed](
+                lane.limit + lane.ahead
+            )
+        try:
+            for lane in self.lanes.values():
+                for _ in range(lane.limit):
+                    tg.start_soon(self._runner, lane.receive)
+            yield
+        finally:
+            for lane in self.lanes.values():
+                lane.send.close()
+
+    def closed(self) -> None:
+        """Close the lanes' receiving ends once the runners have ended."""
+        for lane in self.lanes.values():
+            lane.receive.close()
+
+    def dispatch(self, claimed: Claimed) -> None:
+        """Hand a claimed job to its lane (it never blocks: see the module doc)."""
+        lane = self.lanes[claimed.queue]
+        lane.held += 1
+        lane.send.send_nowait(claimed)
+
+    def finishing(self, claimed: Claimed) -> None:
+        """Count a held job whose outcome is ready to be sent."""
+        self.lanes[claimed.queue].finishing += 1
+
+    def settled(self, claimed: Claimed, *, sent: bool) -> None:
+        """Count a held job of its lane as gone: its outcome *sent* (acked or
+        released), or its lease lost."""
+        lane = self.lanes[claimed.queue]
+        lane.held -= 1
+        if sent:
+            lane.finishing -= 1
+
+    def cancel(self, job_id: int, why: Why) -> bool:
+        """Cancel the run of *job_id* for *why*; False if it is not running.
+
+        The first reason given wins: a run lost and then stopped is lost.
+        """
+        scope = self.scopes.get(job_id)
+        if scope is None:
+            if why == "cancel":
+                self.cancel_first.add(job_id)
+            return False
+        self.why.setdefault(job_id, why)
+        scope.cancel()
+        return True
+
+    def cancel_all(self, why: Why) -> None:
+        """Cancel every running job for *why*."""
+        for job_id in list(self.scopes):
+            self.cancel(job_id, why)
+
+    async def _runner(self, receive: MemoryObjectReceiveStream[Claimed]) -> None:
+        while True:
+            try:
+                claimed = receive.receive_nowait()
+            except WouldBlock:
+                try:
+                    claimed = await receive.receive()
+                except anyio.EndOfStream:
+                    return
+            except anyio.EndOfStream:
+                return
+            if not await self._run(claimed):
+                # A failure may be a cleanup error of a run cancelled from
+                # outside: start nothing more under that cancellation.
+                await anyio.lowlevel.checkpoint_if_cancelled()
+
+    async def _run(self, claimed: Claimed) -> bool:
+        """Run one job and report its outcome; True if it succeeded."""
+        started = time.time()
+        handler = self.handlers.find(claimed.type)
+        if handler is None:
+            outcome: Outcome = no_handler(claimed, self.worker, self.handlers.types())
+        elif claimed.id in self.cancel_first:
+            self.cancel_first.discard(claimed.id)
+            outcome = cancelled(claimed, handler, started)
+        else:
+            job_id = claimed.id
+            scope = CancelScope()
+            if handler.timeout is not None:
+                scope.deadline = anyio.current_time() + handler.timeout
+            self.scopes[job_id] = scope
+            error: BaseException | None = None
+            value: object = None
+            try:
+                payload = json.loads(claimed.payload)
+                with scope:
+                    value = await handler.fn(make_job(claimed, payload))
+            except BaseException as exc:
+                if _cancelled_from_outside(exc):
+                    del self.scopes[job_id]
+                    self.why.pop(job_id, None)
+                    self.on_outcome(claimed, RELEASE)
+                    raise
+                error = exc
+            del self.scopes[job_id]
+            why = self.why.pop(job_id, None)
+            if why == "lost":
+                outcome = LOST
+            elif why == "cancel" and (error is not None or scope.cancelled_caught):
+                outcome = cancelled(claimed, handler, started, error)
+            elif error is not None:
+                outcome = failed(claimed, handler, error, started)
+            elif not scope.cancelled_caught:
+                outcome = succeeded(claimed, handler, value, started)
+            elif why == "stop":
+                outcome = RELEASE
+            else:
+                outcome = timed_out(claimed, handler, started)
+        self.on_outcome(claimed, outcome)
+        return isinstance(outcome, Ack) and outcome.kind == "done"
+
+
+def _cancelled_from_outside(exc: BaseException) -> bool:
+    """Whether *exc* is the cancellation of a scope around the runner.
+
+    A run's own scope absorbs its cancellation, so a cancellation that
+    leaves it while an enclosing scope is cancelled is that scope's; one
+    raised while nothing around is cancelled is the handler's own doing.
+    """
+    return (
+        isinstance(exc, get_cancelled_exc_class())
+        and anyio.current_effective_deadline() == -math.inf
+    )

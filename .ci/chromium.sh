@@ -5,12 +5,12 @@
 #     eval "$(bash .ci/chromium.sh)"
 #
 # stdout carries only a shell `export` line (PLAIT_TEST_CHROMIUM, the browser's
-# path, which the dashboard's browser tests and the screenshot command read);
+# path, which the dashboard's browser tests and the docs screenshots read);
 # progress goes to stderr. With `--env-file FILE` the same line is also written
 # to FILE. Installs the `chromium` package with apt when no browser is found
-# (as root; Debian's package, never a browser download from elsewhere), then
-# checks that it starts headless. Any failure exits non-zero, so `set -e`
-# callers stop.
+# (as root; Debian's package, never a browser download from elsewhere:
+# Playwright drives this binary through executable_path), then checks that it
+# starts headless. Any failure exits non-zero, so `set -e` callers stop.
 set -euo pipefail
 
 env_file=""
@@ -22,33 +22,12 @@ esac
 
 log() { echo "chromium.sh: $*" >&2; }
 
-find_browser() {
-    local path
-    for path in /usr/bin/chromium /usr/bin/chromium-browser; do
-        if [[ -x "$path" ]]; then
-            echo "$path"
-            return 0
-        fi
-    done
-    return 1
+find_chromium() {
+    command -v chromium || command -v chromium-browser
 }
 
-browser="$(find_browser || true)"
-if [[ -z "$browser" ]]; then
-    if [[ "$(id -u)" != 0 ]]; then
-        log "no chromium found and not root: cannot apt-get install (sudo apt-get install chromium)"
-        exit 1
-    fi
-    log "installing chromium from Debian's packages"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update >&2
-    apt-get install -y --no-install-recommends chromium fonts-dejavu-core >&2
-    browser="$(find_browser || true)"
-    if [[ -z "$browser" ]]; then
-        log "apt-get installed chromium but there is no /usr/bin/chromium"
-        exit 1
-    fi
-fi
+. "$(dirname "$0")/apt.sh"
+browser="$(find_or_install chromium "chromium fonts-dejavu-core" find_chromium)"
 
 # One headless start proves the libraries are all there before any test runs.
 profile="$(mktemp -d /tmp/plait-chromium.XXXXXX)"

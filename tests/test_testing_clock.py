@@ -9,6 +9,7 @@ import threading
 import time
 
 import anyio
+import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 import pytest

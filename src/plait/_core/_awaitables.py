@@ -16,6 +16,8 @@ from typing import Any, NoReturn, TypeAlias, TypeVar
 T = TypeVar("T")
 
 AwaitableOrFn: TypeAlias = Awaitable[T] | Callable[[], Awaitable[T]]
+"""What ``gather``, ``race`` and ``as_completed`` take: an awaitable giving a
+``T``, or a function of no arguments returning one (``lambda: fetch(url)``)."""
 
 _REPR_LIMIT = 60
 
@@ -153,7 +155,7 @@ async def _await(aw: Awaitable[T]) -> T:
 def to_coroutine(aw: Awaitable[T]) -> Coroutine[Any, Any, T]:
     """Return *aw* if it is a coroutine, else a coroutine that awaits it."""
     if type(aw) is CoroutineType:
-        return aw
+        return aw  # pyright: ignore[reportUnknownVariableType]
     return _await(aw)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 from anyio import current_effective_deadline, get_cancelled_exc_class
 
@@ -29,7 +30,8 @@ def is_cancelled(exc: BaseException) -> bool:
     """
     cancelled = get_cancelled_exc_class()
     if isinstance(exc, BaseExceptionGroup):
-        return all(is_cancelled(inner) for inner in exc.exceptions)
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return all(is_cancelled(inner) for inner in group.exceptions)
     return isinstance(exc, cancelled)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack, cast
 
 from anyio import current_time, sleep
 
@@ -28,6 +28,8 @@ PosArgsT = TypeVarTuple("PosArgsT")
 RetryOn: TypeAlias = (
     type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
 )
+"""Which failures ``retry`` retries: an exception class, a tuple of them, or a
+predicate taking the exception."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -112,7 +114,11 @@ class RetryPolicy:
 
 
 def _check_retry_on(retry_on: object) -> None:
-    classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    classes = (
+        cast("tuple[object, ...]", retry_on)
+        if isinstance(retry_on, tuple)
+        else (retry_on,)
+    )
     if isinstance(retry_on, type | tuple):
         for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, Exception)):
@@ -121,7 +127,7 @@ def _check_retry_on(retry_on: object) -> None:
                     "retry_on",
                     "Exception subclasses (cancellation and other "
                     "BaseExceptions are never retried)",
-                    cls,
+                    cls,  # pyright: ignore[reportUnknownArgumentType]
                     error=TypeError,
                 )
     elif not callable(retry_on):

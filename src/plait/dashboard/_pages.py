@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._jobs.durable._overview import COUNT_BOUND
-from .._jobs.durable._rows import FINISHED, STATES, AttemptRecord, State
+from .._jobs.durable._rows import FINISHED, STATES, AttemptRecord, JobState
 from .._jobs.durable._schema import split_error
 from ._frame import Frame, PageError
 from ._render import CHART_SERIES, throughput_chart
@@ -65,7 +65,7 @@ class Pages:
         backend = self.frame.require()
         try:
             page = await backend.list_jobs(
-                state=cast("State | None", filters["state"]),
+                state=cast("JobState | None", filters["state"]),
                 type=filters["type"],
                 queue=filters["queue"],
                 key_prefix=filters["key"],

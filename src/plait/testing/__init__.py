@@ -49,6 +49,8 @@ Example:
     ('up', 180.0)
 """
 
+from typing import get_origin as _get_origin
+
 from ._backends import anyio_backend_for as anyio_backend_for
 from ._backends import backends as backends
 from ._clock import Approx as Approx
@@ -70,6 +72,7 @@ from ._policies import RandomDelay as RandomDelay
 from ._probes import ConcurrencyProbe as ConcurrencyProbe
 from ._probes import Timeline as Timeline
 from ._probes import TimelineEvent as TimelineEvent
+from ._probes import TimelineEventKind as TimelineEventKind
 from ._probes import assert_no_leaked_tasks as assert_no_leaked_tasks
 from ._run import run as run
 from ._seeding import seed_randomness as seed_randomness
@@ -104,6 +107,7 @@ __all__ = (
     "ScheduleFuzzer",
     "Timeline",
     "TimelineEvent",
+    "TimelineEventKind",
     "TraceStep",
     "VirtualClock",
     "VirtualTimeNotSupportedError",
@@ -122,5 +126,7 @@ __all__ = (
 )
 
 for _name in __all__:
-    globals()[_name].__module__ = __name__
-del _name
+    # A type alias is typing's object, shared by every Literal spelled the same.
+    if _get_origin(globals()[_name]) is None:
+        globals()[_name].__module__ = __name__
+del _name  # pyright: ignore[reportPossiblyUnboundVariable]

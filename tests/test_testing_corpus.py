@@ -7,9 +7,9 @@ error for a misused generator), never an error of the explorer's own; each
 fixed twin never fails under the same seeds. Explored runs replay exactly,
 so these are fixed facts, not samples.
 
-``python tests/test_testing_corpus.py`` prints the detection rates per bug
-and backend: plain scheduling (asyncio's order; trio's own shuffled
-order, unseeded), and the random and PCT strategies over 100 seeds.
+The detection rates per bug and backend (plain scheduling, the random and
+PCT strategies over 100 seeds) are measured by
+``python -m benchmarks.studies.explore_detection``.
 """
 
 from __future__ import annotations
@@ -79,33 +79,3 @@ def test_each_fixed_twin_survives_100_seeds(
     for seed in range(SEEDS):
         error = failure(bug.fixed, backend=backend, seed=seed, strategy=strategy)
         assert error is None, f"seed {seed}: {error!r}"
-
-
-def rates() -> str:
-    """Return the detection table (Markdown) for the corpus."""
-    lines = [
-        "| bug | kind | asyncio plain | trio plain | asyncio random | asyncio PCT "
-        "| trio random | trio PCT |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for bug in CORPUS:
-        cells = [bug.name, bug.kind]
-        cells.append("fails" if failure(bug.buggy, backend="asyncio") else "passes")
-        plain = sum(
-            failure(bug.buggy, backend="trio") is not None for _ in range(SEEDS)
-        )
-        cells.append(f"{plain}%")
-        for backend in ("asyncio", "trio"):
-            for strategy in ("random", "pct"):
-                found = sum(
-                    failure(bug.buggy, backend=backend, seed=s, strategy=strategy)
-                    is not None
-                    for s in range(SEEDS)
-                )
-                cells.append(f"{found}%")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(rates())

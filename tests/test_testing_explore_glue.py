@@ -101,6 +101,23 @@ class TestAsyncioTaskSteps:
         with pytest.raises(RuntimeError, match="saw no task step"):
             loops.finish(completed=True)
 
+    def test_timers_go_through_the_loops_call_at(self) -> None:
+        loop = asyncio.new_event_loop()
+        seen: list[float] = []
+        original = loop.call_at
+
+        def call_at(when: float, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+            seen.append(when)
+            return original(when, *args, **kwargs)
+
+        try:
+            loop.call_at = call_at  # type: ignore[method-assign,assignment]
+            loop.call_later(1, print).cancel()
+            loop.run_until_complete(asyncio.wait_for(asyncio.sleep(0.001), 1))
+        finally:
+            loop.close()
+        assert len(seen) >= 3  # call_later, sleep, and wait_for's timeout
+
     def test_uvloop_is_refused(self) -> None:
         import uvloop
 
@@ -157,6 +174,28 @@ class TestTrioRunQueue:
         trio.run(main, instruments=[glue])
         assert queues == ["_RunQueue", "deque"]
         assert fuzzer.decisions >= 8
+
+    def test_the_glue_expires_deadlines_one_at_a_time_and_gives_them_back(
+        self,
+    ) -> None:
+        from trio._core import _run
+
+        fuzzer = ScheduleFuzzer(0)
+        glue = TrioGlue(fuzzer)
+        kinds: list[str] = []
+
+        async def main() -> None:
+            runner = _run.GLOBAL_RUN_CONTEXT.runner
+            kinds.append(type(runner.deadlines).__name__)
+            async with trio.open_nursery() as nursery:
+                for delay in (0.002, 0.001, 0.001):
+                    nursery.start_soon(trio.sleep, delay)
+            glue.detach()
+            kinds.append(type(runner.deadlines).__name__)
+            await trio.sleep(0.001)  # trio's own deadlines work again
+
+        trio.run(main, instruments=[glue])
+        assert kinds == ["_Deadlines", "Deadlines"]
 
     def test_a_changed_runner_is_a_clear_error(
         self, monkeypatch: pytest.MonkeyPatch

@@ -11,9 +11,14 @@ Python, and failing with a clear error at run time when they change):
   the builtin ``task_wakeup``; both have the task as ``__self__``. An
   instance attribute ``call_soon`` therefore sees every task step, on any
   loop written in Python (not on uvloop, which is refused).
+- Timers (``call_later``, ``asyncio.sleep``, anyio's deadlines) are made
+  with ``loop.call_at`` looked up on the loop object, so an instance
+  attribute ``call_at`` sees each timer and its deadline: a task step
+  queued while a timer's callback runs was woken by that timer.
 
 Nothing else is replaced: the loop's own callbacks (timers, I/O, anyio's
-cancellation delivery, done-callbacks) keep asyncio's FIFO order. A task
+cancellation delivery, done-callbacks) keep asyncio's FIFO order, and a
+timer's callback runs as it would, only noting its deadline meanwhile. A task
 step goes into the loop's queue behind a gate where the step itself would
 have gone; when the gate's turn comes, the explorer decides whether it
 runs or is held back: it leaves the queue and joins its end again once
@@ -91,6 +96,9 @@ class AsyncioGlue:
         self.steps_seen = 0
         self.attached = False
         self._call_soon = loop.call_soon
+        self._call_at = loop.call_at
+        # The deadline of the timer whose callback is running, if one is.
+        self._firing: float | None = None
         # Gates run in a context of their own; each step in its task's.
         self._gate_context = Context()
 
@@ -103,11 +111,14 @@ class AsyncioGlue:
         self.fuzzer.attach(self)
         self.attached = True
         self.loop.call_soon = self.call_soon  # type: ignore[method-assign]
+        self.loop.call_at = self.call_at  # type: ignore[method-assign]
 
     def detach(self) -> None:
         """Give the loop its own ``call_soon`` back; queued steps still run."""
         if vars(self.loop).get("call_soon") == self.call_soon:
             del self.loop.call_soon
+        if vars(self.loop).get("call_at") == self.call_at:
+            del self.loop.call_at
         if self.attached:
             self.attached = False
             self.fuzzer.detach(self)
@@ -126,13 +137,31 @@ class AsyncioGlue:
             self.steps_seen += 1
             # asyncio runs its queue in order, except that a cancellation
             # reaches a set of tasks in the set's order (anyio's delivery).
-            step = self.fuzzer.add(task, in_order=not _cancelled(args))
+            step = self.fuzzer.add(
+                task, in_order=not _cancelled(args), fired=self._firing
+            )
             step.payload = (callback, args, context)
             step.box = [step]
             handle = self._call_soon(self._gate, step.box, context=self._gate_context)
             step.handle = handle
             return handle
         return self._call_soon(callback, *args, context=context)
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[*Ts], object],
+        *args: *Ts,
+        context: Context | None = None,
+    ) -> asyncio.TimerHandle:
+        return self._call_at(when, self._fire, when, callback, *args, context=context)
+
+    def _fire(self, when: float, callback: Callable[[*Ts], object], *args: *Ts) -> None:
+        outer, self._firing = self._firing, when
+        try:
+            callback(*args)
+        finally:
+            self._firing = outer
 
     def _gate(self, box: list[Step | None]) -> None:
         owner = box[0]

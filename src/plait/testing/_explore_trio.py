@@ -11,6 +11,11 @@ trio, and failing with a clear error at run time when they change):
   pass of its loop takes the whole batch (``list(runq)``, then
   ``runq.clear()``). Replacing it with an object that answers the same
   calls lets the explorer hand out one chosen task per pass.
+- ``Runner.deadlines``: the cancel scopes' deadlines, whose
+  ``next_deadline()`` and ``expire(now)`` trio's loop calls once per pass.
+  Standing in for it, the explorer expires one deadline at a time, so that
+  it knows which deadline woke each task (tasks a sleep's end wakes are
+  never held back behind tasks a later deadline woke).
 
 Everything else stays trio's own: between two steps trio checks I/O,
 expires deadlines and delivers cancellations, as it does between batches.
@@ -38,20 +43,32 @@ def _running_runner() -> Any:
             "trio._core._run.GLOBAL_RUN_CONTEXT.runner.runq is not the deque of "
             f"runnable tasks it expects ({runner!r}); please report this"
         )
+    deadlines = getattr(runner, "deadlines", None)
+    if not all(callable(getattr(deadlines, m, None)) for m in _DEADLINE_METHODS):
+        raise RuntimeError(
+            "plait.testing cannot explore this trio's schedules: "
+            "trio._core._run.GLOBAL_RUN_CONTEXT.runner.deadlines has no "
+            f"next_deadline() and expire(now) ({deadlines!r}); please report this"
+        )
     return runner
+
+
+_DEADLINE_METHODS = ("next_deadline", "expire")
 
 
 class _RunQueue:
     """Stands in for trio's run queue: holds runnable tasks, hands out one."""
 
-    __slots__ = ("_batch", "_fuzzer")
+    __slots__ = ("_batch", "_fuzzer", "firing")
 
     def __init__(self, fuzzer: Explorer) -> None:
         self._fuzzer = fuzzer
         self._batch: list[trio.lowlevel.Task] | None = None
+        # The deadline being expired, while trio's deadlines wake tasks.
+        self.firing: float | None = None
 
     def append(self, task: trio.lowlevel.Task) -> None:
-        self._fuzzer.add(task)
+        self._fuzzer.add(task, fired=self.firing)
 
     # Held-back tasks are runnable to trio: it must not wait while they are.
 
@@ -71,6 +88,30 @@ class _RunQueue:
 
     def clear(self) -> None:
         self._batch = None
+
+
+class _Deadlines:
+    """Stands in for trio's deadlines: expires them one deadline at a time."""
+
+    __slots__ = ("_queue", "deadlines")
+
+    def __init__(self, deadlines: Any, queue: _RunQueue) -> None:
+        self.deadlines = deadlines
+        self._queue = queue
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.deadlines, name)
+
+    def expire(self, now: float) -> bool:
+        deadlines, queue = self.deadlines, self._queue
+        expired = False
+        try:
+            while (deadline := deadlines.next_deadline()) <= now:
+                queue.firing = deadline
+                expired = deadlines.expire(deadline) or expired
+        finally:
+            queue.firing = None
+        return expired
 
 
 class TrioGlue(trio.abc.Instrument):
@@ -97,6 +138,7 @@ class TrioGlue(trio.abc.Instrument):
         for task in runner.runq:
             queue.append(task)
         runner.runq = queue
+        runner.deadlines = _Deadlines(runner.deadlines, queue)
 
     def detach(self) -> None:
         """Give trio a run queue of its own again, with the tasks waiting in ours."""
@@ -104,6 +146,8 @@ class TrioGlue(trio.abc.Instrument):
         if runner is not None and isinstance(runner.runq, _RunQueue):
             waiting = [*self.fuzzer.ready, *self.fuzzer.parked]
             runner.runq = deque(step.task for step in waiting)
+        if runner is not None and isinstance(runner.deadlines, _Deadlines):
+            runner.deadlines = runner.deadlines.deadlines
         self.fuzzer.detach(self)
 
     # The explorer's view of this run.

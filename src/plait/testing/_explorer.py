@@ -13,7 +13,10 @@ rounds, only a step that *resumes* a task (after a checkpoint, a wait, a
 sleep, I/O) may be held back to a later round, as it would be if what woke
 it had come later; a task's first step runs in the round after it was
 started, as on every event loop, so that a task that yields twice always
-lets a task it started run first.
+lets a task it started run first. A step that a timer woke (a sleep or a
+deadline ending) is never held back behind one that a later timer woke:
+loops fire timers in deadline order, so a sleep that ended first cannot
+look as if it ended last.
 
 The loop's *natural order* is round by round, and within a round the order
 the steps became runnable, steps that became runnable between the same two
@@ -71,6 +74,7 @@ class Step:
 
     __slots__ = (
         "box",
+        "fired",
         "first",
         "handle",
         "holds",
@@ -89,6 +93,8 @@ class Step:
         # (round, decisions made when it became runnable, order among those)
         self.key = key
         self.first = False
+        # The deadline of the timer that woke it, if a timer did.
+        self.fired: float | None = None
         self.holds = 0
         self.parked_at = 0
         self.until = 0
@@ -168,14 +174,24 @@ class Explorer:
         """Return ``name#number`` for the task with *number*."""
         return f"{self._names[number]}#{number}"
 
-    def add(self, task: object, *, in_order: bool = False) -> Step:
+    def add(
+        self, task: object, *, in_order: bool = False, fired: float | None = None
+    ) -> Step:
         """Register a runnable step of *task* for the next round; return it.
 
         Steps that become runnable between the same two decisions come in
         the order they were added if *in_order*, else in the order their
         tasks were first seen: the order of a set of tasks (the order
         anyio and trio deliver a cancellation in) changes from run to run.
+        *fired* is the deadline of the timer that woke the task, if one did:
+        steps held back that earlier timers woke are released first.
         """
+        if fired is not None:
+            earlier = [
+                s for s in self.parked if s.fired is not None and s.fired < fired
+            ]
+            if earlier:
+                self._release(earlier)
         number = self._numbers.get(task)
         first = number is None
         if number is None:
@@ -184,6 +200,7 @@ class Explorer:
         tiebreak = self._added if in_order else _UNORDERED + number
         step = Step(task, number, (self.round + 1, self.decisions, tiebreak))
         step.first = first
+        step.fired = fired
         self._insert(step)
         return step
 
@@ -307,9 +324,9 @@ class Explorer:
                 index = policy.pick(candidates, self.ready, decision)
                 step = candidates[index]
                 hold = 0
-                if not step.first and len(self.ready) > 1:
+                if self._may_hold(step):
                     hold = policy.hold(step, self.ready, decision)
-            if hold and not step.first and len(self.ready) > 1:
+            if hold and self._may_hold(step):
                 self._park(step, hold)
                 candidates.pop(index)
                 continue
@@ -326,6 +343,20 @@ class Explorer:
                 )
             return step, natural
         return None, first
+
+    def _may_hold(self, step: Step) -> bool:
+        """Whether *step* may be held back (the strategy decides if it is)."""
+        if step.first or len(self.ready) < 2:
+            return False
+        fired = step.fired
+        if fired is None:
+            return True
+        # Not behind a step that a later timer woke, runnable or held back.
+        return not any(
+            s.fired is not None and s.fired > fired
+            for steps in (self.ready, self.parked)
+            for s in steps
+        )
 
     def _park(self, step: Step, hold: int) -> None:
         step.holds += 1

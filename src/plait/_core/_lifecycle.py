@@ -36,7 +36,7 @@ from typing import NoReturn, Self, final
 from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
 from anyio.abc import TaskGroup
 
-from ._cancellation import is_cancelled, non_cancel_subgroup
+from ._cancellation import is_cancelled, is_exception_group, non_cancel_subgroup
 
 
 class TaskGroupOwner(AsyncContextManagerMixin):
@@ -138,6 +138,9 @@ async def _shielded(close: Callable[[], Awaitable[None]]) -> BaseException | Non
     A shield keeps cancel scopes out, not asyncio's ``Task.cancel()``: what
     gets through is raised after the group has exited, never instead of it.
     """
+    # Declared first: pyright sees a scope's exit as one that may swallow the
+    # error, but nothing cancels this shield's own scope.
+    closing: BaseException | None = None
     with CancelScope(shield=True):
         closing = await _caught(close)
     return closing
@@ -164,9 +167,9 @@ async def _exit_group(
     trio's would otherwise carry the Cancelled of the owned group's own
     scope, which only that group may absorb, out of it.
     """
-    if isinstance(block_error, BaseExceptionGroup) and not is_cancelled(block_error):
+    if is_exception_group(block_error) and not is_cancelled(block_error):
         block_error = non_cancel_subgroup(block_error) or block_error
-    errors = [block_error]
+    errors: list[BaseException] = [block_error]
     if closing is not None and not is_cancelled(closing):
         errors.append(closing)
     try:

@@ -104,10 +104,10 @@ class DurableBackend(JobAdmin, TaskGroupOwner):
         dead_retention: float | None = None,
     ) -> None:
         call = "DurableBackend()"
-        self.dsn = check_dsn(call, dsn)
+        self.dsn: str = check_dsn(call, dsn)
         if handlers is not None and not isinstance(handlers, JobHandlers):
             fail(call, "handlers", "a plait.JobHandlers", handlers, error=TypeError)
-        self.handlers = handlers if handlers is not None else JobHandlers()
+        self.handlers: JobHandlers = handlers if handlers is not None else JobHandlers()
         settings: dict[str, Any] = {
             "queues": queues,
             "concurrency": concurrency,

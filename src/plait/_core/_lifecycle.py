@@ -45,7 +45,7 @@ from typing import Self, cast, final
 from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
 from anyio.abc import TaskGroup
 
-from ._cancellation import is_cancelled, non_cancel_subgroup
+from ._cancellation import is_cancelled, is_exception_group, non_cancel_subgroup
 
 
 class TaskGroupOwner(AsyncContextManagerMixin):

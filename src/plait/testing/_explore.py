@@ -70,7 +70,7 @@ class Exploration:
         self.error = error
         self.schedule = schedule
         self.deviations = deviations
-        self.trace = list(trace)
+        self.trace: list[TraceStep] = list(trace)
         self._name = name
 
     @property

@@ -88,16 +88,16 @@ class Step:
     )
 
     def __init__(self, task: object, number: int, key: tuple[int, int, int]) -> None:
-        self.task = task
-        self.number = number
+        self.task: object = task
+        self.number: int = number
         # (round, decisions made when it became runnable, order among those)
-        self.key = key
-        self.first = False
+        self.key: tuple[int, int, int] = key
+        self.first: bool = False
         # The deadline of the timer that woke it, if a timer did.
         self.fired: float | None = None
-        self.holds = 0
-        self.parked_at = 0
-        self.until = 0
+        self.holds: int = 0
+        self.parked_at: int = 0
+        self.until: int = 0
         self.where: Where | None = None
         self.payload: Any = None
         self.handle: Any = None

@@ -62,6 +62,8 @@ class ScheduleFuzzer(Explorer):
         (True, True)
     """
 
+    decisions: int
+
     def __init__(
         self,
         seed: int,

@@ -94,8 +94,12 @@ class RandomDelay:
     __slots__ = ("max_delay", "probability")
 
     def __init__(self, probability: float = 0.5, max_delay: int = 3) -> None:
-        self.probability = check_fraction("RandomDelay()", "probability", probability)
-        self.max_delay = check_positive_int("RandomDelay()", "max_delay", max_delay)
+        self.probability: float = check_fraction(
+            "RandomDelay()", "probability", probability
+        )
+        self.max_delay: int = check_positive_int(
+            "RandomDelay()", "max_delay", max_delay
+        )
 
     def __repr__(self) -> str:
         return (
@@ -181,8 +185,8 @@ class PCT:
     __slots__ = ("depth", "steps")
 
     def __init__(self, depth: int = 3, steps: int | None = None) -> None:
-        self.depth = check_positive_int("PCT()", "depth", depth)
-        self.steps = (
+        self.depth: int = check_positive_int("PCT()", "depth", depth)
+        self.steps: int | None = (
             None if steps is None else check_positive_int("PCT()", "steps", steps)
         )
 

@@ -180,3 +180,19 @@ def test_docstring_examples_run(name: str) -> None:
     results = runner.summarize(verbose=False)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+def test_queue_options_name_the_queues_served(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from plait._jobs.durable._cli import parse_queues
+
+    assert parse_queues(None, 10) is None
+    assert parse_queues(["mail=2", "default"], 10) == {"mail": 2, "default": 10}
+    dsn = str(tmp_path / "jobs.db")
+    assert main([dsn, "--app", APP, "--queue", "mail=x"]) == 2
+    assert "--queue must be NAME or NAME=N" in capsys.readouterr().err
+    assert main([dsn, "--app", APP, "--queue", "mail=0"]) == 2
+    assert (
+        "JobWorker() queues['mail'] must be a positive int" in capsys.readouterr().err
+    )

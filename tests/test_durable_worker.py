@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 import plait
-from durable_scripts.support import ENGINES, make_dsn
+from durable_scripts.support import ENGINES, make_dsn, own_cancellation
 from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._outcome import error_type
 
@@ -47,20 +47,6 @@ def history(dsn: str, job_id: str) -> list[tuple[Any, ...]]:
         ]
     finally:
         engine.close()
-
-
-async def own_cancellation() -> BaseException:
-    """A cancellation exception of the running event loop, caught and kept."""
-    caught: BaseException | None = None
-    with anyio.CancelScope() as scope:
-        scope.cancel()
-        try:
-            await anyio.sleep(1)
-        except BaseException as exc:
-            caught = exc
-            raise
-    assert caught is not None
-    return caught
 
 
 class Custom(BaseException):

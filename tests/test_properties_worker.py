@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import plait
-from durable_scripts.support import make_dsn
+from durable_scripts.support import make_dsn, own_cancellation
 from plait import testing
 from plait._jobs.durable._calls import open_engine
 
@@ -96,19 +97,6 @@ def make_handlers(seen: Observed, cancel_at: int) -> plait.JobHandlers:
     return handlers
 
 
-async def own_cancellation() -> BaseException:
-    caught: BaseException | None = None
-    with anyio.CancelScope() as scope:
-        scope.cancel()
-        try:
-            await anyio.sleep(1)
-        except BaseException as exc:
-            caught = exc
-            raise
-    assert caught is not None
-    return caught
-
-
 async def scenario(
     dsn: str, kinds: list[str], cancel_at: int, delay: float, concurrency: int
 ) -> Observed:
@@ -170,52 +158,38 @@ SCENARIOS = {
 }
 
 
+def play(dsn: str, backend: Any, scenario_args: dict[str, Any]) -> None:
+    """Run one drawn scenario on *backend* against *dsn* and check it."""
+    fuzz_seed = scenario_args.pop("fuzz_seed")
+    kinds = scenario_args["kinds"]
+    seen = testing.run(
+        scenario,
+        dsn,
+        kinds,
+        scenario_args["cancel_at"],
+        scenario_args["delay"],
+        scenario_args["concurrency"],
+        backend=backend,
+        virtual_time=False,
+        fuzz_seed=fuzz_seed,
+    )
+    check(dsn, kinds, seen)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @settings(max_examples=12, suppress_health_check=[HealthCheck.too_slow])
 @given(**SCENARIOS)
 def test_a_cancelled_worker_loses_no_job_and_records_each_failure_once(
-    backend: str,
-    kinds: list[str],
-    cancel_at: int,
-    delay: float,
-    concurrency: int,
-    fuzz_seed: int | None,
+    backend: str, **scenario_args: Any
 ) -> None:
     with sqlite_dsn() as dsn:
-        seen = testing.run(
-            scenario,
-            dsn,
-            kinds,
-            cancel_at,
-            delay,
-            concurrency,
-            backend=backend,  # type: ignore[arg-type]
-            virtual_time=False,
-            fuzz_seed=fuzz_seed,
-        )
-        check(dsn, kinds, seen)
+        play(dsn, backend, scenario_args)
 
 
 @settings(max_examples=6, suppress_health_check=[HealthCheck.too_slow])
 @given(**SCENARIOS)
 def test_the_same_on_postgres(
-    tmp_path_factory: pytest.TempPathFactory,
-    kinds: list[str],
-    cancel_at: int,
-    delay: float,
-    concurrency: int,
-    fuzz_seed: int | None,
+    tmp_path_factory: pytest.TempPathFactory, **scenario_args: Any
 ) -> None:
     for dsn in make_dsn("postgres", tmp_path_factory.mktemp("pg")):
-        seen = testing.run(
-            scenario,
-            dsn,
-            kinds,
-            cancel_at,
-            delay,
-            concurrency,
-            backend="asyncio",
-            virtual_time=False,
-            fuzz_seed=fuzz_seed,
-        )
-        check(dsn, kinds, seen)
+        play(dsn, "asyncio", scenario_args)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +115,18 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         timeout=timeout,
         check=False,
     )
+
+
+async def own_cancellation() -> BaseException:
+    """A cancellation exception of the running event loop, caught and kept,
+    for a handler to raise as its own (not its worker's) cancellation."""
+    caught: BaseException | None = None
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await anyio.sleep(1)
+        except BaseException as exc:
+            caught = exc
+            raise
+    assert caught is not None
+    return caught

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable
+from typing import Any
 
 import anyio
 from anyio import TASK_STATUS_IGNORED
@@ -107,32 +108,21 @@ class DurableBackend(JobAdmin, TaskGroupOwner):
         if handlers is not None and not isinstance(handlers, JobHandlers):
             fail(call, "handlers", "a plait.JobHandlers", handlers, error=TypeError)
         self.handlers = handlers if handlers is not None else JobHandlers()
-        check_options(
-            call,
-            self.handlers,
-            queues=queues,
-            concurrency=concurrency,
-            lease=lease,
-            grace=grace,
-            poll_interval=poll_interval,
-            retention=retention,
-            dead_retention=dead_retention,
-        )
+        settings: dict[str, Any] = {
+            "queues": queues,
+            "concurrency": concurrency,
+            "lease": lease,
+            "grace": grace,
+            "poll_interval": poll_interval,
+            "retention": retention,
+            "dead_retention": dead_retention,
+        }
+        check_options(call, self.handlers, **settings)
         if work is not None:
             check_bool(call, "work", work)
         self.worker: JobWorker | None = None
         if bool(self.handlers.types()) if work is None else work:
-            self.worker = JobWorker(
-                self.dsn,
-                self.handlers,
-                queues=queues,
-                concurrency=concurrency,
-                lease=lease,
-                grace=grace,
-                poll_interval=poll_interval,
-                retention=retention,
-                dead_retention=dead_retention,
-            )
+            self.worker = JobWorker(self.dsn, self.handlers, **settings)
         self._engine: Engine | None = None
         self._report: DrainReport | None = None
         self._worker_ended = anyio.Event()

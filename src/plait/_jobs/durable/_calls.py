@@ -80,7 +80,7 @@ def describe(dsn: str) -> str:
 # off from the first to the second while nothing changes: the bound on its
 # pickup latency across processes.
 WATCH_FASTEST = 0.005
-WATCH_SLOWEST = 0.05
+WATCH_SLOWEST = 0.025
 
 
 async def watch_for_commits(
@@ -94,7 +94,7 @@ async def watch_for_commits(
 
     SQLite has no NOTIFY; its ``PRAGMA data_version`` changes at every
     commit by another connection and costs microseconds to read, so this
-    polls it (every 5 ms, backing off to 50 ms while nothing changes).
+    polls it (every 5 ms, backing off to 25 ms while nothing changes).
     """
     watch: Any = None
     try:

@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         worker = JobWorker(
             dsn,
             handlers,
+            queues=parse_queues(args.queue, args.concurrency),
             concurrency=args.concurrency,
             lease=args.lease,
             grace=args.grace,
@@ -120,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         help="handlers to run, as MODULE:ATTR or path/to/file.py:ATTR "
         "(a plait.JobHandlers, or a function returning one)",
     )
+    parser.add_argument(
+        "--queue",
+        action="append",
+        metavar="NAME[=N]",
+        help="a queue to serve, with its concurrency (default --concurrency); "
+        "repeat for several; default: 'default' and every queue a handler names",
+    )
     parser.add_argument("--concurrency", type=int, default=10, metavar="N")
     parser.add_argument("--lease", type=float, default=30.0, metavar="SECONDS")
     parser.add_argument("--grace", type=float, default=30.0, metavar="SECONDS")
@@ -154,6 +162,22 @@ def _backend_options(name: str) -> tuple[str, dict[str, Any]]:
     if name == "uvloop":
         return "asyncio", {"use_uvloop": True}
     return name, {}
+
+
+def parse_queues(specs: list[str] | None, default: int) -> dict[str, int] | None:
+    """Read ``--queue NAME[=N]`` options (N: its concurrency, else *default*)."""
+    if not specs:
+        return None
+    queues: dict[str, int] = {}
+    for spec in specs:
+        name, sep, limit = spec.partition("=")
+        try:
+            queues[name] = int(limit) if sep else default
+        except ValueError:
+            raise ValueError(
+                f"--queue must be NAME or NAME=N (N jobs at once), got {spec!r}"
+            ) from None
+    return queues
 
 
 def load_handlers(spec: str) -> JobHandlers:

@@ -2,9 +2,9 @@
 
 Each queue a worker serves is a ``Lane``: a memory stream of claimed jobs and
 as many runner tasks as the queue's concurrency. The worker claims at most
-that many jobs per queue, so a claimed job always finds a runner; a runner
-takes the next job without waiting while there is one (an anyio task spawn
-per job would cost about as much as a small job).
+twice that many jobs per queue (the stream holds them all, so handing one
+over never blocks); a runner takes the next job without waiting while there
+is one (an anyio task spawn per job would cost about as much as a small job).
 
 A run ends in one outcome, handed to ``on_outcome``: an ``Ack`` to record,
 ``RELEASE`` (hand the job back unfinished: the worker is stopping) or
@@ -59,12 +59,18 @@ class Lane:
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
         self.limit = limit
+        # Claimed ahead of the runners, so a batch waits in memory while the
+        # round trip that brings it overlaps the running of the last one.
+        self.ahead = limit
         self.held = 0
+        # Held jobs whose outcome waits to be sent: their slots free up in the
+        # round trip that sends it, so that round trip may claim for them.
+        self.finishing = 0
 
     @property
     def free(self) -> int:
-        """Jobs it may still claim."""
-        return self.limit - self.held
+        """Jobs the next round trip may claim."""
+        return self.limit + self.ahead - self.held + self.finishing
 
 
 class Runs:
@@ -92,7 +98,7 @@ class Runs:
         end once their lanes are empty (the caller then leaves *tg*)."""
         for lane in self.lanes.values():
             lane.send, lane.receive = anyio.create_memory_object_stream[Claimed](
-                lane.limit
+                lane.limit + lane.ahead
             )
         try:
             for lane in self.lanes.values():
@@ -114,9 +120,17 @@ class Runs:
         lane.held += 1
         lane.send.send_nowait(claimed)
 
-    def settled(self, claimed: Claimed) -> None:
-        """Count a held job of its lane as gone (acked, released or lost)."""
-        self.lanes[claimed.queue].held -= 1
+    def finishing(self, claimed: Claimed) -> None:
+        """Count a held job whose outcome is ready to be sent."""
+        self.lanes[claimed.queue].finishing += 1
+
+    def settled(self, claimed: Claimed, *, sent: bool) -> None:
+        """Count a held job of its lane as gone: its outcome *sent* (acked or
+        released), or its lease lost."""
+        lane = self.lanes[claimed.queue]
+        lane.held -= 1
+        if sent:
+            lane.finishing -= 1
 
     def cancel(self, job_id: int, why: Why) -> bool:
         """Cancel the run of *job_id* for *why*; False if it is not running.

@@ -6,7 +6,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import anyio
 from anyio import TASK_STATUS_IGNORED, CancelScope, create_task_group
@@ -22,12 +22,12 @@ from ._calls import (
     watch_for_commits,
 )
 from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine, Exchange
-from ._logs import log_lease_lost, log_outcome, logger
+from ._ledger import Ledger
+from ._logs import log_lease_lost, logger
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
-from ._outcome import WorkerStats
-from ._runs import RELEASE, Outcome, Runs
+from ._runs import Outcome, Runs
 from ._schedules import keep_schedules
-from ._upkeep import Tallies, Upkeep
+from ._upkeep import Upkeep
 
 FINAL = {"done", "dead", "cancelled"}
 DRAIN_POLL = 0.1
@@ -73,13 +73,15 @@ class JobWorker:
         queues: the queues to serve: a list of names, each with
             ``concurrency``, or a mapping of name to concurrency. Default:
             ``"default"`` and every queue a handler names.
-        concurrency: jobs of one queue run at once (and the most claimed in
-            one batch), unless ``queues`` maps it.
+        concurrency: jobs of one queue run at once, unless ``queues`` maps
+            it. The worker holds up to twice as many: the next batch is
+            claimed while the current one runs (their leases are kept alive
+            meanwhile, and a stopping worker releases them at once).
         lease: seconds a claim is valid without a heartbeat.
         grace: seconds ``stop()`` waits for running jobs before releasing them.
         poll_interval: longest wait between claims when idle, a safety net:
             an idle worker wakes on PostgreSQL's NOTIFY, and on SQLite by
-            watching the file's commit counter every 5-50 ms. Default 1 s
+            watching the file's commit counter every 5-25 ms. Default 1 s
             (SQLite), 5 s (PostgreSQL).
         retention: seconds a done job is kept before pruning. Default 7 days.
         dead_retention: seconds a dead or cancelled job is kept; ``None``
@@ -143,19 +145,15 @@ class JobWorker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         is_pg = self.dsn.startswith(("postgresql://", "postgres://"))
         self.poll_interval = options.poll_interval or (5.0 if is_pg else 1.0)
-        self.stats = WorkerStats()
-        self.released_ids: list[str] = []
-        self.finished_after_stop = 0
         self._engine: Engine | None = None
         self._runs = Runs(handlers, self.name, self.queues, self._outcome)
+        self._ledger = ledger = Ledger(self.name, self._runs, self._finished)
+        self.stats = ledger.stats
+        self.released_ids = ledger.released_ids
         self._claiming = True
         self._stop_at: float | None = None
-        self._held: dict[int, Claimed] = {}
-        self._acks: list[Ack] = []
-        self._releases: list[Claimed] = []
-        self._tallies = Tallies()
         self._upkeep = Upkeep(
-            self, self._runs, self._tallies, lose=self._lose, poke=self.poke
+            self, self._runs, ledger.tallies, lose=self._lose, poke=self.poke
         )
         # Called with the id of each job this worker records done, dead or
         # cancelled (a DurableBackend's wait() wakes on it).
@@ -188,7 +186,7 @@ class JobWorker:
     def held(self) -> list[Claimed]:
         """The jobs it holds leases on (running, or waiting for their outcome
         to be recorded)."""
-        return list(self._held.values())
+        return list(self._ledger.held.values())
 
     def poke(self) -> None:
         """Tell the worker new jobs may be claimable: it claims at once.
@@ -210,7 +208,7 @@ class JobWorker:
         """
         held = []
         for job_id in map(int, job_ids):
-            if job_id in self._held:
+            if job_id in self._ledger.held:
                 self._runs.cancel(job_id, "cancel")
                 held.append(str(job_id))
         return held
@@ -268,18 +266,15 @@ class JobWorker:
         while True:
             if self._stop_at is not None and anyio.current_time() >= self._stop_at:
                 self._runs.cancel_all("stop")
-            if not (self._claiming or self._held or self._acks or self._releases):
+            ledger = self._ledger
+            if not (self._claiming or ledger.held or ledger.owed):
                 return
             wants = {
                 lane.name: lane.free
                 for lane in self._runs.lanes.values()
                 if self._claiming and lane.free > 0
             }
-            if (
-                not self._acks
-                and not self._releases
-                and not (wants and self._maybe_work)
-            ):
+            if not ledger.owed and not (wants and self._maybe_work):
                 timeout = wait_for if wants else None
                 if self._stop_at is not None:
                     left = max(0.0, self._stop_at - anyio.current_time())
@@ -287,8 +282,7 @@ class JobWorker:
                 if not await self._wait(timeout) and wants:
                     self._maybe_work = True
                 continue
-            acks, self._acks = self._acks, []
-            releases, self._releases = self._releases, []
+            acks, releases = ledger.take()
             claims = wants if self._maybe_work else {}
             self._poked = False
             now = time.time()
@@ -309,15 +303,12 @@ class JobWorker:
                         now=now,
                     )
                 except DatabaseUnavailableError as exc:
-                    self._acks[:0] = acks
-                    self._releases[:0] = releases
+                    ledger.put_back(acks, releases)
                     logger.warning("worker %s: %s; retrying", self.name, exc)
                 else:
-                    self._settle(acks, releases, result.accepted, result.rejected, now)
+                    self._settle(acks, releases, result, now)
                     for claimed in result.claimed:
-                        self._held[claimed.id] = claimed
-                        self.stats.claimed += 1
-                        self._runs.dispatch(claimed)
+                        ledger.hold(claimed)
             if result is None:
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, self.poll_interval)
@@ -354,7 +345,7 @@ class JobWorker:
         return max(0.001, min(self.poll_interval, due - time.time()))
 
     async def _queue_empty(self, engine: Engine) -> bool:
-        if self._held or self._acks:
+        if self._ledger.held or self._ledger.owed:
             return False
         try:
             return not await in_thread(
@@ -365,83 +356,41 @@ class JobWorker:
 
     def _outcome(self, claimed: Claimed, outcome: Outcome) -> None:
         """Take a run's outcome from the runners (see ``Runs``)."""
-        if isinstance(outcome, Ack):
-            self._acks.append(outcome)
-        elif outcome is RELEASE:
-            self._releases.append(claimed)
-        else:
-            self._forget(claimed)
+        self._ledger.outcome(claimed, outcome)
         self._kick()
 
-    def _forget(self, claimed: Claimed) -> None:
-        if self._held.pop(claimed.id, None) is not None:
-            self._runs.settled(claimed)
-
     def _settle(
-        self,
-        acks: Sequence[Ack],
-        releases: Sequence[Claimed],
-        accepted: tuple[int, ...],
-        rejected: tuple[int, ...],
-        now: float,
+        self, acks: list[Ack], releases: list[Claimed], result: Exchange, now: float
     ) -> None:
-        stats = self.stats
-        minute = int(now // 60)
-        ok = set(accepted)
-        for ack in acks:
-            claimed = self._held.get(ack.id)
-            if claimed is None:
-                continue
-            self._forget(claimed)
-            if ack.id not in ok:
-                stats.rejected += 1
-                logger.warning(
-                    "worker %s: outcome of job %s rejected: its lease expired or "
-                    "it was claimed again (it will be, or was, redelivered)",
-                    self.name,
-                    ack.id,
-                )
-                continue
-            kind = ack.kind
-            tally = self._tallies.row(minute, claimed.queue)
-            if kind == "done":
-                stats.done += 1
-                tally[0] += 1
-            else:
-                log_outcome(self.name, claimed, ack)
-                if kind == "retry":
-                    stats.retried += 1
-                    tally[1] += 1
-                elif kind == "dead":
-                    stats.dead += 1
-                    tally[1] += 1
-                    tally[2] += 1
-                else:
-                    stats.cancelled += 1
-                    tally[3] += 1
-            if not self._claiming:
-                self.finished_after_stop += 1
-            if kind != "retry" and self.on_finished is not None:
-                self.on_finished(ack.id)
-        for claimed in releases:
-            self._forget(claimed)
-            stats.released += 1
-            self.released_ids.append(str(claimed.id))
+        self._ledger.settle(
+            acks,
+            releases,
+            result.accepted,
+            result.rejected,
+            now,
+            stopping=not self._claiming,
+        )
+
+    def _finished(self, job_id: int) -> None:
+        if self.on_finished is not None:
+            self.on_finished(job_id)
+
+    @property
+    def finished_after_stop(self) -> int:
+        """Jobs whose outcome was recorded after ``stop()``."""
+        return self._ledger.finished_after_stop
 
     def _lose(self, job_id: int) -> None:
-        claimed = self._held.get(job_id)
+        claimed = self._ledger.held.get(job_id)
         if claimed is not None and self._runs.cancel(job_id, "lost"):
             self.stats.lost_leases += 1
             log_lease_lost(self.name, claimed)
 
     async def _final_flush(self, engine: Engine) -> None:
         try:
-            pending = {a.id for a in self._acks} | {c.id for c in self._releases}
-            for claimed in list(self._held.values()):
-                if claimed.id not in pending:
-                    self._releases.append(claimed)
-            acks, self._acks = self._acks, []
-            releases, self._releases = self._releases, []
+            ledger = self._ledger
+            ledger.release_unsettled()
+            acks, releases = ledger.take()
             now = time.time()
             if acks or releases:
                 result = await in_thread(
@@ -453,13 +402,13 @@ class JobWorker:
                     lease=self.lease,
                     now=now,
                 )
-                self._settle(acks, releases, result.accepted, result.rejected, now)
+                self._settle(acks, releases, result, now)
             await in_thread(
                 engine.heartbeat,
                 [],
                 lease=self.lease,
                 now=now,
-                tallies=self._tallies.take(),
+                tallies=ledger.tallies.take(),
             )
             await in_thread(engine.unregister_worker, self.name)
         except DatabaseUnavailableError as exc:

@@ -324,40 +324,78 @@ class Lister:
     ) -> Page:
         """Read *table* where *where* holds, in *sort* order (one direction
         for all columns); with *post* filters, only the first *window* rows
-        of that range.
+        of that range."""
+        (page,) = self._windows(
+            tx, table, [(where, params)], sort, post, post_params, limit, window
+        )
+        return page
 
-        The window's end is found first, walking the index alone (no table
-        rows); the page is then one ordered read of the range up to it, the
+    def _windows(
+        self,
+        tx: Tx,
+        table: str,
+        ranges: list[tuple[list[str], list[Any]]],
+        sort: list[str],
+        post: list[str],
+        post_params: list[Any],
+        limit: int,
+        window: int,
+    ) -> list[Page]:
+        """``_window`` for several ranges of one index at once: one statement
+        finds every window's end, one more reads every page.
+
+        A window's end is found walking the index alone (no table rows); a
+        page is then one ordered read of its range up to that end, the
         filters applied as it goes, stopping at *limit* + 1 matches.
         """
+        if not ranges:
+            return []
         order_by = ", ".join(sort)
         keys = [s.split()[0] for s in sort]
-        edge: list[Any] | None = None
+        descending = sort[0].endswith(" DESC")
+        edges: dict[int, list[Any]] = {}
         if post:
-            found = tx.rows(
-                f"SELECT {', '.join(keys)} {_from(table, where)} ORDER BY {order_by} "
-                "LIMIT 1 OFFSET ?",
-                (*params, window - 1),
+            arms, values = [], []
+            for n, (where, params) in enumerate(ranges):
+                arms.append(
+                    f"SELECT {n}, {', '.join(keys)} FROM (SELECT {', '.join(keys)} "
+                    f"{_from(table, where)} ORDER BY {order_by} LIMIT 1 OFFSET ?) "
+                    f"AS e{n}"
+                )
+                values += [*params, window - 1]
+            edges = {
+                int(r[0]): list(r[1:])
+                for r in tx.rows(" UNION ALL ".join(arms), values)
+            }
+        arms, values = [], []
+        op = ">=" if descending else "<="
+        for n, (where, params) in enumerate(ranges):
+            bounded, bound_params = list(where), list(params)
+            if n in edges:
+                marks = ", ".join("?" * len(keys))
+                bounded.append(f"({', '.join(keys)}) {op} ({marks})")
+                bound_params += edges[n]
+            arms.append(
+                f"SELECT {n}, p{n}.* FROM (SELECT {self.columns} "
+                f"{_from(table, bounded + post)} ORDER BY {order_by} LIMIT ?) AS p{n}"
             )
-            edge = list(found[0]) if found else None
-        bounded = list(where)
-        bound_params = list(params)
-        if edge is not None:
-            op = ">=" if sort[0].endswith(" DESC") else "<="
-            marks = ", ".join("?" * len(keys))
-            bounded.append(f"({', '.join(keys)}) {op} ({marks})")
-            bound_params += edge
-        rows = tx.rows(
-            f"SELECT {self.columns} {_from(table, bounded + post)} "
-            f"ORDER BY {order_by} LIMIT ?",
-            (*bound_params, *post_params, limit + 1),
-        )
-        jobs = [summary(row) for row in rows[:limit]]
-        if len(rows) > limit:
-            return jobs, _key_of(jobs[-1], keys)
-        # Fewer matches than asked for: the window's end is where the next
-        # page starts, if the range went on past it.
-        return jobs, edge
+            values += [*bound_params, *post_params, limit + 1]
+        found: dict[int, list[JobSummary]] = {n: [] for n in range(len(ranges))}
+        for row in tx.rows(" UNION ALL ".join(arms), values):
+            found[int(row[0])].append(summary(row[1:]))
+        pages: list[Page] = []
+        for n in range(len(ranges)):
+            # UNION ALL promises no order across or within its arms: restore it.
+            jobs = sorted(
+                found[n], key=lambda j: tuple(_key_of(j, keys)), reverse=descending
+            )
+            if len(jobs) > limit:
+                pages.append((jobs[:limit], _key_of(jobs[limit - 1], keys)))
+            else:
+                # Fewer matches than asked for: the window's end is where the
+                # next page starts, if the range went on past it.
+                pages.append((jobs, edges.get(n)))
+        return pages
 
     def groups(self, tx: Tx, queue: str | None) -> list[tuple[str, int, float]]:
         """The (queue, priority) groups of waiting jobs in index order, each
@@ -405,27 +443,22 @@ class Lister:
         if f.type is not None:
             post.append("type = ?")
             post_params.append(f.type)
-        merged: list[JobSummary] = []
-        next_keys: list[list[Any]] = []
         # The window is shared out, so a page reads at most WINDOW rows.
         window = max(limit + 1, WINDOW // max(1, len(groups)))
+        ranges = []
         for queue, priority, _ in groups:
             where = ["queue = ? AND priority = ? AND state IN ('queued', 'retrying')"]
             params: list[Any] = [queue, priority]
             if key is not None:
                 where.append("(not_before, id) > (?, ?)")
                 params += key[:2]
-            jobs, nxt = self._window(
-                tx,
-                ready,
-                where,
-                params,
-                ["not_before", "id"],
-                post,
-                post_params,
-                limit,
-                window,
-            )
+            ranges.append((where, params))
+        merged: list[JobSummary] = []
+        next_keys: list[list[Any]] = []
+        pages = self._windows(
+            tx, ready, ranges, ["not_before", "id"], post, post_params, limit, window
+        )
+        for jobs, nxt in pages:
             merged.extend(jobs)
             if nxt is not None:
                 next_keys.append(nxt)

@@ -125,24 +125,32 @@ def read_overview(tx: Tx, lister: Lister, now: float) -> QueueOverview:
     counts = dict.fromkeys(STATES, 0)
     by_queue: dict[str, dict[str, int]] = {}
     estimated: set[str] = set()
-    # One statement, one bounded index read per group of states.
-    rows = tx.rows(
+    # First how many each group holds, up to the bound (an index walk that
+    # keeps nothing: cheap); then, for the groups within it, the same read
+    # grouped by queue and state (a sort: only where the counts are exact).
+    totals = tx.rows(
         " UNION ALL ".join(
-            f"SELECT {n}, queue, state, count(*) FROM (SELECT queue, state FROM "
-            f"plait_jobs {lister.hint(index)} WHERE {where} LIMIT ?) AS b{n} "
-            "GROUP BY queue, state"
-            for n, (_, index, where) in enumerate(_COUNTS)
+            f"SELECT {n}, count(*) FROM (SELECT 1 FROM {_bounded(lister, n)}) AS b{n}"
+            for n in range(len(_COUNTS))
         ),
         (COUNT_BOUND + 1,) * len(_COUNTS),
     )
-    for n, (states, _, _) in enumerate(_COUNTS):
-        found = [(queue, state, int(c)) for g, queue, state, c in rows if g == n]
-        if sum(c for _, _, c in found) > COUNT_BOUND:
-            estimated.update(states)
-            continue
-        for queue, state, c in found:
-            counts[state] += c
-            by_queue.setdefault(queue, {})[state] = c
+    exact = [int(n) for n, total in totals if 0 < int(total) <= COUNT_BOUND]
+    for n, total in totals:
+        if int(total) > COUNT_BOUND:
+            estimated.update(_COUNTS[int(n)][0])
+    if exact:
+        rows = tx.rows(
+            " UNION ALL ".join(
+                f"SELECT queue, state, count(*) FROM (SELECT queue, state FROM "
+                f"{_bounded(lister, n)}) AS g{n} GROUP BY queue, state"
+                for n in exact
+            ),
+            (COUNT_BOUND + 1,) * len(exact),
+        )
+        for queue, state, c in rows:
+            counts[state] += int(c)
+            by_queue.setdefault(queue, {})[state] = int(c)
     if estimated:
         for (queue, state), n in _estimate(tx, estimated).items():
             counts[state] += n
@@ -158,6 +166,12 @@ def read_overview(tx: Tx, lister: Lister, now: float) -> QueueOverview:
         oldest_queued_age=_oldest_due_age(tx, lister, now),
         taken_at=now,
     )
+
+
+def _bounded(lister: Lister, n: int) -> str:
+    """The FROM clause of count group *n*'s bounded read (its LIMIT a ``?``)."""
+    _, index, where = _COUNTS[n]
+    return f"plait_jobs {lister.hint(index)} WHERE {where} LIMIT ?"
 
 
 def _estimate(tx: Tx, states: set[str]) -> dict[tuple[str, str], int]:

@@ -26,6 +26,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"wall time {meta['elapsed']:.0f} s._",
         "",
     ]
+    if meta.get("note"):
+        out += [f"_{meta['note']}_", ""]
     out += _throughput(records, meta)
     out += _latency(records)
     out += _admin(records)
@@ -125,8 +127,8 @@ def _admin(records: list[dict[str, Any]]) -> list[str]:
     out = [
         f"### Admin queries ({total:,} jobs)",
         "",
-        "Server time of each admin call (median and slowest of its repeats, in "
-        "milliseconds), on a table of "
+        "Server time of each admin call (median and slowest of 15 repeats after "
+        "one untimed call, in milliseconds), on a table of "
         f"{total:,} jobs spread over states, types and queues; the budget is "
         "100 ms for the overview and a page of the jobs list. The overview is "
         "timed uncached (a backend keeps its answer for 2 s); its counts are "

@@ -39,22 +39,8 @@ find_bindir() {
     return 1
 }
 
-bindir="$(find_bindir || true)"
-if [[ -z "$bindir" ]]; then
-    if [[ "$(id -u)" != 0 ]]; then
-        log "no PostgreSQL server binaries found and not root: cannot apt-get install"
-        exit 1
-    fi
-    log "installing PostgreSQL from Debian's packages"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update >&2
-    apt-get install -y --no-install-recommends postgresql >&2
-    bindir="$(find_bindir || true)"
-    if [[ -z "$bindir" ]]; then
-        log "apt-get installed postgresql but no initdb/pg_ctl under /usr/lib/postgresql/*/bin"
-        exit 1
-    fi
-fi
+. "$(dirname "$0")/apt.sh"
+bindir="$(find_or_install "PostgreSQL (initdb, pg_ctl)" postgresql find_bindir)"
 log "using $bindir"
 
 # initdb refuses to run as root: use the packaged `postgres` user, or nobody.

@@ -32,6 +32,9 @@ from ._runner import (
     run_batched,
     run_isolated,
 )
+from ._summary import BEGIN as SUMMARY_BEGIN
+from ._summary import END as SUMMARY_END
+from ._summary import summary
 from .cases import FAMILIES
 
 RAW = ROOT / "benchmarks" / "results" / "raw"
@@ -75,16 +78,13 @@ def _versions() -> str:
 
 
 def render(results: dict[str, Any], page: Path, png: Path) -> None:
-    """Write the table into *page* and the plot to *png*."""
+    """Write the summary (with the plot) and the tables into *page*."""
     problem = plot(results, png)
     section = markdown(results)
     if problem:
         section = section.replace(END, f"_{problem}._\n{END}")
-    else:
-        rel = os.path.relpath(png, page.parent)
-        section = section.replace(
-            "### Targets", f"![cost per item vs N]({rel})\n\n### Targets", 1
-        )
+    shown = None if problem else os.path.relpath(png, page.parent)
+    write_page(page, summary(results, shown), SUMMARY_BEGIN, SUMMARY_END)
     write_page(page, section)
 
 

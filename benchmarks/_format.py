@@ -20,15 +20,15 @@ def fmt_ratio(ratio: Interval) -> str:
     if ratio is None:
         return "—"
     point, lo, hi = ratio
-    return f"{point:.2f}x [{lo:.2f}-{hi:.2f}]"
+    return f"{point:.2f}x\u00a0[{lo:.2f}-{hi:.2f}]"
 
 
 def fmt_time(seconds: float | None) -> str:
-    """Format a per-item time in µs (or ns below 1 µs)."""
+    """Format a per-item time in µs (or ns below 1 µs), unit on the same line."""
     if seconds is None:
         return "—"
     us = seconds * 1e6
-    return f"{us:.2f} µs" if us >= 1 else f"{us * 1000:.0f} ns"
+    return f"{us:.2f}\u00a0µs" if us >= 1 else f"{us * 1000:.0f}\u00a0ns"
 
 
 def name_cell(label: str, role: str, note: str = "") -> str:

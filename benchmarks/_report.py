@@ -45,7 +45,9 @@ def time_table(case_groups: list[Group]) -> list[str]:
                 notes[row.variant] = row.note
     base_label = fam_labels[case["baseline"]][0]
     out = [
-        f"#### {case['title']} (N={case['n']:,}; ratio to {base_label})",
+        f"#### {case['title']}",
+        "",
+        f"N = {case['n']:,}; each ratio is to the {base_label}.",
         "",
         "| variant | " + " | ".join(backends) + " |",
         "|---|" + "--:|" * len(backends),
@@ -93,8 +95,9 @@ def memory_table(groups: list[Group]) -> list[str]:
                     mark = "*" if row.n_run < group["case"]["n"] else ""
                     cells[i] = f"{row.value:,.0f}{mark}"
         out += [
-            f"#### {backend}: peak RSS added per item, in bytes (results list "
-            "excluded; limit=100)",
+            f"#### {backend}",
+            "",
+            "Peak RSS added per item, in bytes (the results list excluded; limit=100).",
             "",
             "| variant | " + " | ".join(f"N={n:,}" for n in sizes) + " |",
             "|---|" + "--:|" * len(sizes),

@@ -13,17 +13,20 @@ under ``--plait-seeds N`` seeds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from hypothesis import settings
-
-# tests/jobs.py holds shared checks; rewrite its asserts as pytest does tests.
-pytest.register_assert_rewrite("jobs")
+from hypothesis import HealthCheck, settings
 
 # Hypothesis' per-example deadline measures wall time, which a 2-core machine
 # shared with other test runs makes meaningless; budgets are set per test.
-settings.register_profile("plait", deadline=None)
+# The `backend` fixture is the same for every example of a test, as meant.
+settings.register_profile(
+    "plait",
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 settings.load_profile("plait")
 
 # plait.testing's plugin tests run small pytest sessions of their own; the
@@ -41,3 +44,14 @@ BACKENDS = [
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     backend: tuple[str, dict[str, Any]] = request.param
     return backend
+
+
+@pytest.fixture
+def backend(
+    anyio_backend: tuple[str, dict[str, Any]],
+) -> Literal["asyncio", "uvloop", "trio"]:
+    """The event loop's name as ``plait.testing.run`` takes it, for sync tests."""
+    name, options = anyio_backend
+    if options.get("use_uvloop"):
+        return "uvloop"
+    return "trio" if name == "trio" else "asyncio"

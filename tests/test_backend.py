@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -29,7 +29,7 @@ async def _backend_and(value: int) -> tuple[str, int]:
     ("backend", "expected"),
     [("asyncio", "asyncio"), ("uvloop", "asyncio"), ("trio", "trio")],
 )
-def test_run_on_each_backend(backend: Any, expected: str) -> None:
+def test_run_on_each_backend(backend: str, expected: str) -> None:
     assert plait.run(_backend_and, 7, backend=backend) == (expected, 7)
 
 
@@ -45,7 +45,21 @@ def test_run_on_uvloop_uses_uvloops_loop() -> None:
 
 def test_run_rejects_an_unknown_backend() -> None:
     with pytest.raises(ValueError, match="backend must be one of"):
-        plait.run(_backend_and, 1, backend="curio")  # type: ignore[arg-type]
+        plait.run(_backend_and, 1, backend="curio")
+
+
+def test_run_takes_a_backend_named_at_run_time() -> None:
+    # Any str type-checks, as with anyio.run: a name read from argv or config.
+    names: list[str] = list(get_args(plait.EventLoopName))
+    assert names == ["asyncio", "uvloop", "trio"]
+    for name in names:
+        assert plait.run(_backend_and, 1, backend=name)[1] == 1
+
+
+def test_run_rejects_a_backend_that_is_not_a_str() -> None:
+    backend: object = 3
+    with pytest.raises(TypeError, match=r"run\(\) backend must be one of .*, got 3"):
+        plait.run(_backend_and, 1, backend=backend)  # type: ignore[arg-type]
 
 
 def test_run_rejects_a_non_callable() -> None:

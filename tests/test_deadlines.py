@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 import plait
+from plait.testing import Clock
 
 
 async def test_checkpoint_raises_in_a_cancelled_scope() -> None:
@@ -64,6 +65,32 @@ async def test_remaining_counts_down_and_stops_at_zero() -> None:
         assert 0 < left <= 50
     deadline = anyio.current_time() - 1
     with anyio.move_on_at(deadline):
+        assert plait.remaining() == 0.0
+
+
+async def test_remaining_never_exceeds_the_time_really_left() -> None:
+    # A deadline a few ulps past now + 50: what the float sum behind
+    # move_on_after(50) gives at some clock readings.
+    now = anyio.current_time()
+    deadline = math.nextafter(math.nextafter(now + 50, math.inf), math.inf)
+    with anyio.move_on_at(deadline):
+        left = plait.remaining()
+        assert left is not None
+        assert 49 < left <= 50
+
+
+@pytest.mark.virtual_time
+async def test_remaining_right_after_move_on_after_is_the_timeout(clock: Clock) -> None:
+    if not clock.virtual:
+        pytest.skip("needs a clock that stands still: virtual time only")
+    # At this reading `now + 50` rounds up, to 50.00000000000003 s away.
+    clock.advance(254.83787681536361)
+    with anyio.move_on_after(50) as scope:
+        assert scope.deadline - anyio.current_time() > 50
+        assert plait.remaining() == 50.0
+    with anyio.move_on_after(0.0000019):
+        assert plait.remaining() == 0.000001
+    with anyio.move_on_after(0.0000004):
         assert plait.remaining() == 0.0
 
 

@@ -32,6 +32,7 @@ import anyio.abc
 import pytest
 
 import plait
+import plait.dashboard
 import plait.testing
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +44,10 @@ ANYIO_API = "https://anyio.readthedocs.io/en/stable/api.html#"
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
 _RUN = {"python", "pycon"}
 # Imported by some pages but only installed with the docs extra: a page that
-# needs one is skipped, with the reason, where the extra is missing.
+# needs one is marked `docs` (the README's docs step runs those) and skipped,
+# with the reason, where the extra is missing.
 _DOCS_ONLY_MODULES = ("aiometer", "matplotlib")
+DOCS_STEP = "the docs step: pip install -e '.[docs]' && pytest -m docs"
 _NOT_RUN = {"", "text", "bash", "console", "shell", "toml", "yaml", "ini", "json"}
 
 
@@ -188,14 +191,27 @@ def _run_doctest(block: Block, namespace: dict[str, object]) -> None:
     assert runner.failures == 0, f"{block.where}: doctest failed\n{out.getvalue()}"
 
 
-@pytest.mark.parametrize("page", doc_pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def _docs_only_imports(page: Path) -> list[str]:
+    code = "\n".join(b.code for b in fenced_blocks(page) if b.lang in _RUN)
+    return [
+        name
+        for name in _DOCS_ONLY_MODULES
+        if re.search(rf"^\s*(import|from) {name}\b", code, re.MULTILINE)
+    ]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param(page, marks=[pytest.mark.docs] if _docs_only_imports(page) else [])
+        for page in doc_pages()
+    ],
+    ids=lambda p: str(p.relative_to(DOCS)),
+)
 def test_page_examples_run(page: Path) -> None:
-    blocks = fenced_blocks(page)
-    code = "\n".join(b.code for b in blocks if b.lang in _RUN)
-    for name in _DOCS_ONLY_MODULES:
-        if re.search(rf"^\s*(import|from) {name}\b", code, re.MULTILINE):
-            pytest.importorskip(name, reason=f"{name}: pip install -e '.[docs]'")
-    run_blocks(blocks)
+    for name in _docs_only_imports(page):
+        pytest.importorskip(name, reason=f"{name}: {DOCS_STEP}")
+    run_blocks(fenced_blocks(page))
 
 
 def test_readme_example_runs() -> None:
@@ -294,6 +310,11 @@ def test_reference_documents_every_plait_name() -> None:
         for name in plait.testing.__all__
         if f"::: plait.testing.{name}\n" not in text
     ]
+    missing += [
+        name
+        for name in plait.dashboard.__all__
+        if f"::: plait.dashboard.{name}\n" not in text
+    ]
     assert missing == []
 
 
@@ -309,6 +330,7 @@ def test_reference_links_anyio_reexports_to_anyio() -> None:
 def test_reference_documents_nothing_that_is_gone() -> None:
     exported = {f"plait.{n}" for n in vars(plait)["__all__"]}
     exported |= {f"plait.testing.{n}" for n in plait.testing.__all__}
+    exported |= {f"plait.dashboard.{n}" for n in plait.dashboard.__all__}
     documented = set(re.findall(r"^::: (\S+)$", _reference_text(), re.MULTILINE))
     assert documented - exported == set()
 
@@ -326,8 +348,9 @@ def _griffe_extension() -> Any:
     return module
 
 
+@pytest.mark.docs
 def test_griffe_extension_fixes_docstrings() -> None:
-    griffe = pytest.importorskip("griffe", reason="pip install -e '.[docs]'")
+    griffe = pytest.importorskip("griffe", reason=DOCS_STEP)
     module = _griffe_extension()
     docstring = textwrap.dedent(
         """\
@@ -338,6 +361,9 @@ def test_griffe_extension_fixes_docstrings() -> None:
             lease, grace: seconds, both
                 of them.
             last: the last.
+
+        Raises:
+            TypeError, ValueError: bad arguments.
 
         Example:
             >>> 1 + 1
@@ -354,13 +380,16 @@ def test_griffe_extension_fixes_docstrings() -> None:
     assert "\nExamples:\n    >>> 1 + 1\n" in text
     sections = fn.docstring.parse("google")
     kinds = [section.kind.value for section in sections]
-    assert kinds == ["text", "parameters", "examples"]
+    assert kinds == ["text", "parameters", "raises", "examples"]
     names = [param.name for param in sections[1].value]
     assert names == ["first", "lease", "grace", "last"]
+    raised = [(str(e.annotation), e.description) for e in sections[2].value]
+    assert raised == [("TypeError", "bad arguments."), ("ValueError", "bad arguments.")]
 
 
+@pytest.mark.docs
 def test_site_builds_strictly(tmp_path: Path) -> None:
-    pytest.importorskip("mkdocs", reason="the docs tools: pip install -e '.[docs]'")
+    pytest.importorskip("mkdocs", reason=DOCS_STEP)
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     site = tmp_path / "site"
     result = subprocess.run(

@@ -25,7 +25,7 @@ from durable_scripts.seed import Seeded
 from durable_scripts.support import ENGINES, make_dsn
 from plait._jobs.durable import _listing, _overview
 from plait._jobs.durable._calls import open_engine
-from plait._jobs.durable._rows import STATES, State
+from plait._jobs.durable._rows import STATES, JobState
 
 
 def all_rows(dsn: str) -> list[dict[str, Any]]:
@@ -352,7 +352,7 @@ def admin_statements(dsn: str) -> list[tuple[str, tuple[Any, ...]]]:
         def run(tx: Any) -> list[tuple[str, tuple[Any, ...]]]:
             recording = Recording(tx)
             _overview.read_overview(recording, lister, time.time())
-            states: list[State | None] = [None, "queued", "running", "dead"]
+            states: list[JobState | None] = [None, "queued", "running", "dead"]
             for state in states:
                 for extra in ({}, {"type": "t1"}):
                     filters = _listing.Filters(state=state, **extra)

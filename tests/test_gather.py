@@ -196,3 +196,26 @@ async def test_coroutines_in_an_already_cancelled_scope_never_warn() -> None:
         await plait.race(*winner, stagger=1)
     for coro in winner:
         assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED
+
+
+@pytest.mark.virtual_time
+async def test_return_exceptions_raises_a_cleanup_error_under_an_outer_deadline() -> (
+    None
+):
+    async def cleanup_fails() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ConnectionError("cleanup")
+
+    with pytest.RaisesGroup(ConnectionError):
+        with anyio.move_on_after(1):
+            await plait.gather(cleanup_fails(), return_exceptions=True)
+
+
+async def test_the_same_coroutine_twice_is_refused_naming_the_argument() -> None:
+    coro = value_after(1)
+    with pytest.raises(ValueError, match=r"gather\(\) argument 1 must be") as info:
+        await plait.gather(coro, coro)
+    assert "argument 0" in str(info.value)
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED

@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 import plait
+import plait.testing
 
 
 async def square_after(x: int) -> int:
@@ -260,3 +261,200 @@ async def test_error_from_items_is_raised_even_with_return_exceptions(
     if ordered:
         assert got == [0, 1]
     assert any("items iterable" in note for note in info.value.__notes__)
+
+
+# An outer cancellation meeting a failure, several readers, leaving early
+# (issue 11): nothing is lost, nothing is invented, nothing hangs.
+
+
+async def _read_all(results: AsyncIterator[Any]) -> list[Any]:
+    return [r async for r in results]
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_failure_racing_an_outer_cancellation_is_raised(ordered: bool) -> None:
+    async def fails_as_cancelled(x: int) -> int:
+        if x == 1:
+            outer.cancel()
+            raise ValueError("real")
+        await anyio.sleep_forever()
+        return x
+
+    # Seen from outside the cancelled scope, as the caller sees it (inside,
+    # trio's group also holds the Cancelled that scope is waiting for).
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match="real")):
+        with anyio.CancelScope() as outer:
+            async with plait.imap(
+                fails_as_cancelled, range(3), limit=3, ordered=ordered
+            ) as results:
+                await _read_all(results)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+@pytest.mark.virtual_time
+async def test_a_cleanup_error_under_an_outer_deadline_is_raised(ordered: bool) -> None:
+    async def cleanup_fails(x: int) -> int:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ConnectionError(f"cleanup {x}")
+
+    with pytest.RaisesGroup(ConnectionError, ConnectionError):
+        with anyio.move_on_after(1):
+            async with plait.imap(
+                cleanup_fails, range(2), limit=2, ordered=ordered
+            ) as results:
+                await _read_all(results)
+
+
+@pytest.mark.virtual_time
+async def test_an_outer_cancellation_is_never_reported_as_a_lost_call() -> None:
+    """Workers cancelled by an enclosing scope while the reader is shielded."""
+
+    async def forever(x: int) -> int:
+        await anyio.sleep_forever()
+        return x
+
+    with anyio.CancelScope() as outer:
+        async with plait.imap(forever, range(2), limit=2) as results:
+            with anyio.CancelScope(shield=True):
+                outer.cancel()
+                await anyio.sleep(1)  # the workers are cancelled meanwhile
+            await _read_all(results)
+    assert outer.cancelled_caught
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_two_readers_share_the_results_and_both_finish(ordered: bool) -> None:
+    async def square(x: int) -> int:
+        for _ in range(x % 3):
+            await anyio.lowlevel.checkpoint()
+        return x * x
+
+    got: dict[str, list[int]] = {"a": [], "b": []}
+
+    async def reader(name: str, results: AsyncIterator[int]) -> None:
+        async for r in results:
+            got[name].append(r)
+
+    with anyio.fail_after(5):  # the bug was a reader waiting forever
+        async with (
+            plait.imap(square, range(20), limit=2, ordered=ordered) as results,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(reader, "a", results)
+            tg.start_soon(reader, "b", results)
+    assert sorted(got["a"] + got["b"]) == [x * x for x in range(20)]
+    if ordered:  # each reader still sees its share in input order
+        assert got["a"] == sorted(got["a"])
+        assert got["b"] == sorted(got["b"])
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_an_error_raised_while_closing_after_break_leaves_the_block(
+    ordered: bool,
+) -> None:
+    async def cleanup_fails(x: int) -> int:
+        if x == 0:
+            return 0
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise KeyError(f"closing {x}")
+
+    with pytest.RaisesGroup(KeyError, KeyError):
+        async with plait.imap(cleanup_fails, range(3), limit=3, ordered=ordered) as rs:
+            async for r in rs:
+                assert r == 0
+                break
+
+
+# The block's lifecycle: imap's block is a TaskGroupOwner.
+
+
+async def test_the_block_is_entered_once() -> None:
+    stream = plait.imap(square_after, range(3), limit=2)
+    async with stream as results:
+        assert [r async for r in results] == [0, 1, 4]
+    with pytest.raises(RuntimeError, match="entered only once"):
+        async with stream:
+            pass
+
+
+async def test_the_block_error_and_a_failure_nobody_read_leave_together() -> None:
+    """The block's error first, then what the work raised, in one group."""
+
+    async def fails_later(x: int) -> int:
+        if x == 0:
+            return 0
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ConnectionError(f"cleanup {x}")
+
+    with pytest.RaisesGroup(KeyError, ConnectionError, ConnectionError) as info:
+        async with plait.imap(fails_later, range(3), limit=3) as results:
+            async for _ in results:
+                raise KeyError("block")
+    assert isinstance(info.value.exceptions[0], KeyError)
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_a_second_failure_leaves_after_the_first(ordered: bool) -> None:
+    """The iterator raises one failure, as itself; the other is not dropped.
+
+    Item 1 fails first; ordered, item 0's failure comes first all the same.
+    """
+    one_failed = anyio.Event()
+
+    async def two_fail(x: int) -> int:
+        if x == 1:
+            one_failed.set()
+            raise ValueError("item 1")
+        await one_failed.wait()
+        raise OSError("item 0")
+
+    with pytest.RaisesGroup(ValueError, OSError) as info:
+        async with plait.imap(two_fail, range(2), limit=2, ordered=ordered) as rs:
+            async for _ in rs:
+                pass
+    raised_first = type(info.value.exceptions[0])
+    assert raised_first is (OSError if ordered else ValueError)
+
+
+def test_a_failure_its_worker_and_a_reader_both_could_raise_is_raised_once(
+    backend: Any,
+) -> None:
+    """The reader wakes as the block is cancelled, and so does the worker
+    holding a failure: whichever raises it first claims it.
+
+    Every hand-off point switches tasks once; over a few dozen seeds, trio's
+    shuffling scheduler lets the worker raise it before the reader does.
+    """
+
+    async def fails_at_once(x: int) -> int:
+        if x == 0:
+            raise ValueError("once")
+        await anyio.sleep_forever()
+        return x
+
+    second = 1.0 if backend != "uvloop" else 0.01  # real time on uvloop
+
+    async def cancel_later(scope: anyio.CancelScope) -> None:
+        await anyio.sleep(second)
+        scope.cancel()
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            outer = anyio.CancelScope()
+            tg.start_soon(cancel_later, outer)
+            with pytest.RaisesGroup(ValueError, allow_unwrapped=True), outer:
+                async with plait.imap(
+                    fails_at_once, range(2), limit=2, ordered=False
+                ) as results:
+                    await anyio.sleep(second)  # busy as the failure comes
+                    await _read_all(results)
+
+    for seed in range(40):
+        with plait.testing.fuzz_schedule(seed, probability=1.0, max_switches=1):
+            plait.testing.run(main, backend=backend, virtual_time=backend != "uvloop")

@@ -34,6 +34,13 @@ OPTIONAL = (
     "cronsim",
     "zoneinfo",
     "plait.testing",
+    "plait.dashboard",
+    "starlette",
+    "jinja2",
+    "multipart",
+    "hypercorn",
+    "playwright",
+    "httpx",
 )
 
 
@@ -87,3 +94,14 @@ def test_supervision_and_job_backends_load_on_first_use() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_dashboard_loads_its_extra_only_when_used() -> None:
+    # `plait dashboard` must be able to say which extra is missing, so the
+    # package imports Starlette and Jinja2 only when `app` is first used.
+    extra = ("starlette", "jinja2", "multipart", "hypercorn")
+    modules = _modules_after("import plait.dashboard")
+    assert [name for name in extra if _loaded(modules, name)] == []
+    modules = _modules_after("import plait.dashboard; plait.dashboard.app")
+    assert _loaded(modules, "starlette")
+    assert _loaded(modules, "jinja2")

@@ -6,6 +6,7 @@ import anyio
 import pytest
 from anyio.abc import TaskGroup
 
+import plait
 import plait.testing
 from plait._core._lifecycle import TaskGroupOwner
 
@@ -102,3 +103,44 @@ async def test_a_normal_exit_leaves_nothing_running() -> None:
         await owner.started.wait()
     assert owner.closed
     assert owner.background_done
+
+
+async def test_a_task_cancel_on_the_way_out_does_not_replace_the_block_error() -> None:
+    """asyncio's Task.cancel() gets through a shield; the block's error still wins."""
+    if plait.current_backend() == "trio":
+        pytest.skip("native task cancellation is asyncio's")
+    import asyncio
+
+    host = asyncio.current_task()
+    assert host is not None
+    owner = Owner()
+    with pytest.raises(ValueError, match="block"):
+        async with owner:
+            await owner.started.wait()
+            # Delivered while the owner waits for its work to stop.
+            asyncio.get_running_loop().call_soon(host.cancel)
+            raise ValueError("block")
+    # The cancellation cut _close short (a shield keeps out cancel scopes,
+    # not Task.cancel()), yet the group was exited: nothing runs on.
+    assert owner.background_done
+    host.uncancel()
+
+
+async def test_release_runs_after_the_group_and_its_error_is_kept() -> None:
+    class Releasing(Owner):
+        released_with_work_done: bool | None = None
+
+        async def _closed(self) -> None:
+            self.released_with_work_done = self.background_done
+            raise OSError("release")
+
+    owner = Releasing()
+    with pytest.raises(OSError, match="release"):
+        async with owner:
+            await owner.started.wait()
+    assert owner.released_with_work_done is True
+    owner = Releasing()
+    with pytest.RaisesGroup(ValueError, OSError):
+        async with owner:
+            await owner.started.wait()
+            raise ValueError("block")

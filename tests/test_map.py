@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import math
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -530,9 +531,10 @@ async def test_a_call_cancelled_outside_any_scope_is_not_a_lost_result() -> None
         await anyio.sleep(0)
         return x
 
-    with pytest.raises(RuntimeError, match="cancelled outside any cancel scope"):
+    lost = pytest.RaisesExc(RuntimeError, match="cancelled outside any cancel scope")
+    with pytest.RaisesGroup(lost):
         await plait.bounded_map(cancel_own_task, range(10), limit=3)
-    with pytest.raises(RuntimeError, match="cancelled outside any cancel scope"):
+    with pytest.RaisesGroup(lost):
         await plait.bounded_map(cancel_own_task, (x for x in range(10)), limit=3)
     for ordered in (True, False):
         got: list[int] = []
@@ -544,3 +546,75 @@ async def test_a_call_cancelled_outside_any_scope_is_not_a_lost_result() -> None
                     got.append(r)
         if ordered:
             assert got == [0, 1, 2, 3, 4]  # earlier results first, then the error
+
+
+# An outer cancellation meeting a failure (issue 11): nothing is lost.
+
+
+@pytest.mark.parametrize("return_exceptions", [False, True])
+async def test_a_failure_racing_an_outer_cancellation_is_raised(
+    return_exceptions: bool,
+) -> None:
+    """The item fails just as its caller is cancelled: the failure wins."""
+
+    async def fails_as_cancelled(x: int) -> int:
+        if x == 1:
+            outer.cancel()
+            raise ValueError("real")
+        await anyio.sleep_forever()
+        return x
+
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match="real")):
+        with anyio.CancelScope() as outer:
+            await plait.bounded_map(
+                fails_as_cancelled,
+                range(3),
+                limit=3,
+                return_exceptions=return_exceptions,
+            )
+
+
+@pytest.mark.parametrize("return_exceptions", [False, True])
+@pytest.mark.virtual_time
+async def test_a_cleanup_error_under_an_outer_deadline_is_raised(
+    return_exceptions: bool,
+) -> None:
+    async def cleanup_fails(x: int) -> int:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ConnectionError(f"cleanup {x}")
+
+    with pytest.RaisesGroup(ConnectionError, ConnectionError):
+        with anyio.move_on_after(1):
+            await plait.bounded_map(
+                cleanup_fails, range(2), limit=2, return_exceptions=return_exceptions
+            )
+
+
+async def test_return_exceptions_is_a_result_unless_raised_while_cancelled() -> None:
+    """An error raised before the map is cancelled is a result, even after
+    another worker's failure has stopped the map (found by the stress run).
+    """
+    items_failed = anyio.Event()
+    pending_when_raised: list[bool] = []
+
+    async def items() -> AsyncIterator[int]:
+        yield 0
+        await anyio.lowlevel.checkpoint()
+        items_failed.set()
+        raise OSError("items broke")
+
+    async def fails_as_items_fail(x: int) -> int:
+        await items_failed.wait()
+        pending_when_raised.append(plait.effective_deadline() == -math.inf)
+        raise ValueError(x)
+
+    with pytest.raises(ExceptionGroup) as info:
+        await plait.bounded_map(
+            fails_as_items_fail, items(), limit=2, return_exceptions=True
+        )
+    raised = [type(e) for e in info.value.exceptions]
+    # A failure when a cancellation was pending, else a result dropped with
+    # the others: never both, never decided by anything else.
+    assert raised == ([OSError, ValueError] if pending_when_raised[0] else [OSError])

@@ -41,11 +41,10 @@ class NotebookFailedError(AssertionError):
 
 
 def _tools() -> tuple[Any, Any, Any]:
-    nbclient = pytest.importorskip(
-        "nbclient", reason="the notebook tools: pip install -e '.[docs]'"
-    )
-    nbformat = pytest.importorskip("nbformat")
-    jupytext = pytest.importorskip("jupytext")
+    reason = "the docs step: pip install -e '.[docs]' && pytest -m docs"
+    nbclient = pytest.importorskip("nbclient", reason=reason)
+    nbformat = pytest.importorskip("nbformat", reason=reason)
+    jupytext = pytest.importorskip("jupytext", reason=reason)
     return nbclient, nbformat, jupytext
 
 
@@ -89,6 +88,7 @@ def _cells(notebook: Any) -> list[tuple[str, str]]:
     return [(cell.cell_type, cell.source) for cell in notebook.cells]
 
 
+@pytest.mark.docs
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_notebook_runs_cleanly(source: Path, tmp_path: Path) -> None:
     start = time.monotonic()
@@ -97,6 +97,7 @@ def test_notebook_runs_cleanly(source: Path, tmp_path: Path) -> None:
     assert time.monotonic() - start < 90
 
 
+@pytest.mark.docs
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_stored_notebook_matches_its_source(source: Path) -> None:
     _, nbformat, _ = _tools()
@@ -109,6 +110,7 @@ def test_stored_notebook_matches_its_source(source: Path) -> None:
     nbformat.validate(notebook)
 
 
+@pytest.mark.docs
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_stored_outputs_are_clean_and_small(source: Path) -> None:
     _, nbformat, _ = _tools()
@@ -150,6 +152,7 @@ print("not reached")
 """
 
 
+@pytest.mark.docs
 @pytest.mark.parametrize("magic", ["", "%autoawait trio"], ids=["asyncio", "trio"])
 def test_a_task_group_that_raises_fails_the_run(tmp_path: Path, magic: str) -> None:
     # IPython prints this ExceptionGroup to stderr and records no error
@@ -160,6 +163,7 @@ def test_a_task_group_that_raises_fails_the_run(tmp_path: Path, magic: str) -> N
         execute(read_source(source), tmp_path)
 
 
+@pytest.mark.docs
 def test_stderr_output_fails_the_run(tmp_path: Path) -> None:
     source = tmp_path / "noisy.py"
     source.write_text("# %%\nimport sys\nprint('oops', file=sys.stderr)\n")

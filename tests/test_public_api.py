@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import get_origin
+
 import anyio
 import anyio.abc
 import pytest
@@ -67,15 +69,40 @@ def test_reexport_keeps_its_module(name: str) -> None:
         assert not module.startswith("plait")
 
 
+# Type aliases a public signature uses, exported so that users can name them.
+TYPE_ALIASES = {
+    "AwaitableOrFn",
+    "EventLoopName",
+    "JobHandlerFn",
+    "JobState",
+    "MissedTickPolicy",
+    "PeriodicErrorPolicy",
+    "RetryOn",
+}
+
+
+def _own_names() -> list[str]:
+    """The names plait defines: neither anyio's objects nor type aliases."""
+    exclude = ANYIO_REEXPORTS.keys() | TYPE_ALIASES
+    return [name for name in vars(plait)["__all__"] if name not in exclude]
+
+
+def test_type_aliases_are_exported_aliases() -> None:
+    exported = set(vars(plait)["__all__"])
+    assert exported >= TYPE_ALIASES
+    aliases = {n for n in exported if get_origin(getattr(plait, n)) is not None}
+    assert aliases == TYPE_ALIASES
+
+
 def test_names_plait_defines_report_plait_as_module() -> None:
-    own = [name for name in vars(plait)["__all__"] if name not in ANYIO_REEXPORTS]
+    own = _own_names()
     assert own, "plait defines names of its own"
     wrong = [name for name in own if getattr(plait, name).__module__ != "plait"]
     assert wrong == []
 
 
 def test_names_plait_defines_have_docstrings_with_examples() -> None:
-    own = [name for name in vars(plait)["__all__"] if name not in ANYIO_REEXPORTS]
+    own = _own_names()
     lacking = [
         name for name in own if ">>>" not in (getattr(plait, name).__doc__ or "")
     ]

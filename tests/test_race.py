@@ -6,9 +6,11 @@ import inspect
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import plait
+import plait.testing
 from plait.testing import Clock
 
 
@@ -210,3 +212,103 @@ async def test_no_task_left_after_race() -> None:
     before = len(anyio.get_running_tasks())
     await plait.race(anyio.sleep_forever(), _value(1))
     assert len(anyio.get_running_tasks()) == before
+
+
+# An outer cancellation meeting a failure, and the same tick (issue 11).
+
+
+@pytest.mark.virtual_time
+async def test_a_cleanup_error_under_an_outer_deadline_is_raised() -> None:
+    async def cleanup_fails() -> int:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ConnectionError("cleanup")
+
+    with pytest.RaisesGroup(ConnectionError, ConnectionError):
+        with anyio.move_on_after(1):
+            await plait.race(cleanup_fails, cleanup_fails)
+
+
+async def test_every_contestant_failing_as_the_caller_is_cancelled_fails() -> None:
+    async def fails_as_cancelled(name: str) -> int:
+        outer.cancel()
+        raise ValueError(name)
+
+    with pytest.RaisesGroup(ValueError, ValueError):
+        with anyio.CancelScope() as outer:
+            await plait.race(
+                lambda: fails_as_cancelled("a"), lambda: fails_as_cancelled("b")
+            )
+
+
+@pytest.mark.parametrize("stagger", [None, 0.5])
+@pytest.mark.virtual_time
+async def test_a_callable_that_raises_when_called_is_a_failed_contestant(
+    stagger: float | None,
+) -> None:
+    """Both modes agree: the race goes on without it."""
+
+    def cannot_start() -> Any:
+        raise OSError("no route")
+
+    async def healthy() -> str:
+        await anyio.sleep(1)
+        return "healthy"
+
+    assert await plait.race(cannot_start, healthy, stagger=stagger) == "healthy"
+    named = pytest.RaisesExc(
+        OSError, check=lambda e: "race() argument 0" in str(e.__notes__)
+    )
+    with pytest.RaisesGroup(named, pytest.RaisesExc(OSError)):
+        await plait.race(cannot_start, cannot_start, stagger=stagger)
+
+
+@pytest.mark.parametrize("seed", [None, *range(8)])
+def test_a_loser_failing_in_the_winners_tick_does_not_hide_the_winner(
+    backend: Any, seed: int | None
+) -> None:
+    """Winner and a never-cancelled failing loser wake in one loop iteration."""
+
+    async def main() -> str:
+        won = ""
+        both = anyio.Event()
+
+        async def winner() -> str:
+            await both.wait()
+            return "winner"
+
+        async def loser() -> str:
+            await both.wait()
+            raise ValueError("loser")
+
+        async def start() -> None:
+            await anyio.lowlevel.checkpoint()
+            both.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(start)
+            won = await plait.race(winner(), loser())
+        return won
+
+    outcome = plait.testing.run(
+        main, backend=backend, virtual_time=backend != "uvloop", fuzz_seed=seed
+    )
+    assert outcome == "winner"
+
+
+@pytest.mark.virtual_time
+async def test_a_contestant_timing_out_on_its_own_is_a_failed_contestant() -> None:
+    """Its TimeoutError comes from a cancellation, but one it caught itself."""
+
+    async def times_out() -> str:
+        with anyio.fail_after(1):
+            await anyio.sleep(5)
+        return "late"
+
+    async def healthy() -> str:
+        await anyio.sleep(2)
+        return "healthy"
+
+    assert await plait.race(times_out, healthy) == "healthy"
+    assert await plait.race(times_out, healthy, stagger=0.5) == "healthy"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import anyio
 import pytest
 
@@ -134,3 +136,15 @@ async def test_policy_and_fields_combine() -> None:
     base = plait.RetryPolicy(attempts=1, base_delay=0)
     flaky = Flaky(1)
     assert await plait.retry(flaky, policy=base, attempts=2) == "ok"
+
+
+def test_infinite_or_nan_delays_are_refused_naming_the_field() -> None:
+    """Issue 11: base_delay=inf was refused with a message about max_delay."""
+    finite = r"must be a finite number of seconds"
+    for value in (math.inf, math.nan):
+        with pytest.raises(ValueError, match=rf"RetryPolicy\(\) base_delay {finite}"):
+            plait.RetryPolicy(base_delay=value)
+        with pytest.raises(ValueError, match=rf"RetryPolicy\(\) base_delay {finite}"):
+            plait.RetryPolicy(base_delay=value, max_delay=math.inf)
+    with pytest.raises(ValueError, match=r"RetryPolicy\(\) max_delay must be a"):
+        plait.RetryPolicy(max_delay=math.inf)

@@ -9,6 +9,7 @@ import threading
 import time
 
 import anyio
+import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 import pytest
@@ -258,7 +259,7 @@ class TestRun:
             return anyio.current_time()
 
         wall = time.perf_counter()
-        assert run(main, 2, backend=backend) == 7200.0  # type: ignore[arg-type]
+        assert run(main, 2, backend=backend) == 7200.0
         assert time.perf_counter() - wall < 1.0
 
     def test_uvloop_refuses_virtual_time_clearly(self) -> None:
@@ -298,7 +299,7 @@ class TestRun:
             pass
 
         with pytest.raises(ValueError, match="backend must be one of"):
-            run(main, backend="curio")  # type: ignore[arg-type]
+            run(main, backend="curio")
 
     def test_bad_virtual_time_argument(self) -> None:
         async def main() -> None:

@@ -261,5 +261,5 @@ def test_gather_under_fuzzing_and_virtual_time(
         return outcome
 
     with fuzz_schedule(seed):
-        outcome = run(main, backend=backend)  # type: ignore[arg-type]
+        outcome = run(main, backend=backend)
     assert _gather_outcome_is_possible(plan, outcome), outcome

@@ -27,6 +27,7 @@ import plait
 from plait._jobs.durable._listing import Filters, encode_cursor
 
 from . import _dbs
+from ._dashboard import page_records
 
 REPEATS = 15
 QUEUES = 5
@@ -207,4 +208,5 @@ async def _time_calls(dsn: str, engine: str, total: int) -> list[dict[str, Any]]
             if isinstance(answer, plait.QueueOverview):
                 record["estimated"] = sorted(answer.estimated)
             records.append(record)
+    records += await page_records(dsn, engine, total, repeats=REPEATS)
     return records

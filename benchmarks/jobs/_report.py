@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from .._stats import paired_ratio
+from ._dashboard import markdown as dashboard_markdown
 
 BEGIN = "<!-- jobs:begin -->"
 END = "<!-- jobs:end -->"
@@ -31,6 +32,7 @@ def markdown(results: dict[str, Any]) -> str:
     out += _throughput(records, meta)
     out += _latency(records)
     out += _admin(records)
+    out += dashboard_markdown(records, ENGINES)
     out += _submit(records)
     out += [END, ""]
     return "\n".join(out)

@@ -18,6 +18,7 @@ from typing import Any
 from .._page import machine, write_page
 from . import _dbs, _processing
 from ._admin import admin_cases
+from ._dashboard import line as dashboard_line
 from ._procs import ROOT
 from ._report import BEGIN, END, markdown
 from ._submit import submit_cases
@@ -205,6 +206,8 @@ def _line(record: dict[str, Any]) -> str:
             f"admin {record['engine']}, {record['jobs']:,} jobs, {record['query']}: "
             f"median {record['median'] * 1e3:.1f} ms, max {record['max'] * 1e3:.1f} ms"
         )
+    if case == "dashboard":
+        return dashboard_line(record)
     if case == "submit":
         who = "" if record["workers"] is None else f", {record['workers']} worker(s)"
         return (

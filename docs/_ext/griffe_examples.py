@@ -7,8 +7,10 @@
 - A plural after inline code is written ``Name``\\s, the reStructuredText
   way; in Markdown the backslash would show, so it is dropped.
 - An ``Args:`` entry may name several parameters that share a description
-  (``lease, grace: ...``), as napoleon reads Google style; griffe takes the
-  whole list for one name, so the entry is repeated for each.
+  (``lease, grace: ...``), and a ``Raises:`` entry several exceptions
+  (``TypeError, ValueError: bad arguments``), as napoleon reads Google
+  style; griffe takes the whole list for one name, so the entry is repeated
+  for each, and the reference lists one exception per line.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import griffe
 
 _HEADER = re.compile(r"^(\s*)Example:[ \t]*$", re.MULTILINE)
 _PLURAL = re.compile(r"`\\s\b")
-_SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters):\s*$")
+_SECTION = re.compile(r"^(\s*)(Args|Arguments|Parameters|Raises):\s*$")
 _SHARED = re.compile(r"^(\s+)(\w+(?:, \w+)+):(.*)$")
 
 

@@ -38,12 +38,14 @@ if TYPE_CHECKING or not install_lazy_importer():
     from anyio.abc import TaskGroup as TaskGroup
     from anyio.abc import TaskStatus as TaskStatus
 
+    from ._core._awaitables import AwaitableOrFn as AwaitableOrFn
     from ._core._cancellation import is_cancelled as is_cancelled
     from ._core._cancellation import non_cancel_subgroup as non_cancel_subgroup
     from ._core._deadlines import checkpoint as checkpoint
     from ._core._deadlines import effective_deadline as effective_deadline
     from ._core._deadlines import remaining as remaining
     from ._core._deadlines import shield as shield
+    from ._core._event_loop import EventLoopName as EventLoopName
     from ._core._event_loop import current_backend as current_backend
     from ._core._event_loop import run as run
     from ._core._fuzz import fuzz_point as fuzz_point
@@ -53,6 +55,7 @@ if TYPE_CHECKING or not install_lazy_importer():
     from ._jobs._model import DrainReport as DrainReport
     from ._jobs._model import Job as Job
     from ._jobs._model import JobHandler as JobHandler
+    from ._jobs._model import JobHandlerFn as JobHandlerFn
     from ._jobs._model import JobHandlers as JobHandlers
     from ._jobs._model import TaskBackend as TaskBackend
     from ._jobs.durable import DatabaseUnavailableError as DatabaseUnavailableError
@@ -67,18 +70,22 @@ if TYPE_CHECKING or not install_lazy_importer():
     from ._jobs.durable import SchemaVersionError as SchemaVersionError
     from ._jobs.durable import ThroughputBucket as ThroughputBucket
     from ._jobs.durable import WorkerStats as WorkerStats
+    from ._jobs.durable._rows import JobState as JobState
     from ._patterns._as_completed import as_completed as as_completed
     from ._patterns._gather import gather as gather
     from ._patterns._imap import imap as imap
     from ._patterns._map import bounded_map as bounded_map
     from ._patterns._race import race as race
     from ._patterns._ratelimit import RateLimiter as RateLimiter
+    from ._patterns._retry import RetryOn as RetryOn
     from ._patterns._retry import RetryPolicy as RetryPolicy
     from ._patterns._retry import retry as retry
     from ._supervision._observers import LoggingObserver as LoggingObserver
     from ._supervision._observers import ServiceEvent as ServiceEvent
     from ._supervision._observers import SupervisorObserver as SupervisorObserver
     from ._supervision._otel import OpenTelemetryObserver as OpenTelemetryObserver
+    from ._supervision._periodic import MissedTickPolicy as MissedTickPolicy
+    from ._supervision._periodic import PeriodicErrorPolicy as PeriodicErrorPolicy
     from ._supervision._periodic import every as every
     from ._supervision._scheduler import PeriodicJobStats as PeriodicJobStats
     from ._supervision._scheduler import Scheduler as Scheduler

@@ -21,7 +21,7 @@ def install_lazy_importer() -> bool:
     Returns ``False`` when the source cannot be read (a zipapp without
     sources, say), and the caller then imports the block eagerly.
     """
-    package_globals = sys._getframe(1).f_globals
+    package_globals = sys._getframe(1).f_globals  # pyright: ignore[reportPrivateUsage]
     package_name: str = package_globals["__name__"]
     # Only the block's names are public.
     del package_globals["TYPE_CHECKING"], package_globals["install_lazy_importer"]

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
@@ -27,10 +27,13 @@ async def _flaky_mirror() -> str:
 
 
 def _show(result: object) -> str:
-    if isinstance(result, list) and len(result) > 6:
-        head = ", ".join(map(repr, result[:4]))
-        return f"[{head}, ..., {result[-1]!r}] ({len(result)} results)"
-    return repr(result)
+    if not isinstance(result, list):
+        return repr(result)
+    items = cast("list[object]", result)
+    if len(items) <= 6:
+        return repr(items)
+    head = ", ".join(map(repr, items[:4]))
+    return f"[{head}, ..., {items[-1]!r}] ({len(items)} results)"
 
 
 async def _tour(label: str) -> list[str]:
@@ -92,7 +95,7 @@ def tour() -> None:
         if unavailable is not None:
             print(f"backend: {backend}: {unavailable}\n")
             continue
-        for line in run(_tour, backend, backend=backend):  # type: ignore[arg-type]
+        for line in run(_tour, backend, backend=backend):
             print(line)
         print()
 

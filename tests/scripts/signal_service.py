@@ -53,4 +53,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    plait.run(main, backend=sys.argv[1])  # type: ignore[arg-type]
+    plait.run(main, backend=sys.argv[1])

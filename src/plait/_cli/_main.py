@@ -29,6 +29,9 @@ COMMANDS: dict[str, Command] = {
     "tour": Command(
         "plait._tour", "run gather, race and bounded_map on every event loop here"
     ),
+    "dashboard": Command(
+        "plait.dashboard._cli", "serve the web dashboard of a durable job queue"
+    ),
     "worker": Command(
         "plait._jobs.durable._cli", "run, inspect or drain a durable job queue"
     ),

@@ -16,6 +16,8 @@ from typing import Any, NoReturn, TypeAlias, TypeVar
 T = TypeVar("T")
 
 AwaitableOrFn: TypeAlias = Awaitable[T] | Callable[[], Awaitable[T]]
+"""What ``gather``, ``race`` and ``as_completed`` take: an awaitable giving a
+``T``, or a function of no arguments returning one (``lambda: fetch(url)``)."""
 
 _REPR_LIMIT = 60
 
@@ -46,9 +48,11 @@ def close_unstarted(objs: Iterable[object]) -> None:
 
 
 def check_awaitables(pattern: str, args: tuple[object, ...]) -> None:
-    """Raise TypeError at the call if an argument is neither awaitable nor callable.
+    """Raise at the call if an argument is neither awaitable nor callable.
 
-    Every coroutine object among *args* is closed before raising.
+    TypeError for such an argument; ValueError for a coroutine object given
+    twice (it can run only once). Every coroutine object among *args* is
+    closed before raising.
     """
     for index, arg in enumerate(args):
         if not (is_awaitable(arg) or callable(arg)):
@@ -57,6 +61,23 @@ def check_awaitables(pattern: str, args: tuple[object, ...]) -> None:
                 f"{pattern}() argument {index} must be an awaitable or a "
                 f"zero-argument callable returning one, got {short_repr(arg)}"
             )
+    if len(set(map(id, args))) < len(args):  # rare: find the repeated coroutine
+        _check_no_coroutine_twice(pattern, args)
+
+
+def _check_no_coroutine_twice(pattern: str, args: tuple[object, ...]) -> None:
+    first: dict[int, int] = {}
+    for index, arg in enumerate(args):
+        if inspect.iscoroutine(arg):
+            earlier = first.setdefault(id(arg), index)
+            if earlier != index:
+                close_unstarted(args)
+                raise ValueError(
+                    f"{pattern}() argument {index} must be another coroutine "
+                    f"object than argument {earlier} (a coroutine runs only "
+                    f"once: call the async function again, or pass the function "
+                    f"itself), got {short_repr(arg)}"
+                )
 
 
 def call_for_awaitable(
@@ -134,7 +155,7 @@ async def _await(aw: Awaitable[T]) -> T:
 def to_coroutine(aw: Awaitable[T]) -> Coroutine[Any, Any, T]:
     """Return *aw* if it is a coroutine, else a coroutine that awaits it."""
     if type(aw) is CoroutineType:
-        return aw
+        return aw  # pyright: ignore[reportUnknownVariableType]
     return _await(aw)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from anyio import get_cancelled_exc_class
+import math
+from typing import cast
+
+from anyio import current_effective_deadline, get_cancelled_exc_class
 
 
 def is_cancelled(exc: BaseException) -> bool:
@@ -27,8 +30,49 @@ def is_cancelled(exc: BaseException) -> bool:
     """
     cancelled = get_cancelled_exc_class()
     if isinstance(exc, BaseExceptionGroup):
-        return all(is_cancelled(inner) for inner in exc.exceptions)
+        group = cast("BaseExceptionGroup[BaseException]", exc)
+        return all(is_cancelled(inner) for inner in group.exceptions)
     return isinstance(exc, cancelled)
+
+
+def cancellation_pending() -> bool:
+    """Tell whether the next checkpoint here will raise a cancellation.
+
+    True when an enclosing scope (up to the nearest shield) has been
+    cancelled, explicitly or by its deadline (anyio then reports the
+    effective deadline as ``-inf``). A deadline that has passed but not yet
+    fired does not count: the answer never depends on the clock moving
+    between two looks. Patterns ask it when a call fails, to tell a failure
+    of its own from one raised while it was being cancelled (its cleanup
+    failing), and a scope's cancellation from one delivered outside any
+    scope (asyncio's ``Task.cancel()``).
+    """
+    return current_effective_deadline() == -math.inf
+
+
+def raised_while_cancelled(exc: BaseException) -> bool:
+    """Tell whether *exc* came from cleanup run because the code is cancelled.
+
+    True when a cancellation is in its context chain (it was raised in an
+    ``except`` or ``finally`` block handling one) and a cancellation is still
+    pending here. A failure met just as a cancellation was requested but
+    before it was delivered has none in its context; a ``TimeoutError`` from
+    a ``fail_after`` inside the code has one, but that cancellation was
+    caught there and is no longer pending (a scope catches its own
+    cancellation only when no enclosing one is cancelled too). A
+    cancellation outside any cancel scope (asyncio's ``Task.cancel()``)
+    leaves nothing pending to see.
+    """
+    if not cancellation_pending():
+        return False
+    seen: set[int] = set()
+    context = exc.__context__
+    while context is not None and id(context) not in seen:
+        if is_cancelled(context):
+            return True
+        seen.add(id(context))
+        context = context.__context__
+    return False
 
 
 def non_cancel_subgroup(

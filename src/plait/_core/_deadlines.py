@@ -41,7 +41,10 @@ def remaining() -> float | None:
     """Return the seconds left until the effective deadline.
 
     ``0.0`` once the deadline has passed (or the scope is cancelled), ``None``
-    when there is no deadline.
+    when there is no deadline. The value is rounded down to the microsecond,
+    so it never exceeds the time really left: right after
+    ``move_on_after(5)`` it is at most ``5``, never ``5.000000000000003``
+    (the float sum ``start + 5`` behind the deadline can round up).
 
     Example:
         >>> import anyio, plait
@@ -55,7 +58,13 @@ def remaining() -> float | None:
     deadline = effective_deadline()
     if deadline is None:
         return None
-    return max(0.0, deadline - current_time())
+    left = deadline - current_time()
+    if left <= 0:
+        return 0.0
+    # The deadline is `start + timeout` rounded to a float, which can land a
+    # few ulps past the true instant; flooring to the microsecond removes that
+    # error for any clock reading below 2**33 s, and errs on the safe side.
+    return math.floor(left * 1_000_000) / 1_000_000
 
 
 def shield() -> CancelScope:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, TypeVar, TypeVarTuple, Unpack
+from typing import Any, Literal, TypeAlias, TypeVar, TypeVarTuple, Unpack, get_args
 
 import anyio
 import sniffio
@@ -13,8 +13,15 @@ from ._checks import check_choice
 T = TypeVar("T")
 PosArgsT = TypeVarTuple("PosArgsT")
 
-BackendName = Literal["asyncio", "uvloop", "trio"]
-_BACKENDS: tuple[str, ...] = ("asyncio", "uvloop", "trio")
+EventLoopName: TypeAlias = Literal["asyncio", "uvloop", "trio"]
+"""The event loops ``run()`` starts: ``'asyncio'``, ``'uvloop'`` or ``'trio'``.
+
+``run()`` takes any ``str`` (as ``anyio.run`` does) and checks it when
+called; annotate your own settings with this alias to have a type checker
+hold them to the three names.
+"""
+
+_EVENT_LOOPS: tuple[str, ...] = get_args(EventLoopName)
 
 
 def current_backend() -> Literal["asyncio", "trio"]:
@@ -45,7 +52,7 @@ def backend_run_args(
     backend: str, backend_options: Mapping[str, Any] | None
 ) -> tuple[str, dict[str, Any]]:
     """Translate plait's backend name to anyio's ``(backend, options)``."""
-    check_choice("run()", "backend", backend, _BACKENDS)
+    check_choice("run()", "backend", backend, _EVENT_LOOPS)
     options = dict(backend_options or {})
     if backend == "uvloop":
         options.setdefault("use_uvloop", True)
@@ -56,7 +63,7 @@ def backend_run_args(
 def run(
     fn: Callable[[Unpack[PosArgsT]], Awaitable[T]],
     *args: *PosArgsT,
-    backend: BackendName = "asyncio",
+    backend: str = "asyncio",
     backend_options: Mapping[str, Any] | None = None,
 ) -> T:
     """Run ``fn(*args)`` on a new event loop and return its result.
@@ -65,8 +72,13 @@ def run(
         fn: an async function.
         *args: positional arguments for *fn*.
         backend: ``'asyncio'``, ``'uvloop'`` (asyncio on uvloop's loop) or
-            ``'trio'``.
+            ``'trio'`` (see ``EventLoopName``); any ``str`` type-checks, as
+            with ``anyio.run``, and another name raises ``ValueError``.
         backend_options: passed to anyio's backend as ``backend_options``.
+
+    Raises:
+        ValueError: *backend* is not one of the three names.
+        TypeError: *fn* is not callable, or *backend* is not a ``str``.
 
     Example:
         >>> import plait

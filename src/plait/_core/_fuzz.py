@@ -1,7 +1,9 @@
 """The hand-off points where ``plait.testing`` may perturb the schedule.
 
-Outside a fuzzing run the hook is ``None`` and patterns pick their plain code
-path once per call, so an unfuzzed run pays nothing per item.
+The points sit on the patterns' one code path: each call reads the hook once,
+and each point costs a test of it against ``None`` (once per item in the pool
+loops), so a fuzzed run executes the very code an unfuzzed one does, plus the
+hand-offs.
 """
 
 from __future__ import annotations

@@ -270,7 +270,8 @@ class TrackedBackend(_Counting):
         check_optional_seconds(
             "TrackedBackend()", "drain_timeout", drain_timeout, finite=False
         )
-        self.limit, self.drain_timeout = limit, drain_timeout
+        self.limit: int | None = limit
+        self.drain_timeout: float | None = drain_timeout
         self._limiter: CapacityLimiter | None = None
         self._tg: TaskGroup | None = None
         self._scopes: dict[str, CancelScope] = {}
@@ -374,13 +375,15 @@ class TrackedBackend(_Counting):
                 report = DrainReport(finished=finished, cancelled=cancelled)
                 self._report = report
                 self._drained.set()
-        if cancelled:
+        # Set in the shielded block, which swallows no exception (pyright
+        # assumes any CancelScope may).
+        if cancelled:  # pyright: ignore[reportPossiblyUnboundVariable]
             logger.warning(
                 "plait: drain timeout ran out; cancelled %d job(s): %s",
                 len(cancelled),
                 ", ".join(cancelled[:20]) + (" ..." if len(cancelled) > 20 else ""),
             )
-        return report
+        return report  # pyright: ignore[reportPossiblyUnboundVariable]
 
     @property
     def report(self) -> DrainReport | None:

@@ -19,6 +19,7 @@ from .._patterns._retry import RetryPolicy
 from ._schedule import Missed, Schedule
 
 JobHandlerFn: TypeAlias = Callable[["Job"], Awaitable[object]]
+"""A job handler: an async function taking the ``Job``; its result is kept."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,7 +49,7 @@ class Job:
     """
 
     type: str
-    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])
     priority: int = 0
     not_before: float | None = None
     idempotency_key: str | None = None

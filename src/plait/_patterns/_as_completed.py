@@ -22,8 +22,8 @@ from .._core._awaitables import (
     close_unstarted,
     prepare_all,
 )
+from .._core._checks import check_positive_int
 from .._core._fuzz import current_fuzz_hook
-from ._pool import check_limit
 
 R = TypeVar("R")
 
@@ -38,8 +38,12 @@ async def as_completed(
     stream of finished ``TaskHandle``\\s in completion order (await a handle,
     or read ``return_value``, for its result). Fail-fast like anyio's: a
     failure cancels the rest and the block raises an ``ExceptionGroup`` (each
-    error with a note naming its argument). Leaving the block early cancels
-    what still runs and waits for it. plait adds callables and ``limit``.
+    error with a note naming its argument); a ``BaseException`` that is not a
+    cancellation does the same, in a ``BaseExceptionGroup``. Leaving the
+    block early cancels what still runs and waits for it. Cancelled from
+    outside, the block propagates the cancellation, unless a call failed
+    meanwhile (just as it came, or in its cleanup): then the group of those
+    failures leaves instead. plait adds callables and ``limit``.
 
     Args:
         *aws: coroutine objects, awaitables, or zero-argument callables
@@ -64,7 +68,7 @@ async def as_completed(
         [0, 0.02]
     """
     if limit is not None:
-        limit = check_limit("as_completed", limit)
+        limit = check_positive_int("as_completed()", "limit", limit)
     if not aws:
         raise ValueError("as_completed() takes at least one awaitable")
     awaitables = prepare_all("as_completed", aws)

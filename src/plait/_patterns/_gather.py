@@ -14,6 +14,7 @@ from .._core._awaitables import (
     prepare_all,
     to_coroutine,
 )
+from .._core._cancellation import cancellation_pending
 from .._core._checks import check_bool
 from .._core._fuzz import current_fuzz_hook
 
@@ -202,15 +203,22 @@ async def gather(
     On the first failure the rest are cancelled and waited for, and an
     ``ExceptionGroup`` of the real failures is raised (the cancellations
     gather caused are left out); each failure carries a note naming the
-    argument it came from. A cancellation from outside propagates as that
-    cancellation.
+    argument it came from. A ``BaseException`` that is not a cancellation
+    (``SystemExit``, one of your own) cancels the rest too and propagates in
+    a ``BaseExceptionGroup``, as from an anyio task group.
+
+    Cancelled from outside, gather cancels every awaitable, waits for them
+    and propagates the cancellation, unless one failed meanwhile (just as
+    the cancellation came, or in its cleanup while cancelled): then the
+    ``ExceptionGroup`` of those failures is raised instead, so none is lost.
 
     Args:
         *aws: coroutine objects, awaitables, or callables returning one.
         return_exceptions: if true, nothing is cancelled: each ``Exception``
-            takes its result's place. ``BaseException``\\s that are not
-            ``Exception`` (KeyboardInterrupt, an outer cancellation) still
-            propagate.
+            takes its result's place, except one raised while gather is
+            being cancelled from outside (a cleanup failing), which is
+            raised in an ``ExceptionGroup`` as above. ``BaseException``\\s
+            that are not ``Exception`` still propagate.
 
     Returns:
         A tuple of results, in argument order; ``()`` for no arguments.
@@ -218,6 +226,7 @@ async def gather(
     Raises:
         TypeError: at the call, if an argument is neither awaitable nor
             callable, or a callable returns something not awaitable.
+        ValueError: at the call, if a coroutine object is given twice.
         ExceptionGroup: the failures, when ``return_exceptions`` is false.
 
     Example:
@@ -234,8 +243,8 @@ async def gather(
     awaitables = prepare_all("gather", aws)
     if not awaitables:
         return ()
-    if return_exceptions or current_fuzz_hook() is not None:
-        return await _gather_settled(awaitables, return_exceptions)
+    if return_exceptions:
+        return await _gather_settled(awaitables)
     return await _gather_fail_fast(awaitables)
 
 
@@ -243,13 +252,18 @@ async def _gather_fail_fast(awaitables: list[Awaitable[Any]]) -> tuple[Any, ...]
     # Tasks run the user's coroutines directly (no wrapper per task); origin
     # notes are added afterwards, from the handles, only when something failed.
     handles: list[TaskHandle[Any]] = []
+    fuzz = current_fuzz_hook()
     try:
         async with create_task_group() as tg:
             for aw in awaitables:
+                if fuzz is not None:
+                    await fuzz("task_start")
                 handles.append(tg.create_task(to_coroutine(aw)))
     except BaseExceptionGroup:
         _note_failures(handles, awaitables)
         raise
+    finally:
+        close_unstarted(awaitables[len(handles) :])
     return tuple([handle.return_value for handle in handles])
 
 
@@ -263,30 +277,27 @@ def _note_failures(
                 add_origin_note(exc, "gather", f"argument {index}", awaitables[index])
 
 
-async def _gather_settled(
-    awaitables: list[Awaitable[Any]], return_exceptions: bool
-) -> tuple[Any, ...]:
+async def _gather_settled(awaitables: list[Awaitable[Any]]) -> tuple[Any, ...]:
     results: list[Any] = [None] * len(awaitables)
     fuzz = current_fuzz_hook()
 
     async def settle(index: int, aw: Awaitable[Any]) -> None:
-        if fuzz is not None:
-            try:
-                await fuzz("task_start")
-            except BaseException:
-                close_unstarted((aw,))
-                raise
         try:
             results[index] = await aw
         except Exception as exc:
             add_origin_note(exc, "gather", f"argument {index}", aw)
-            if not return_exceptions:
-                raise
+            if cancellation_pending():
+                raise  # raised while gather is cancelled: a failure, not a result
             results[index] = exc
-        if fuzz is not None:
-            await fuzz("after_call")
 
-    async with create_task_group() as tg:
-        for index, aw in enumerate(awaitables):
-            tg.start_soon(settle, index, aw)
+    started = 0
+    try:
+        async with create_task_group() as tg:
+            for index, aw in enumerate(awaitables):
+                if fuzz is not None:
+                    await fuzz("task_start")
+                tg.start_soon(settle, index, aw)
+                started = index + 1
+    finally:
+        close_unstarted(awaitables[started:])
     return tuple(results)

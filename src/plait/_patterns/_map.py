@@ -4,38 +4,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from contextvars import copy_context
-from types import CoroutineType
+from itertools import repeat
 from typing import Any, Generic, Literal, TypeVar, overload
 
 from anyio import create_task_group
 from anyio.abc import TaskGroup
 
-from .._core._awaitables import is_awaitable
-from .._core._checks import check_bool
-from .._core._fuzz import FuzzHook, current_fuzz_hook
-from ._pool import (
-    FnMisuse,
+from .._core._cancellation import (
+    cancellation_pending,
+    is_cancelled,
+    non_cancel_subgroup,
+)
+from .._core._checks import check_bool, check_positive_int
+from .._core._fuzz import current_fuzz_hook
+from ._call import (
+    NOT_CALLED,
     Invoke,
-    ItemSource,
-    WorkerSpawner,
     check_fn,
-    check_limit,
-    check_rate,
-    check_retry,
-    check_timeout,
     lost_call_error,
     make_invoke,
+    misuse_error,
     note_item,
-    note_items_error,
-    starting_workers,
 )
+from ._items import ItemSource, note_items_error
 from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy
+from ._workers import WorkerSpawner, starting_workers
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 _MISSING: Any = object()
+_PULL: Any = (None, None)  # what a worker over async items iterates: pull now
 
 
 @overload
@@ -99,6 +99,27 @@ async def bounded_map(
     An error raised by ``items`` itself counts as a failure. An async
     generator given as ``items`` is closed when the map ends, however it ends.
 
+    Cancelled from outside (an enclosing deadline or cancelled scope, or
+    asyncio's ``Task.cancel()`` of the caller), it cancels the calls in flight,
+    waits for them and propagates the cancellation, unless a call failed
+    meanwhile: an item failing as the cancellation came, or a call whose
+    cleanup raised while it was cancelled. Then, as from an anyio task group,
+    the ``ExceptionGroup`` of those failures is raised instead (an enclosing
+    scope does not catch it), so no failure is lost. With
+    ``return_exceptions``, an ``Exception`` raised while the map is being
+    cancelled (from outside, or after the items iterable failed) is such a
+    failure, not a result; one raised before is a result, dropped with the
+    others if the map then ends by a cancellation or a failure.
+
+    A ``BaseException`` from fn that is not a cancellation (``SystemExit``, one
+    of your own) is no item's result: it cancels the other calls and
+    propagates in a ``BaseExceptionGroup`` with any failures, as from an anyio
+    task group (on asyncio the event loop itself re-raises
+    ``KeyboardInterrupt``). A call whose task is cancelled outside any cancel
+    scope (asyncio's ``Task.cancel()`` on a worker, or fn raising
+    ``CancelledError`` itself) is a failure too: a ``RuntimeError`` in the
+    group, as its result is missing.
+
     Each call of fn sees the caller's context: a ``ContextVar`` that one call
     sets is not seen by the next call (a worker whose call changed its context
     is replaced by a fresh one). Costs one context comparison per item.
@@ -123,9 +144,10 @@ async def bounded_map(
     Raises:
         TypeError, ValueError: bad arguments, at the call; TypeError too when
             fn returns something not awaitable.
-        ExceptionGroup: the failures, unless ``return_exceptions``.
-        RuntimeError: a call's task was cancelled outside any cancel scope
-            (asyncio's ``Task.cancel()``), so its result is missing.
+        ExceptionGroup: the failures (those raised while the map was
+            being cancelled, with ``return_exceptions``).
+        BaseExceptionGroup: fn raised a ``BaseException`` that is not a
+            cancellation.
 
     Example:
         >>> import anyio, plait
@@ -136,16 +158,9 @@ async def bounded_map(
         [0, 1, 4, 9, 16]
     """
     check_fn("bounded_map", fn)
-    limit = check_limit("bounded_map", limit)
+    limit = check_positive_int("bounded_map()", "limit", limit)
     check_bool("bounded_map()", "return_exceptions", return_exceptions)
-    invoke = make_invoke(
-        "bounded_map",
-        fn,
-        timeout=check_timeout("bounded_map", timeout),
-        retry=check_retry("bounded_map", retry),
-        limiter=check_rate("bounded_map", rate),
-        fuzz=current_fuzz_hook(),
-    )
+    invoke = make_invoke("bounded_map", fn, timeout=timeout, retry=retry, rate=rate)
     source = ItemSource("bounded_map", items)
     return await _BoundedMap(fn, source, limit, return_exceptions, invoke).run()
 
@@ -164,10 +179,8 @@ class _BoundedMap(Generic[T, R]):
         self.limit = limit
         self.return_exceptions = return_exceptions
         self.invoke = invoke
-        self.fuzz: FuzzHook | None = current_fuzz_hook()
+        self.fuzz = current_fuzz_hook()
         self.misuse: TypeError | None = None
-        self.lost_call = False
-        self.failures: list[Exception] = []
         self.stopped = False
         self.pairs = source.sync_pairs()
         self.results: list[R] = [_MISSING] * (source.length or 0)
@@ -177,56 +190,83 @@ class _BoundedMap(Generic[T, R]):
         self.spawner: WorkerSpawner
 
     async def run(self) -> list[R]:
-        plain = self.pairs is not None and self.invoke is None
+        # Failures leave the workers as exceptions, so the task group gathers
+        # them as it gathers cleanup errors and BaseExceptions, and raises
+        # them even when an outer cancellation came at the same time.
+        error: BaseException | None = None
         try:
             async with create_task_group() as self.tg:
-                work = self._work_plain if plain else self._work
-                self.spawner = WorkerSpawner(self.tg, work, "plait.bounded_map worker")
+                self.spawner = WorkerSpawner(
+                    self.tg, self._work, "plait.bounded_map worker"
+                )
                 for _ in range(self.first_workers):
                     self.spawner.spawn()
-        finally:
+        except BaseException as exc:
+            error = exc
+        try:
             await self.source.aclose()
-        if self.misuse is not None:
-            raise self.misuse
-        if self.lost_call and not self.failures:
-            raise lost_call_error("bounded_map")
-        if self.failures:
-            count = len(self.failures)
-            raise ExceptionGroup(
-                f"bounded_map(): {count} call{'s' if count > 1 else ''} failed",
-                self.failures,
-            )
+        except Exception as exc:
+            error = _with_failure(error, exc)
+        except BaseException as exc:
+            # A cancellation met here does not replace the error in flight.
+            if error is None or not is_cancelled(exc):
+                raise
+        if error is not None or self.misuse is not None:
+            outcome = _outcome(error, self.misuse)
+            if outcome is error:
+                raise error
+            raise outcome from None
         return _trim_unpulled(self.results)
 
-    async def _work_plain(self) -> None:
-        """A worker for sync items and no options: the hot loop, kept lean.
+    async def _work(self) -> None:
+        """Pull an item, call fn, store its result; again, until told to stop.
 
-        Per item it pulls, calls fn, stores the result and compares contexts;
-        the checks that only matter when something goes wrong (fn not async,
-        more items than ``len()``) are made on that path only.
+        The one worker loop, whatever the options. The pull step is chosen per
+        worker: it iterates the shared ``(index, item)`` iterator of sync
+        items, and for async items an endless ``(None, None)`` that says
+        "await the next pair". Options run through ``invoke`` when one is set, and the
+        fuzzing hand-off sits before each call: each costs a pointer test per
+        item when unused. What only matters when something goes wrong (fn not
+        async, a lost call, more items than ``len()``) is checked on that
+        path only.
         """
-        assert self.pairs is not None
-        results, fn, spawner, limit = self.results, self.fn, self.spawner, self.limit
+        results, fn, invoke, fuzz = self.results, self.fn, self.invoke, self.fuzz
+        pairs, pull_async = self.pairs, self.source.pull_async
+        spawner, limit = self.spawner, self.limit
         full, started_for = self.first_workers >= limit, self.started_for
         start = copy_context()
-        # Until fn is first called; later, a call of fn that raises leaves
-        # the previous item's awaitable here, which is not misuse either.
-        aw: Any = _NOT_CALLED
+        # What fn last returned, for the misuse check on the failure path.
+        aw: Any = NOT_CALLED
+        failure: Exception | None = None  # an item's, on its way out
         try:
+            if fuzz is not None:
+                await fuzz("task_start")
             if self.stopped:  # failed before this worker first ran
                 return
-            for index, item in self.pairs:
+            for index, item in pairs if pairs is not None else repeat(_PULL):
+                if index is None:  # async items: pull the next pair now
+                    pair = await pull_async()
+                    if pair is None:
+                        return
+                    index, item = pair
                 if not full and index >= started_for:
                     full = spawner.grow(limit)
                 try:
-                    aw = fn(item)
-                    result = await aw
+                    if fuzz is not None:
+                        await fuzz("before_call")
+                    if invoke is None:
+                        aw = fn(item)
+                        result = await aw
+                    else:
+                        result = await invoke(item)
                 except Exception as exc:
-                    if isinstance(exc, TypeError) and _returned_non_awaitable(aw):
-                        self._misused(FnMisuse("bounded_map", fn, aw))
+                    if self._misused(exc, aw):
                         return
-                    if self._failed(exc, index, item):
-                        return
+                    note_item(exc, "bounded_map", index, item)
+                    if not self.return_exceptions or cancellation_pending():
+                        self.stopped = True
+                        failure = exc
+                        raise
                     result = exc
                 try:
                     results[index] = result
@@ -239,105 +279,64 @@ class _BoundedMap(Generic[T, R]):
                     # over, so the next call sees the caller's context.
                     spawner.spawn()
                     return
+        except Exception as exc:
+            if exc is not failure:  # else the items iterable raised it
+                note_items_error(exc, "bounded_map", self.source.iterator)
+                self.stopped = True
+            raise
         except BaseException as exc:
-            if not self._worker_raised(exc):
-                raise
+            if is_cancelled(exc) and not cancellation_pending():
+                self.stopped = True
+                raise lost_call_error("bounded_map") from exc
+            raise
         finally:
             spawner.exited()
 
-    async def _work(self) -> None:
-        """A worker for async items, or with timeout, retry, rate or fuzzing."""
-        source, results, fn, invoke = self.source, self.results, self.fn, self.invoke
-        spawner, limit, pairs = self.spawner, self.limit, self.pairs
-        full, started_for = self.first_workers >= limit, self.started_for
-        start = copy_context()
-        try:
-            if self.fuzz is not None:
-                await self.fuzz("task_start")
-            while not self.stopped:
-                pair = (
-                    next(pairs, None)
-                    if pairs is not None
-                    else await source.pull_async()
-                )
-                if pair is None:
-                    return
-                index, item = pair
-                if not full and index >= started_for:
-                    full = spawner.grow(limit)
-                try:
-                    if invoke is None:
-                        aw = fn(item)
-                        if type(aw) is not CoroutineType and not is_awaitable(aw):
-                            raise FnMisuse("bounded_map", fn, aw)
-                        result = await aw
-                    else:
-                        result = await invoke(item)
-                except FnMisuse as misuse:
-                    self._misused(misuse)
-                    return
-                except Exception as exc:
-                    if self._failed(exc, index, item):
-                        return
-                    result = exc  # type: ignore[assignment]
-                try:
-                    results[index] = result
-                except IndexError:  # unknown length, or more items than len()
-                    _store_past_end(results, index, result)
-                if copy_context() != start:
-                    spawner.spawn()
-                    return
-        except BaseException as exc:
-            if not self._worker_raised(exc):
-                raise
-        finally:
-            spawner.exited()
-
-    def _worker_raised(self, exc: BaseException) -> bool:
-        """Handle *exc* leaving a worker's loop; return True if it ends there.
-
-        Only the items iterable raises an ``Exception`` out of the loop: the
-        map fails with it. Anything else propagates; if the map did not cause
-        it (a cancellation outside any scope), an item's result is lost and
-        the map must not succeed (``lost_call_error``).
-        """
-        if isinstance(exc, Exception):
-            note_items_error(exc, "bounded_map", self.source.iterator)
-            self._fail(exc)
-            return True
-        if not self.stopped:
-            self.lost_call = True
-        return False
-
-    def _failed(self, exc: Exception, index: int, item: T) -> bool:
-        """Note which item *exc* came from; return True if the map stops."""
-        note_item(exc, "bounded_map", index, item)
-        if self.return_exceptions:
+    def _misused(self, exc: Exception, returned: object) -> bool:
+        """Stop the map if *exc* means fn is not async; tell whether it did."""
+        misuse = misuse_error("bounded_map", self.fn, exc, returned)
+        if misuse is None:
             return False
-        self._fail(exc)
+        if self.misuse is None:
+            self.misuse = misuse
+        self.stopped = True
+        self.tg.cancel_scope.cancel()
         return True
 
-    def _fail(self, exc: Exception) -> None:
-        self.failures.append(exc)
-        self.stopped = True
-        self.tg.cancel("bounded_map failed")
 
-    def _misused(self, misuse: FnMisuse) -> None:
-        self.misuse = misuse.error
-        self.stopped = True
-        self.tg.cancel("bounded_map: fn is not async")
-
-
-_NOT_CALLED: Any = object()
+def _with_failure(error: BaseException | None, failure: Exception) -> BaseException:
+    """Return what the map raises: *error* (if any) and *failure* together."""
+    if error is None or is_cancelled(error):
+        return ExceptionGroup("bounded_map(): closing items failed", [failure])
+    if isinstance(error, BaseExceptionGroup):
+        return error.derive([*error.exceptions, failure])
+    return BaseExceptionGroup("bounded_map(): closing items failed", [error, failure])
 
 
-def _returned_non_awaitable(aw: object) -> bool:
-    """Tell whether fn returned *aw* and it cannot be awaited.
+def _outcome(error: BaseException | None, misuse: TypeError | None) -> BaseException:
+    """Return what the map raises for the task group's *error* and *misuse*.
 
-    *aw* is ``_NOT_CALLED`` before the first call of fn, and when a later
-    call raised it is the previous item's awaitable: misuse in neither case.
+    Failures come in one group named after the map, without the
+    cancellations; a cancellation with no failure is raised as it is;
+    misuse with no failure is raised bare, as a TypeError at the call.
     """
-    return aw is not _NOT_CALLED and not is_awaitable(aw)
+    if isinstance(error, BaseExceptionGroup):
+        failures = non_cancel_subgroup(error)
+        if failures is not None:
+            found = list(failures.exceptions)
+            if misuse is not None:
+                return BaseExceptionGroup(
+                    "bounded_map(): fn is not async", [misuse, *found]
+                )
+            count = len(found)
+            plural = "s" if count > 1 else ""
+            return BaseExceptionGroup(
+                f"bounded_map(): {count} call{plural} failed", found
+            )
+    if misuse is not None and (error is None or is_cancelled(error)):
+        return misuse
+    assert error is not None
+    return error
 
 
 def _store_past_end(results: list[Any], index: int, result: object) -> None:

@@ -7,7 +7,7 @@ from types import TracebackType
 
 from anyio import Event, current_time, sleep_until
 
-from .._core._checks import check_number, check_positive_int, check_seconds
+from .._core._checks import check_number, check_positive_int, check_seconds, fail
 from .._core._fuzz import current_fuzz_hook
 
 
@@ -119,3 +119,12 @@ class RateLimiter:
         return (
             f"RateLimiter(rate={self._rate:g}, per={self._per:g}, burst={self._burst})"
         )
+
+
+def check_rate(call: str, rate: object) -> RateLimiter | None:
+    """Return a RateLimiter for *rate* (calls per second, or a limiter)."""
+    if rate is None or isinstance(rate, RateLimiter):
+        return rate
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        fail(call, "rate", "calls per second or a RateLimiter", rate, error=TypeError)
+    return RateLimiter(check_number(call, "rate", rate, positive=True, unit="a number"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack
+from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack, cast
 
 from anyio import current_time, sleep
 
@@ -28,6 +28,8 @@ PosArgsT = TypeVarTuple("PosArgsT")
 RetryOn: TypeAlias = (
     type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
 )
+"""Which failures ``retry`` retries: an exception class, a tuple of them, or a
+predicate taking the exception."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -112,7 +114,11 @@ class RetryPolicy:
 
 
 def _check_retry_on(retry_on: object) -> None:
-    classes = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+    classes = (
+        cast("tuple[object, ...]", retry_on)
+        if isinstance(retry_on, tuple)
+        else (retry_on,)
+    )
     if isinstance(retry_on, type | tuple):
         for cls in classes:
             if not (isinstance(cls, type) and issubclass(cls, Exception)):
@@ -121,7 +127,7 @@ def _check_retry_on(retry_on: object) -> None:
                     "retry_on",
                     "Exception subclasses (cancellation and other "
                     "BaseExceptions are never retried)",
-                    cls,
+                    cls,  # pyright: ignore[reportUnknownArgumentType]
                     error=TypeError,
                 )
     elif not callable(retry_on):
@@ -136,6 +142,13 @@ def _check_retry_on(retry_on: object) -> None:
 
 _FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(RetryPolicy))
 _DEFAULT_POLICY = RetryPolicy()
+
+
+def check_retry(call: str, retry: object) -> RetryPolicy | None:
+    """Return *retry* if it is a RetryPolicy or None, else raise naming it."""
+    if retry is None or isinstance(retry, RetryPolicy):
+        return retry
+    fail(call, "retry", "a RetryPolicy or None", retry, error=TypeError)
 
 
 def resolve_policy(policy: RetryPolicy | None, fields: dict[str, Any]) -> RetryPolicy:
@@ -160,7 +173,9 @@ async def pause_before_retry(policy: RetryPolicy, attempt: int, exc: Exception) 
 
     Re-raises at once when the policy has no attempts left, does not retry
     *exc*, or the enclosing deadline would pass before the next attempt could
-    start: the caller then sees the real error, not a TimeoutError.
+    start (at once when the caller is being cancelled: an error then, its
+    cleanup failing, is never retried): the caller then sees the real error,
+    not a TimeoutError.
     """
     if attempt >= policy.attempts or not policy.retries(exc):
         raise exc
@@ -198,7 +213,14 @@ async def retry(
         Exception: the last attempt's error, unchanged, when attempts run out,
             the error is not one ``retry_on`` retries, or the enclosing
             deadline would pass before the next attempt could start.
-            Cancellation is never retried: it propagates at once.
+            Cancellation is never retried: it propagates at once. An error
+            raised while the caller is being cancelled (an attempt's cleanup
+            failing) is raised, not retried, since no deadline is then left;
+            the call ends as the cancellation only when nothing failed. One
+            limit: asyncio's ``Task.cancel()`` outside any cancel scope
+            leaves no trace once fn's cleanup has replaced the
+            ``CancelledError`` with its own error, so that error is retried.
+            ``KeyboardInterrupt`` and other ``BaseException``\\s propagate.
 
     Example:
         >>> import anyio, plait

@@ -96,7 +96,9 @@ class LoggingObserver(SupervisorObserver):
     """
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
-        self.logger = logger if logger is not None else logging.getLogger("plait")
+        self.logger: logging.Logger = (
+            logger if logger is not None else logging.getLogger("plait")
+        )
 
     def on_start(self, event: ServiceEvent) -> None:
         """Log the start of a run at DEBUG."""

@@ -7,7 +7,7 @@ created, never by ``import plait``; install it with ``pip install
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ._observers import ServiceEvent, SupervisorObserver
 
@@ -103,7 +103,9 @@ class OpenTelemetryObserver(SupervisorObserver):
         )
         error = event.error
         if isinstance(error, BaseExceptionGroup):
-            for cause in error.exceptions:
+            group = cast("BaseExceptionGroup[BaseException]", error)
+            for cause in group.exceptions:
                 span.record_exception(cause)
-        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, str(error)))
+        status = self._trace.Status(self._trace.StatusCode.ERROR, str(event.error))
+        span.set_status(status)
         span.end()

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVarTuple, Unpack
+from typing import Any, Literal, TypeAlias, TypeVarTuple, Unpack
 
 from anyio import (
     TASK_STATUS_IGNORED,
@@ -33,19 +33,21 @@ from .._core._random import plait_random
 from ._service_spec import check_service_fn
 
 PosArgsT = TypeVarTuple("PosArgsT")
-Missed = Literal["skip", "catch_up"]
-Errors = Literal["raise", "log"]
+MissedTickPolicy: TypeAlias = Literal["skip", "catch_up"]
+"""What ``every`` does with ticks that pass while a run goes on."""
+PeriodicErrorPolicy: TypeAlias = Literal["raise", "log"]
+"""What ``every`` does when a run raises: stop and raise, or log and go on."""
 
 logger = logging.getLogger("plait")
 
 
 @dataclasses.dataclass(slots=True)
-class _Periodic:
+class PeriodicJob:
     interval: float
     fn: Callable[..., Awaitable[object]]
     args: tuple[Any, ...]
     name: str
-    missed: Missed
+    missed: MissedTickPolicy
     jitter: float
     overlap: bool
     immediate: bool
@@ -64,7 +66,7 @@ def make_periodic(
     jitter: float,
     overlap: bool,
     immediate: bool,
-) -> _Periodic:
+) -> PeriodicJob:
     check_seconds(call, "interval", interval, positive=True)
     check_service_fn(fn)
     assert callable(fn)
@@ -74,16 +76,16 @@ def make_periodic(
         rule = f"at most the interval ({interval:g} s)"
         fail(call, "jitter", rule, jitter, error=ValueError)
     label = name if name is not None else getattr(fn, "__name__", repr(fn))
-    return _Periodic(interval, fn, args, label, missed, jitter, overlap, immediate)  # type: ignore[arg-type]
+    return PeriodicJob(interval, fn, args, label, missed, jitter, overlap, immediate)  # type: ignore[arg-type]
 
 
-class _Runner:
+class PeriodicRunner:
     """Runs the jobs' calls as tasks, so a stop can wait for them or cancel them."""
 
     def __init__(
         self,
         tg: TaskGroup,
-        errors: Errors,
+        errors: PeriodicErrorPolicy,
         lock: Lock | None,
         on_error: Callable[[BaseException], None],
         stop: Event,
@@ -94,13 +96,13 @@ class _Runner:
         self.idle = Event()
         self.idle.set()
 
-    def start(self, job: _Periodic, done: Event) -> None:
+    def start(self, job: PeriodicJob, done: Event) -> None:
         scope = CancelScope()
         self.scopes.add(scope)
         self.idle = Event() if self.idle.is_set() else self.idle
         self.tg.start_soon(self._call, job, scope, done, name=f"plait.every.{job.name}")
 
-    async def _call(self, job: _Periodic, scope: CancelScope, done: Event) -> None:
+    async def _call(self, job: PeriodicJob, scope: CancelScope, done: Event) -> None:
         try:
             with scope:
                 if self.lock is not None:
@@ -117,7 +119,7 @@ class _Runner:
                 self.idle.set()
             done.set()
 
-    async def _invoke(self, job: _Periodic) -> None:
+    async def _invoke(self, job: PeriodicJob) -> None:
         job.runs += 1
         try:
             await job.fn(*job.args)
@@ -140,7 +142,7 @@ class _Runner:
             scope.cancel()
 
 
-async def _tick_loop(job: _Periodic, runner: _Runner, stop: Event) -> None:
+async def tick_loop(job: PeriodicJob, runner: PeriodicRunner, stop: Event) -> None:
     start = current_time()
     tick = 0 if job.immediate else 1
     while True:
@@ -166,13 +168,13 @@ async def _tick_loop(job: _Periodic, runner: _Runner, stop: Event) -> None:
 
 
 async def run_jobs(
-    jobs: list[_Periodic],
+    jobs: list[PeriodicJob],
     *,
     stopping: tuple[Event, ...],
     grace: float,
-    errors: Errors,
+    errors: PeriodicErrorPolicy,
     sequential: bool,
-    tg_ready: Callable[[TaskGroup, _Runner, Event], None] | None = None,
+    tg_ready: Callable[[TaskGroup, PeriodicRunner, Event], None] | None = None,
 ) -> None:
     """Run *jobs* until *stopping* is set or one fails with ``errors='raise'``."""
     failure: list[BaseException] = []
@@ -189,9 +191,9 @@ async def run_jobs(
     try:
         async with create_task_group() as tg:
             lock = Lock() if sequential else None
-            runner = _Runner(tg, errors, lock, on_error, stop)
+            runner = PeriodicRunner(tg, errors, lock, on_error, stop)
             for job in jobs:
-                tg.start_soon(_tick_loop, job, runner, stop)
+                tg.start_soon(tick_loop, job, runner, stop)
             for event in stopping:
                 tg.start_soon(relay, event)
             if tg_ready is not None:
@@ -214,11 +216,11 @@ async def every(
     interval: float,
     fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
     *args: *PosArgsT,
-    missed: Missed = "skip",
+    missed: MissedTickPolicy = "skip",
     jitter: float = 0.0,
     overlap: bool = False,
     immediate: bool = True,
-    errors: Errors = "raise",
+    errors: PeriodicErrorPolicy = "raise",
     grace: float = 5.0,
     stopping: Event | None = None,
     task_status: TaskStatus[None] = TASK_STATUS_IGNORED,

@@ -11,14 +11,14 @@ from anyio import TASK_STATUS_IGNORED, Event, create_task_group
 from anyio.abc import TaskGroup, TaskStatus
 
 from ._periodic import (
-    Errors,
-    Missed,
-    _Periodic,
-    _Runner,
-    _tick_loop,
+    MissedTickPolicy,
+    PeriodicErrorPolicy,
+    PeriodicJob,
+    PeriodicRunner,
     check_common,
     make_periodic,
     run_jobs,
+    tick_loop,
 )
 
 PosArgsT = TypeVarTuple("PosArgsT")
@@ -86,12 +86,18 @@ class Scheduler:
     """
 
     def __init__(
-        self, *, sequential: bool = False, grace: float = 5.0, errors: Errors = "raise"
+        self,
+        *,
+        sequential: bool = False,
+        grace: float = 5.0,
+        errors: PeriodicErrorPolicy = "raise",
     ) -> None:
         check_common("Scheduler()", errors, grace)
-        self.sequential, self.grace, self.errors = sequential, grace, errors
-        self._jobs: list[_Periodic] = []
-        self._live: tuple[TaskGroup, _Runner, Event] | None = None
+        self.sequential: bool = sequential
+        self.grace: float = grace
+        self.errors: PeriodicErrorPolicy = errors
+        self._jobs: list[PeriodicJob] = []
+        self._live: tuple[TaskGroup, PeriodicRunner, Event] | None = None
         self._stop: Event | None = None
         self._running = False
         self._tg: TaskGroup | None = None
@@ -102,7 +108,7 @@ class Scheduler:
         fn: Callable[[Unpack[PosArgsT]], Awaitable[object]],
         *args: *PosArgsT,
         name: str | None = None,
-        missed: Missed = "skip",
+        missed: MissedTickPolicy = "skip",
         jitter: float = 0.0,
         overlap: bool = False,
         immediate: bool = True,
@@ -132,7 +138,7 @@ class Scheduler:
         self._jobs.append(job)
         if self._live is not None:
             tg, runner, stop = self._live
-            tg.start_soon(_tick_loop, job, runner, stop)
+            tg.start_soon(tick_loop, job, runner, stop)
 
     def stats(self) -> list[PeriodicJobStats]:
         """Return each job's counts, in the order the jobs were added."""
@@ -169,7 +175,7 @@ class Scheduler:
             self._stop = Event()
         own_stop = self._stop
 
-        def ready(tg: TaskGroup, runner: _Runner, stop: Event) -> None:
+        def ready(tg: TaskGroup, runner: PeriodicRunner, stop: Event) -> None:
             self._live = (tg, runner, stop)
             task_status.started()
 

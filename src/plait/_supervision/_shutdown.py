@@ -46,7 +46,7 @@ class ShutdownReport:
 
 def stop_tiers(services: Iterable[Service]) -> list[list[Service]]:
     """Group *services* into stopping tiers (lowest priority, dependants first)."""
-    remaining = list(services)
+    remaining: list[Service] = list(services)
     tiers: list[list[Service]] = []
     while remaining:
         lowest = min(service.priority for service in remaining)

@@ -110,7 +110,9 @@ class Supervisor:
     ) -> None:
         self.name = name
         call = "Supervisor()"
-        self.strategy = parse_enum(RestartStrategy, call, "strategy", strategy)
+        self.strategy: RestartStrategy = parse_enum(
+            RestartStrategy, call, "strategy", strategy
+        )
         check_seconds(call, "grace", grace, finite=False)
         self._budget = RestartBudget(
             max_restarts=max_restarts,
@@ -119,7 +121,9 @@ class Supervisor:
             max_backoff=max_backoff,
             jitter=jitter,
         )
-        self.max_restarts, self.period, self.grace = max_restarts, period, grace
+        self.max_restarts: int = max_restarts
+        self.period: float = period
+        self.grace: float = grace
         self._observers: tuple[SupervisorObserver, ...] = (
             (LoggingObserver(),) if observers is None else tuple(observers)
         )

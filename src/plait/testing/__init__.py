@@ -44,6 +44,8 @@ Example:
     ('up', 180.0)
 """
 
+from typing import get_origin as _get_origin
+
 from ._clock import Approx as Approx
 from ._clock import Clock as Clock
 from ._clock import RealClock as RealClock
@@ -56,10 +58,13 @@ from ._fuzzing import fuzz_seeds as fuzz_seeds
 from ._probes import ConcurrencyProbe as ConcurrencyProbe
 from ._probes import Timeline as Timeline
 from ._probes import TimelineEvent as TimelineEvent
+from ._probes import TimelineEventKind as TimelineEventKind
 from ._probes import assert_no_leaked_tasks as assert_no_leaked_tasks
 from ._run import run as run
 from ._seeding import seed_randomness as seed_randomness
+from ._strategies import JobCleanupError as JobCleanupError
 from ._strategies import JobError as JobError
+from ._strategies import JobInterrupt as JobInterrupt
 from ._strategies import JobPlan as JobPlan
 from ._strategies import JobSpec as JobSpec
 from ._strategies import job_plans as job_plans
@@ -69,13 +74,16 @@ __all__ = (
     "Approx",
     "Clock",
     "ConcurrencyProbe",
+    "JobCleanupError",
     "JobError",
+    "JobInterrupt",
     "JobPlan",
     "JobSpec",
     "RealClock",
     "ScheduleFuzzer",
     "Timeline",
     "TimelineEvent",
+    "TimelineEventKind",
     "VirtualClock",
     "VirtualTimeNotSupportedError",
     "assert_no_leaked_tasks",
@@ -89,5 +97,7 @@ __all__ = (
 )
 
 for _name in __all__:
-    globals()[_name].__module__ = __name__
-del _name
+    # A type alias is typing's object, shared by every Literal spelled the same.
+    if _get_origin(globals()[_name]) is None:
+        globals()[_name].__module__ = __name__
+del _name  # pyright: ignore[reportPossiblyUnboundVariable]

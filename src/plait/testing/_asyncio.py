@@ -27,7 +27,7 @@ import concurrent.futures
 import selectors
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias, TypeVar, TypeVarTuple
+from typing import Any, TypeAlias, TypeVar, TypeVarTuple, cast
 
 import anyio.to_thread
 
@@ -148,7 +148,7 @@ class _JumpingSelector(selectors.BaseSelector):
             events = self._selector.select(timeout)
             source.now += time.monotonic() - started
             return events
-        scheduled: list[asyncio.TimerHandle] = self._loop._scheduled  # type: ignore[attr-defined]
+        scheduled = cast("list[asyncio.TimerHandle]", self._loop._scheduled)  # type: ignore[attr-defined]
         if scheduled and timeout < _MAXIMUM_SELECT_TIMEOUT:
             source.now = max(source.now, scheduled[0].when())
         else:

@@ -60,9 +60,9 @@ class Approx:
     __slots__ = ("early", "expected", "late")
 
     def __init__(self, expected: float, *, early: float, late: float) -> None:
-        self.expected = expected
-        self.early = early
-        self.late = late
+        self.expected: float = expected
+        self.early: float = early
+        self.late: float = late
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, bool) or not isinstance(other, int | float):
@@ -280,7 +280,7 @@ class RealClock:
     def __init__(self, *, late: float = 0.5) -> None:
         if isinstance(late, bool) or not isinstance(late, int | float) or late < 0:
             raise ValueError(f"late must be a number >= 0, got {late!r}")
-        self.late = float(late)
+        self.late: float = float(late)
 
     def __repr__(self) -> str:
         return f"<RealClock late={self.late}>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from anyio.lowlevel import cancel_shielded_checkpoint
@@ -65,7 +65,7 @@ class ScheduleFuzzer:
 @contextlib.contextmanager
 def fuzz_schedule(
     seed: int, *, probability: float = 0.5, max_switches: int = 3
-) -> Iterator[ScheduleFuzzer]:
+) -> Generator[ScheduleFuzzer, None, None]:
     """Perturb task interleavings reproducibly while the block runs.
 
     Installs a ``ScheduleFuzzer`` at plait's hand-off points and at every

@@ -5,16 +5,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+)
 from types import TracebackType
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeAlias, TypeVar
 
 import anyio
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-EventKind = Literal["start", "finish", "fail", "cancel", "mark"]
+TimelineEventKind: TypeAlias = Literal["start", "finish", "fail", "cancel", "mark"]
+"""What a ``TimelineEvent`` records: a task's start, finish, failure or
+cancellation, or a mark of your own."""
 
 
 class ConcurrencyProbe:
@@ -48,9 +57,9 @@ class ConcurrencyProbe:
     __slots__ = ("current", "entries", "peak")
 
     def __init__(self) -> None:
-        self.current = 0
-        self.peak = 0
-        self.entries = 0
+        self.current: int = 0
+        self.peak: int = 0
+        self.entries: int = 0
 
     def __repr__(self) -> str:
         return (
@@ -97,7 +106,7 @@ class ConcurrencyProbe:
 
 
 @contextlib.asynccontextmanager
-async def assert_no_leaked_tasks() -> AsyncIterator[None]:
+async def assert_no_leaked_tasks() -> AsyncGenerator[None, None]:
     """Fail if a task created inside the block is still alive after it.
 
     Compares ``anyio.get_running_tasks()`` on entry and on exit, so it sees
@@ -149,7 +158,7 @@ class TimelineEvent:
     time: float
     seq: int
     label: str
-    kind: EventKind
+    kind: TimelineEventKind
     error: BaseException | None = None
 
 
@@ -196,7 +205,7 @@ class Timeline:
         return iter(self.events)
 
     def _add(
-        self, label: str, kind: EventKind, error: BaseException | None = None
+        self, label: str, kind: TimelineEventKind, error: BaseException | None = None
     ) -> None:
         event = TimelineEvent(
             anyio.current_time(), len(self.events), label, kind, error
@@ -208,7 +217,7 @@ class Timeline:
         self._add(label, "mark")
 
     @contextlib.contextmanager
-    def track(self, label: str) -> Iterator[None]:
+    def track(self, label: str) -> Generator[None, None, None]:
         """Record the block's start, and how it ended."""
         self._add(label, "start")
         try:
@@ -237,15 +246,15 @@ class Timeline:
 
         return tracked
 
-    def labels(self, kind: EventKind) -> list[str]:
+    def labels(self, kind: TimelineEventKind) -> list[str]:
         """Return the labels of events of *kind*, in the order they happened."""
         return [event.label for event in self.events if event.kind == kind]
 
-    def kinds(self, label: str) -> list[EventKind]:
+    def kinds(self, label: str) -> list[TimelineEventKind]:
         """Return what happened to *label*, in order (``['start', 'finish']``)."""
         return [event.kind for event in self.events if event.label == label]
 
-    def time_of(self, label: str, kind: EventKind) -> float:
+    def time_of(self, label: str, kind: TimelineEventKind) -> float:
         """Return when *label* first had an event of *kind*.
 
         Raises:

@@ -41,8 +41,8 @@ Example (a test module):
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, cast
 
 import pytest
 
@@ -126,7 +126,7 @@ def pytest_pycollect_makeitem(
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "fuzz_seed" not in metafunc.fixturenames:
         return
-    count: int = metafunc.config.getoption("--plait-seeds", default=1)
+    count = cast(int, metafunc.config.getoption("--plait-seeds", default=1))
     first = metafunc.config.stash.get(_first_seed_key, 0)
     seeds = [(first + n) % 2**32 for n in range(count)]
     metafunc.parametrize(
@@ -165,16 +165,17 @@ def _autojump(item: pytest.Item) -> bool:
     return autojump
 
 
+def _items(value: object) -> tuple[object, ...]:
+    return cast("tuple[object, ...]", value) if isinstance(value, tuple) else ()
+
+
 def _with_clock(value: object, item: pytest.Item) -> object:
+    pair = _items(value)
+    options: dict[str, Any]
     if isinstance(value, str):
         name, options = value, {}
-    elif (
-        isinstance(value, tuple)
-        and len(value) == 2
-        and isinstance(value[0], str)
-        and isinstance(value[1], dict)
-    ):
-        name, options = value[0], dict(value[1])
+    elif len(pair) == 2 and isinstance(pair[0], str) and isinstance(pair[1], dict):
+        name, options = pair[0], dict(cast("dict[str, Any]", pair[1]))
     else:
         return value  # anyio reports a malformed anyio_backend itself
     if name == "asyncio" and options.get("use_uvloop"):
@@ -234,7 +235,9 @@ def clock(request: pytest.FixtureRequest) -> VirtualClock | RealClock:
     found: VirtualClock | None = node.stash.get(_clock_key, None)
     if found is not None:
         return found
-    if isinstance(backend, tuple) and backend[1].get("use_uvloop"):
+    if isinstance(backend, tuple) and cast("tuple[str, dict[str, Any]]", backend)[
+        1
+    ].get("use_uvloop"):
         return RealClock()
     pytest.fail(f"no virtual clock reached anyio_backend={backend!r}: {_SCOPE_FIX}")
 
@@ -255,7 +258,7 @@ def fuzzer(request: pytest.FixtureRequest, fuzz_seed: int) -> Iterator[ScheduleF
         backend = request.getfixturevalue("anyio_backend")
         if backend == "trio" or (isinstance(backend, tuple) and backend[0] == "trio"):
             # Loaded first so that fuzz_schedule seeds trio's scheduler too.
-            from . import _trio  # noqa: F401
+            from . import _trio  # noqa: F401  # pyright: ignore[reportUnusedImport]
     marker = request.node.get_closest_marker("fuzz_schedule")
     options = {} if marker is None else dict(marker.kwargs)
     with fuzz_schedule(fuzz_seed, **options) as active:
@@ -263,7 +266,9 @@ def fuzzer(request: pytest.FixtureRequest, fuzz_seed: int) -> Iterator[ScheduleF
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     seed = item.stash.get(_seed_key, None)

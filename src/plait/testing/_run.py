@@ -9,7 +9,9 @@ from typing import TypeVar, TypeVarTuple, Unpack
 
 import anyio
 
-from ._clock import Backend, VirtualClock
+from plait._core._checks import check_choice
+
+from ._clock import VirtualClock
 from ._fuzzing import fuzz_schedule
 
 T = TypeVar("T")
@@ -21,7 +23,7 @@ _BACKENDS = ("asyncio", "uvloop", "trio")
 def run(
     fn: Callable[[Unpack[PosArgsT]], Awaitable[T]],
     *args: *PosArgsT,
-    backend: Backend = "asyncio",
+    backend: str = "asyncio",
     virtual_time: bool | VirtualClock = True,
     fuzz_seed: int | None = None,
 ) -> T:
@@ -69,10 +71,7 @@ def run(
             f"fn must be an async function, got {fn!r}; pass the function and its "
             "arguments, e.g. run(main, 1), not run(main(1))"
         )
-    if backend not in _BACKENDS:
-        raise ValueError(
-            f"backend must be one of {', '.join(map(repr, _BACKENDS))}, got {backend!r}"
-        )
+    check_choice("run()", "backend", backend, _BACKENDS)
     if isinstance(virtual_time, VirtualClock):
         clock: VirtualClock | None = virtual_time
     elif isinstance(virtual_time, bool):
@@ -91,7 +90,7 @@ def run(
 
     if fuzz_seed is not None and name == "trio":
         # Loaded before fuzz_schedule so that it seeds trio's scheduler too.
-        from . import _trio  # noqa: F401
+        from . import _trio  # noqa: F401  # pyright: ignore[reportUnusedImport]
     fuzzing = (
         contextlib.nullcontext() if fuzz_seed is None else fuzz_schedule(fuzz_seed)
     )

@@ -1,9 +1,10 @@
-"""Job specs for property tests: delay, result or failure, cancellation point."""
+"""Job specs for property tests: what a job does, and what it does when cancelled."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+import math
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from anyio.lowlevel import checkpoint
@@ -17,30 +18,77 @@ if TYPE_CHECKING:
 # virtual instants compare exactly, and ties are common enough to be tested.
 TICK = 0.125
 
+OnCancel = Literal["propagate", "fail", "return"]
+
 
 class JobError(Exception):
-    """The failure a failing ``JobSpec`` raises; ``index`` says which job."""
+    """The failure a failing ``JobSpec`` raises; ``index`` says which job.
 
-    def __init__(self, index: int) -> None:
+    Attributes:
+        index: the job that raised it.
+        cancel_pending: whether a cancellation was pending in the job's task
+            when it raised (it failed just as it was being cancelled, before
+            the cancellation reached it).
+    """
+
+    def __init__(self, index: int, *, cancel_pending: bool = False) -> None:
         super().__init__(f"job {index} failed")
         self.index = index
+        self.cancel_pending = cancel_pending
+
+
+class JobCleanupError(JobError):
+    """What a job with ``on_cancel="fail"`` raises when it is cancelled.
+
+    Raised from the ``except`` block that caught the cancellation, as a
+    failing cleanup does, so the cancellation is its ``__context__``.
+    """
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index, cancel_pending=True)
+        self.args = (f"job {index} failed in its cleanup",)
+
+
+class JobInterrupt(BaseException):
+    """The ``BaseException`` (not an ``Exception``) an interrupting job raises."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(f"job {index} interrupted")
+        self.index = index
+
+
+def _cancel_pending() -> bool:
+    # An enclosing scope was cancelled (explicitly or by its deadline).
+    return anyio.current_effective_deadline() == -math.inf
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JobSpec:
-    """One job for a property test: switch tasks, wait, then return or fail.
+    """One job for a property test: switch tasks, wait, then end as told.
 
     Calling it (``await spec()``) passes a ``plait.fuzz_point``, checkpoints
     ``checkpoints`` times, sleeps ``delay`` seconds, then returns ``result``
-    or raises ``JobError(index)``. Pass specs to any pattern as the function
-    (``bounded_map(JobSpec.run, specs, limit=2)``) or as awaitables
-    (``gather(*(spec() for spec in specs))``).
+    (its index), raises ``JobError(index)`` (``fails``), raises
+    ``JobInterrupt(index)``, a ``BaseException`` (``interrupts``), or waits
+    until it is cancelled (``hangs``). Cancelled while it waits, it lets the
+    cancellation through (``on_cancel="propagate"``), fails in its cleanup
+    with ``JobCleanupError(index)`` (``"fail"``), or swallows the
+    cancellation and returns its result (``"return"``). Pass specs to any
+    pattern as the function (``bounded_map(JobSpec.run, specs, limit=2)``)
+    or as awaitables (``gather(*(spec() for spec in specs))``).
 
     Attributes:
         index: the job's position, also its identity in results and errors.
         delay: seconds to sleep, a multiple of 1/8.
         checkpoints: extra task switches before the sleep.
-        fails: whether it raises ``JobError`` instead of returning.
+        fails: raise ``JobError`` instead of returning.
+        hangs: after the checkpoints, wait until cancelled.
+        interrupts: raise ``JobInterrupt`` instead of returning.
+        on_cancel: what the job does when it is cancelled.
+
+    Raises:
+        ValueError: at construction, for more than one of ``fails``,
+            ``hangs`` and ``interrupts``, or an unknown ``on_cancel``.
 
     Example:
         >>> from plait.testing import JobSpec, run
@@ -52,6 +100,22 @@ class JobSpec:
     delay: float = 0.0
     checkpoints: int = 0
     fails: bool = False
+    hangs: bool = False
+    interrupts: bool = False
+    on_cancel: OnCancel = "propagate"
+
+    def __post_init__(self) -> None:
+        if self.fails + self.hangs + self.interrupts > 1:
+            raise ValueError(
+                "JobSpec() fails, hangs and interrupts must be one at most, got "
+                f"fails={self.fails}, hangs={self.hangs}, "
+                f"interrupts={self.interrupts}"
+            )
+        if self.on_cancel not in ("propagate", "fail", "return"):
+            raise ValueError(
+                "JobSpec() on_cancel must be 'propagate', 'fail' or 'return', "
+                f"got {self.on_cancel!r}"
+            )
 
     @property
     def result(self) -> int:
@@ -61,11 +125,22 @@ class JobSpec:
     async def run(self) -> int:
         """Run the job (the same as awaiting ``spec()``)."""
         await fuzz_point("job")
-        for _ in range(self.checkpoints):
-            await checkpoint()
-        await anyio.sleep(self.delay)
+        try:
+            for _ in range(self.checkpoints):
+                await checkpoint()
+            if self.hangs:
+                await anyio.sleep_forever()
+            await anyio.sleep(self.delay)
+        except anyio.get_cancelled_exc_class():
+            if self.on_cancel == "fail":
+                raise JobCleanupError(self.index) from None
+            if self.on_cancel == "return":
+                return self.index
+            raise
         if self.fails:
-            raise JobError(self.index)
+            raise JobError(self.index, cancel_pending=_cancel_pending())
+        if self.interrupts:
+            raise JobInterrupt(self.index)
         return self.index
 
     async def __call__(self) -> int:
@@ -102,24 +177,52 @@ def job_specs(
     max_delay: float = 2.0,
     max_checkpoints: int = 3,
     failures: bool = True,
+    hangs: bool = False,
+    interrupts: bool = False,
+    cleanup_failures: bool = False,
+    catches_cancellation: bool = False,
 ) -> SearchStrategy[JobSpec]:
     """Return a hypothesis strategy for one ``JobSpec`` with this *index*.
+
+    Shrinking moves toward a job that returns at once and lets a
+    cancellation through.
 
     Args:
         index: the job's index.
         max_delay: longest delay, in seconds (rounded down to 1/8 s).
         max_checkpoints: most extra task switches.
-        failures: whether the job may fail.
+        failures: whether the job may fail (``fails``).
+        hangs: whether it may wait until cancelled (``hangs``).
+        interrupts: whether it may raise a ``BaseException`` (``interrupts``).
+        cleanup_failures: whether it may fail when cancelled
+            (``on_cancel="fail"``).
+        catches_cancellation: whether it may swallow a cancellation and
+            return (``on_cancel="return"``).
     """
     from hypothesis import strategies as st
 
-    return st.builds(
-        JobSpec,
-        index=st.just(index),
-        delay=st.integers(0, int(max_delay / TICK)).map(lambda n: n * TICK),
-        checkpoints=st.integers(0, max_checkpoints),
-        fails=st.booleans() if failures else st.just(False),
-    )
+    endings = ["returns"]
+    endings += ["fails"] * failures + ["hangs"] * hangs + ["interrupts"] * interrupts
+    reactions: list[OnCancel] = ["propagate"]
+    if cleanup_failures:
+        reactions.append("fail")
+    if catches_cancellation:
+        reactions.append("return")
+
+    @st.composite
+    def specs(draw: st.DrawFn) -> JobSpec:
+        ending = draw(st.sampled_from(endings))
+        return JobSpec(
+            index,
+            delay=draw(st.integers(0, int(max_delay / TICK))) * TICK,
+            checkpoints=draw(st.integers(0, max_checkpoints)),
+            fails=ending == "fails",
+            hangs=ending == "hangs",
+            interrupts=ending == "interrupts",
+            on_cancel=draw(st.sampled_from(reactions)),
+        )
+
+    return specs()
 
 
 def job_plans(
@@ -129,6 +232,10 @@ def job_plans(
     max_delay: float = 2.0,
     failures: bool = True,
     cancellation: bool = True,
+    hangs: bool = False,
+    interrupts: bool = False,
+    cleanup_failures: bool = False,
+    catches_cancellation: bool = False,
 ) -> SearchStrategy[JobPlan]:
     """Return a hypothesis strategy for ``JobPlan``\\s.
 
@@ -142,6 +249,11 @@ def job_plans(
         failures: whether jobs may fail.
         cancellation: whether a plan may cancel the run part-way; its
             ``cancel_after`` is then a multiple of 1/8 s up to ``max_delay``.
+        hangs: whether jobs may wait until cancelled.
+        interrupts: whether jobs may raise a ``BaseException``.
+        cleanup_failures: whether jobs may fail when cancelled.
+        catches_cancellation: whether jobs may swallow a cancellation and
+            return.
 
     Example:
         >>> from hypothesis import given, settings
@@ -167,7 +279,17 @@ def job_plans(
     def plans(draw: st.DrawFn) -> JobPlan:
         count = draw(st.integers(min_jobs, max_jobs))
         jobs = tuple(
-            draw(job_specs(i, max_delay=max_delay, failures=failures))
+            draw(
+                job_specs(
+                    i,
+                    max_delay=max_delay,
+                    failures=failures,
+                    hangs=hangs,
+                    interrupts=interrupts,
+                    cleanup_failures=cleanup_failures,
+                    catches_cancellation=catches_cancellation,
+                )
+            )
             for i in range(count)
         )
         cancel_after = None

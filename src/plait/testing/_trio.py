@@ -22,12 +22,12 @@ from typing import Any
 import anyio.to_thread
 import trio
 import trio.testing
-from trio._core import _run as _trio_run
+from trio._core import _run as _trio_run  # pyright: ignore[reportPrivateUsage]
 
 
 def scheduler_random() -> random.Random:
     """Return the generator trio's scheduler shuffles runnable tasks with."""
-    generator = _trio_run._r
+    generator = _trio_run._r  # pyright: ignore[reportPrivateUsage]
     if not isinstance(generator, random.Random):  # pragma: no cover - trio change
         raise RuntimeError(
             "plait.testing cannot seed this trio's scheduler: trio._core._run._r "

@@ -25,7 +25,7 @@ from ._listing import (
     encode_cursor,
 )
 from ._overview import QueueOverview, read_overview
-from ._rows import ScheduleRecord, State, WorkerRecord
+from ._rows import JobState, ScheduleRecord, WorkerRecord
 from ._sql import Tx
 
 Purgeable = Literal["done", "dead", "cancelled"]
@@ -62,7 +62,7 @@ class JobAdmin:
     async def list_jobs(
         self,
         *,
-        state: State | None = None,
+        state: JobState | None = None,
         type: str | None = None,
         queue: str | None = None,
         key_prefix: str | None = None,

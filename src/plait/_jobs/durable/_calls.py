@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -26,8 +27,62 @@ CONNECT_BACKOFF = RetryPolicy(
 
 
 async def in_thread(fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
-    """Run one blocking engine call in a worker thread."""
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    """Run one blocking engine call in a worker thread; return once it has ended.
+
+    anyio waits for the thread when the caller is cancelled, but a native
+    asyncio ``Task.cancel()`` interrupts even a shielded wait. The call then
+    still waits for the thread before the cancellation goes on, so no engine
+    call outlives the worker or backend that made it (the stress harness saw a
+    write land in a SQLite directory after ``run()`` had returned).
+    """
+    call = _ThreadCall(functools.partial(fn, *args, **kwargs))
+    try:
+        return await anyio.to_thread.run_sync(call.run)
+    except BaseException:
+        if call.abandon():
+            await call.wait_until_finished()
+        raise
+
+
+class _ThreadCall(Generic[T]):
+    """A call for a worker thread that can be abandoned before it begins.
+
+    A cancelled caller either stops the call before it begins or waits for
+    it: never leaves it running. The lock closes the window between anyio's
+    worker checking that the call is still wanted and the call beginning.
+    """
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn = fn
+        self._lock = threading.Lock()
+        self._begun = self._abandoned = False
+        self._finished = threading.Event()
+
+    def run(self) -> T:
+        with self._lock:
+            self._begun = not self._abandoned
+        if not self._begun:
+            # Its caller has gone; anyio drops what a cancelled call returns.
+            raise RuntimeError("engine call abandoned by its cancelled caller")
+        try:
+            return self._fn()
+        finally:
+            self._finished.set()
+
+    def abandon(self) -> bool:
+        """Stop the call if it has not begun; return whether it had."""
+        with self._lock:
+            self._abandoned = True
+            return self._begun
+
+    async def wait_until_finished(self) -> None:
+        # Polls rather than waiting in another thread: the pool may be full.
+        with anyio.CancelScope(shield=True):
+            while not self._finished.is_set():
+                try:
+                    await anyio.sleep(0.005)
+                except anyio.get_cancelled_exc_class():
+                    continue  # another Task.cancel(): the call still runs
 
 
 def open_engine(dsn: str, *, create: bool = True) -> Engine:

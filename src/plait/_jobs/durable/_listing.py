@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from .._model import payload_json
-from ._rows import STATES, AttemptRecord, JobRecord, State
+from ._rows import STATES, AttemptRecord, JobRecord, JobState
 from ._schema import split_error
 from ._sql import Tx
 
@@ -78,7 +78,7 @@ class JobSummary:
     id: str
     type: str
     queue: str
-    state: State
+    state: JobState
     priority: int
     attempts: int
     max_attempts: int | None
@@ -161,7 +161,7 @@ class JobDetail:
 class Filters:
     """What ``list_jobs`` was asked for, checked."""
 
-    state: State | None = None
+    state: JobState | None = None
     type: str | None = None
     queue: str | None = None
     key_prefix: str | None = None

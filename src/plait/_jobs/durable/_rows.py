@@ -10,10 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 STATES = ("queued", "running", "retrying", "done", "dead", "cancelled")
-State = Literal["queued", "running", "retrying", "done", "dead", "cancelled"]
+JobState: TypeAlias = Literal[
+    "queued", "running", "retrying", "done", "dead", "cancelled"
+]
+"""Where a durable job stands: ``'queued'``, ``'running'``, ``'retrying'``,
+``'done'``, ``'dead'`` (failed for good) or ``'cancelled'``."""
 FINISHED = ("done", "dead", "cancelled")
 Outcome = Literal["failed", "lost", "cancelled"]
 
@@ -66,7 +70,7 @@ class JobRecord:
     id: str
     type: str
     payload: Any
-    state: State
+    state: JobState
     priority: int
     not_before: float
     attempts: int

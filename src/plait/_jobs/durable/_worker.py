@@ -142,7 +142,7 @@ class JobWorker:
         self.retention = options.retention
         self.dead_retention = options.dead_retention
         self.until_empty = until_empty
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.name: str = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         is_pg = self.dsn.startswith(("postgresql://", "postgres://"))
         self.poll_interval = options.poll_interval or (5.0 if is_pg else 1.0)
         self._engine: Engine | None = None

@@ -341,48 +341,58 @@ class Lister:
         limit: int,
         window: int,
     ) -> list[Page]:
-        """``_window`` for several ranges of one index at once: one statement
-        finds every window's end, one more reads every page.
+        """``_window`` for several ranges of one index at once.
 
-        A window's end is found walking the index alone (no table rows); a
-        page is then one ordered read of its range up to that end, the
-        filters applied as it goes, stopping at *limit* + 1 matches.
+        Each range is read in order, its filters applied as it goes, up to
+        *limit* + 1 matches or *window* rows, whichever comes first. On
+        PostgreSQL that is one statement while the pages fill (a page whose
+        filters match often reads little more than the page); only a range
+        that ran out of window first needs a second one, which finds where
+        its window ended (walking the index alone) so that the next page
+        starts there. SQLite would sort the rows of a window read that way,
+        so there every window's end is found first and each page is read up
+        to it: two statements, both along the index.
         """
         if not ranges:
             return []
         order_by = ", ".join(sort)
         keys = [s.split()[0] for s in sort]
         descending = sort[0].endswith(" DESC")
+        nested = bool(post) and not self.sqlite
         edges: dict[int, list[Any]] = {}
-        if post:
-            arms, values = [], []
-            for n, (where, params) in enumerate(ranges):
-                arms.append(
-                    f"SELECT {n}, {', '.join(keys)} FROM (SELECT {', '.join(keys)} "
-                    f"{_from(table, where)} ORDER BY {order_by} LIMIT 1 OFFSET ?) "
-                    f"AS e{n}"
-                )
-                values += [*params, window - 1]
-            edges = {
-                int(r[0]): list(r[1:])
-                for r in tx.rows(" UNION ALL ".join(arms), values)
-            }
+        if post and not nested:
+            every = list(range(len(ranges)))
+            edges = self._edges(tx, table, ranges, order_by, keys, window, every)
         arms, values = [], []
         op = ">=" if descending else "<="
         for n, (where, params) in enumerate(ranges):
-            bounded, bound_params = list(where), list(params)
-            if n in edges:
-                marks = ", ".join("?" * len(keys))
-                bounded.append(f"({', '.join(keys)}) {op} ({marks})")
-                bound_params += edges[n]
+            if nested:
+                # The inner LIMIT bounds the rows read; the outer one stops
+                # at the page. Both read in index order, so neither sorts.
+                source = (
+                    f"FROM (SELECT {SUMMARY_COLUMNS}, error "
+                    f"{_from(table, where)} ORDER BY {order_by} LIMIT ?) AS w{n} "
+                    f"WHERE {' AND '.join(post)}"
+                )
+                values += [*params, window, *post_params, limit + 1]
+            else:
+                bounded, bound_params = list(where), list(params)
+                if n in edges:
+                    marks = ", ".join("?" * len(keys))
+                    bounded.append(f"({', '.join(keys)}) {op} ({marks})")
+                    bound_params += edges[n]
+                source = _from(table, bounded + post)
+                values += [*bound_params, *post_params, limit + 1]
             arms.append(
-                f"SELECT {n}, p{n}.* FROM (SELECT {self.columns} "
-                f"{_from(table, bounded + post)} ORDER BY {order_by} LIMIT ?) AS p{n}"
+                f"SELECT {n}, p{n}.* FROM (SELECT {self.columns} {source} "
+                f"ORDER BY {order_by} LIMIT ?) AS p{n}"
             )
-            values += [*bound_params, *post_params, limit + 1]
         found: dict[int, list[JobSummary]] = {n: [] for n in range(len(ranges))}
         for row in tx.rows(" UNION ALL ".join(arms), values):
             found[int(row[0])].append(summary(row[1:]))
+        if nested:
+            short = [n for n in range(len(ranges)) if len(found[n]) <= limit]
+            edges = self._edges(tx, table, ranges, order_by, keys, window, short)
         pages: list[Page] = []
         for n in range(len(ranges)):
             # UNION ALL promises no order across or within its arms: restore it.
@@ -396,6 +406,33 @@ class Lister:
                 # next page starts, if the range went on past it.
                 pages.append((jobs, edges.get(n)))
         return pages
+
+    def _edges(
+        self,
+        tx: Tx,
+        table: str,
+        ranges: list[tuple[list[str], list[Any]]],
+        order_by: str,
+        keys: list[str],
+        window: int,
+        short: list[int],
+    ) -> dict[int, list[Any]]:
+        """The sort key of the last row of each *short* range's window, for
+        the ranges that go on past it (a range read to its end has none)."""
+        if not short:
+            return {}
+        arms, values = [], []
+        for n in short:
+            where, params = ranges[n]
+            arms.append(
+                f"SELECT {n}, {', '.join(keys)} FROM (SELECT {', '.join(keys)} "
+                f"{_from(table, where)} ORDER BY {order_by} LIMIT 1 OFFSET ?) "
+                f"AS e{n}"
+            )
+            values += [*params, window - 1]
+        return {
+            int(r[0]): list(r[1:]) for r in tx.rows(" UNION ALL ".join(arms), values)
+        }
 
     def groups(self, tx: Tx, queue: str | None) -> list[tuple[str, int, float]]:
         """The (queue, priority) groups of waiting jobs in index order, each

@@ -223,6 +223,7 @@ SUMMARY_COLUMNS = (
     "id, type, queue, state, priority, attempts, max_attempts, idempotency_key, "
     "created_at, not_before, started_at, finished_at, worker"
 )
+_SUMMARY_NAMES = SUMMARY_COLUMNS.replace(",", " ").split()
 
 
 Page = tuple[list[JobSummary], list[Any] | None]
@@ -341,7 +342,31 @@ class Lister:
         limit: int,
         window: int,
     ) -> list[Page]:
-        """``_window`` for several ranges of one index at once.
+        """``_window`` for several ranges of one index at once (see
+        ``_window_rows``), each page as summaries."""
+        pages = self._window_rows(
+            tx, table, ranges, sort, post, post_params, limit, window, full=True
+        )
+        return [([summary(row) for row in rows], nxt) for rows, nxt in pages]
+
+    def _window_rows(
+        self,
+        tx: Tx,
+        table: str,
+        ranges: list[tuple[list[str], list[Any]]],
+        sort: list[str],
+        post: list[str],
+        post_params: list[Any],
+        limit: int,
+        window: int,
+        *,
+        full: bool,
+    ) -> list[tuple[list[Sequence[Any]], list[Any] | None]]:
+        """Read several ranges of one index, each in *sort* order (one
+        direction for all columns), with the *post* filters applied to the
+        first *window* rows of each: every range's matching rows (``full``:
+        the summary columns; else the sort key only) up to *limit*, and the
+        key its next page starts after (``None`` at the range's end).
 
         Each range is read in order, its filters applied as it goes, up to
         *limit* + 1 matches or *window* rows, whichever comes first. On
@@ -358,6 +383,15 @@ class Lister:
         order_by = ", ".join(sort)
         keys = [s.split()[0] for s in sort]
         descending = sort[0].endswith(" DESC")
+        if full:
+            select, inner = self.columns, f"{SUMMARY_COLUMNS}, error"
+            at = [_SUMMARY_NAMES.index(k) for k in keys]
+        else:
+            # The key and what the filters read: from the index alone where
+            # it holds them.
+            select = ", ".join(keys)
+            inner = ", ".join(dict.fromkeys(keys + [p.split()[0] for p in post]))
+            at = list(range(len(keys)))
         nested = bool(post) and not self.sqlite
         edges: dict[int, list[Any]] = {}
         if post and not nested:
@@ -370,9 +404,8 @@ class Lister:
                 # The inner LIMIT bounds the rows read; the outer one stops
                 # at the page. Both read in index order, so neither sorts.
                 source = (
-                    f"FROM (SELECT {SUMMARY_COLUMNS}, error "
-                    f"{_from(table, where)} ORDER BY {order_by} LIMIT ?) AS w{n} "
-                    f"WHERE {' AND '.join(post)}"
+                    f"FROM (SELECT {inner} {_from(table, where)} "
+                    f"ORDER BY {order_by} LIMIT ?) AS w{n} WHERE {' AND '.join(post)}"
                 )
                 values += [*params, window, *post_params, limit + 1]
             else:
@@ -384,27 +417,27 @@ class Lister:
                 source = _from(table, bounded + post)
                 values += [*bound_params, *post_params, limit + 1]
             arms.append(
-                f"SELECT {n}, p{n}.* FROM (SELECT {self.columns} {source} "
+                f"SELECT {n}, p{n}.* FROM (SELECT {select} {source} "
                 f"ORDER BY {order_by} LIMIT ?) AS p{n}"
             )
-        found: dict[int, list[JobSummary]] = {n: [] for n in range(len(ranges))}
+        found: dict[int, list[Sequence[Any]]] = {n: [] for n in range(len(ranges))}
         for row in tx.rows(" UNION ALL ".join(arms), values):
-            found[int(row[0])].append(summary(row[1:]))
+            found[int(row[0])].append(row[1:])
         if nested:
             short = [n for n in range(len(ranges)) if len(found[n]) <= limit]
             edges = self._edges(tx, table, ranges, order_by, keys, window, short)
-        pages: list[Page] = []
+        pages: list[tuple[list[Sequence[Any]], list[Any] | None]] = []
         for n in range(len(ranges)):
             # UNION ALL promises no order across or within its arms: restore it.
-            jobs = sorted(
-                found[n], key=lambda j: tuple(_key_of(j, keys)), reverse=descending
+            rows = sorted(
+                found[n], key=lambda r: tuple(r[i] for i in at), reverse=descending
             )
-            if len(jobs) > limit:
-                pages.append((jobs[:limit], _key_of(jobs[limit - 1], keys)))
+            if len(rows) > limit:
+                pages.append((rows[:limit], [rows[limit - 1][i] for i in at]))
             else:
                 # Fewer matches than asked for: the window's end is where the
                 # next page starts, if the range went on past it.
-                pages.append((jobs, edges.get(n)))
+                pages.append((rows, edges.get(n)))
         return pages
 
     def _edges(
@@ -490,29 +523,53 @@ class Lister:
                 where.append("(not_before, id) > (?, ?)")
                 params += key[:2]
             ranges.append((where, params))
-        merged: list[JobSummary] = []
         next_keys: list[list[Any]] = []
-        pages = self._windows(
-            tx, ready, ranges, ["not_before", "id"], post, post_params, limit, window
+        pages = self._window_rows(
+            tx,
+            ready,
+            ranges,
+            ["not_before", "id"],
+            post,
+            post_params,
+            limit,
+            window,
+            full=False,
         )
-        for jobs, nxt in pages:
-            merged.extend(jobs)
+        merged: list[tuple[float, int]] = []
+        for rows, nxt in pages:
+            merged.extend((float(nb), int(id_)) for nb, id_ in rows)
             if nxt is not None:
                 next_keys.append(nxt)
-        merged = heapq.nsmallest(
-            limit + 1, merged, key=lambda j: (j.not_before, int(j.id))
-        )
+        merged = heapq.nsmallest(limit + 1, merged)
         # The page ends where the first group's own page ended, or at the
         # limit; nothing before that point was left unread in any group.
-        bound = min((tuple(k) for k in next_keys), default=None)
-        page = [
-            j for j in merged if bound is None or (j.not_before, int(j.id)) <= bound
-        ]
-        if len(page) > limit:
-            page = page[:limit]
-            last = page[-1]
-            return page, [last.not_before, int(last.id)]
-        return page, None if bound is None else list(bound)
+        bound = min(((float(nb), int(i)) for nb, i in next_keys), default=None)
+        chosen = [k for k in merged if bound is None or k <= bound]
+        nxt_key: list[Any] | None = None if bound is None else list(bound)
+        if len(chosen) > limit:
+            chosen = chosen[:limit]
+            nxt_key = list(chosen[-1])
+        return self._summaries(tx, chosen, post, post_params), nxt_key
+
+    def _summaries(
+        self,
+        tx: Tx,
+        chosen: list[tuple[float, int]],
+        post: list[str],
+        post_params: list[Any],
+    ) -> list[JobSummary]:
+        """The summaries of the jobs keyed in *chosen*, in that order; a job
+        that no longer matches *post* (claimed since, say) is left out."""
+        if not chosen:
+            return []
+        marks = ", ".join("?" * len(chosen))
+        rows = tx.rows(
+            f"SELECT {self.columns} FROM plait_jobs "
+            f"WHERE id IN ({marks}) AND {' AND '.join(post)}",
+            [i for _, i in chosen] + post_params,
+        )
+        by_id = {int(row[0]): summary(row) for row in rows}
+        return [by_id[i] for _, i in chosen if i in by_id]
 
 
 def _from(table: str, where: list[str]) -> str:

@@ -32,6 +32,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import anyio
 
@@ -389,7 +390,7 @@ def _enqueue(args: argparse.Namespace) -> Run:
     try:
         job = Job(
             args.type,
-            payload,
+            cast("dict[str, Any]", payload),  # a JSON object: its keys are str
             priority=args.priority,
             not_before=not_before,
             idempotency_key=args.key,

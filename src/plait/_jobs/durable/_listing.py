@@ -32,7 +32,7 @@ import hashlib
 import heapq
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .._model import payload_json
 from ._rows import STATES, AttemptRecord, JobRecord, JobState
@@ -216,14 +216,14 @@ def decode_cursor(call: str, filters: Filters, cursor: str) -> list[Any]:
             f"{call} cursor must be the next_cursor of a page listed with the "
             f"same filters, got {cursor!r}"
         )
-    return key
+    return cast("list[object]", key)  # a JSON array: any JSON values
 
 
 SUMMARY_COLUMNS = (
     "id, type, queue, state, priority, attempts, max_attempts, idempotency_key, "
     "created_at, not_before, started_at, finished_at, worker"
 )
-_SUMMARY_NAMES = SUMMARY_COLUMNS.replace(",", " ").split()
+_SUMMARY_NAMES: tuple[str, ...] = tuple(SUMMARY_COLUMNS.replace(",", " ").split())
 
 
 Page = tuple[list[JobSummary], list[Any] | None]
@@ -397,7 +397,8 @@ class Lister:
         if post and not nested:
             every = list(range(len(ranges)))
             edges = self._edges(tx, table, ranges, order_by, keys, window, every)
-        arms, values = [], []
+        arms: list[str] = []
+        values: list[Any] = []
         op = ">=" if descending else "<="
         for n, (where, params) in enumerate(ranges):
             if nested:
@@ -454,7 +455,8 @@ class Lister:
         the ranges that go on past it (a range read to its end has none)."""
         if not short:
             return {}
-        arms, values = [], []
+        arms: list[str] = []
+        values: list[Any] = []
         for n in short:
             where, params = ranges[n]
             arms.append(
@@ -515,7 +517,7 @@ class Lister:
             post_params.append(f.type)
         # The window is shared out, so a page reads at most WINDOW rows.
         window = max(limit + 1, WINDOW // max(1, len(groups)))
-        ranges = []
+        ranges: list[tuple[list[str], list[Any]]] = []
         for queue, priority, _ in groups:
             where = ["queue = ? AND priority = ? AND state IN ('queued', 'retrying')"]
             params: list[Any] = [queue, priority]
@@ -580,10 +582,6 @@ def _after_prefix(prefix: str) -> str:
     """The smallest string above every string starting with *prefix*, in
     code-point (SQLite BINARY, PostgreSQL "C") order."""
     return prefix + "\U0010ffff"
-
-
-def _key_of(job: JobSummary, columns: list[str]) -> list[Any]:
-    return [int(job.id) if c == "id" else getattr(job, c) for c in columns]
 
 
 def summary(row: Sequence[Any]) -> JobSummary:

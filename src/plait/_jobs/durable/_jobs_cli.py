@@ -289,17 +289,12 @@ def _retry(args: argparse.Namespace) -> Run:
             )
             print(f"queued again {count} dead job(s){what}")
             return EXIT_OK
-        try:
-            if await backend.retry(job_id):
-                print(f"job {job_id} queued again")
-                return EXIT_OK
-        except KeyError:
-            return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
-        record = await backend.get(job_id)
-        state = "gone" if record is None else record.state
-        return _refuse(
-            f"job {job_id} is {state}: only dead or cancelled jobs can be retried",
-            EXIT_REFUSED,
+        return await _act(
+            backend,
+            backend.retry,
+            job_id,
+            f"job {job_id} queued again",
+            "only dead or cancelled jobs can be retried",
         )
 
     return run
@@ -348,21 +343,36 @@ def _delete(args: argparse.Namespace) -> Run:
     job_id = _job_id(args.id)
 
     async def run(backend: DurableBackend) -> int:
-        try:
-            if await backend.delete(job_id):
-                print(f"job {job_id} deleted")
-                return EXIT_OK
-        except KeyError:
-            return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
-        record = await backend.get(job_id)
-        state = "gone" if record is None else record.state
-        return _refuse(
-            f"job {job_id} is {state}: only finished jobs (done, dead, cancelled) "
-            "can be deleted; cancel it first",
-            EXIT_REFUSED,
+        return await _act(
+            backend,
+            backend.delete,
+            job_id,
+            f"job {job_id} deleted",
+            "only finished jobs (done, dead, cancelled) can be deleted; "
+            "cancel it first",
         )
 
     return run
+
+
+async def _act(
+    backend: DurableBackend,
+    action: Callable[[str], Awaitable[bool]],
+    job_id: str,
+    done: str,
+    rule: str,
+) -> int:
+    """Run *action* on one job: say *done*, or why not (no such job; its
+    state breaks *rule*); return the exit status."""
+    try:
+        if await action(job_id):
+            print(done)
+            return EXIT_OK
+    except KeyError:
+        return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
+    record = await backend.get(job_id)
+    state = "gone" if record is None else record.state
+    return _refuse(f"job {job_id} is {state}: {rule}", EXIT_REFUSED)
 
 
 def _schedules(args: argparse.Namespace) -> Run:

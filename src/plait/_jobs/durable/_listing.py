@@ -326,28 +326,11 @@ class Lister:
         """Read *table* where *where* holds, in *sort* order (one direction
         for all columns); with *post* filters, only the first *window* rows
         of that range."""
-        (page,) = self._windows(
-            tx, table, [(where, params)], sort, post, post_params, limit, window
-        )
-        return page
-
-    def _windows(
-        self,
-        tx: Tx,
-        table: str,
-        ranges: list[tuple[list[str], list[Any]]],
-        sort: list[str],
-        post: list[str],
-        post_params: list[Any],
-        limit: int,
-        window: int,
-    ) -> list[Page]:
-        """``_window`` for several ranges of one index at once (see
-        ``_window_rows``), each page as summaries."""
-        pages = self._window_rows(
+        ranges = [(where, params)]
+        ((rows, nxt),) = self._window_rows(
             tx, table, ranges, sort, post, post_params, limit, window, full=True
         )
-        return [([summary(row) for row in rows], nxt) for rows, nxt in pages]
+        return [summary(row) for row in rows], nxt
 
     def _window_rows(
         self,

@@ -162,13 +162,16 @@ class Runs:
                     return
             except anyio.EndOfStream:
                 return
-            if not await self._run(claimed):
-                # A failure may be a cleanup error of a run cancelled from
-                # outside: start nothing more under that cancellation.
-                await anyio.lowlevel.checkpoint_if_cancelled()
+            # Start nothing once the worker is cancelled (a job taken without
+            # a checkpoint, or after a run whose failure was a cleanup error
+            # of that cancellation): the worker releases the jobs it holds.
+            # A handler started then would only see the cancellation, or, if
+            # it raised its own first, be taken for cancelled and released.
+            await anyio.lowlevel.checkpoint_if_cancelled()
+            await self._run(claimed)
 
-    async def _run(self, claimed: Claimed) -> bool:
-        """Run one job and report its outcome; True if it succeeded."""
+    async def _run(self, claimed: Claimed) -> None:
+        """Run one job and report its outcome."""
         started = time.time()
         handler = self.handlers.find(claimed.type)
         if handler is None:
@@ -210,7 +213,6 @@ class Runs:
             else:
                 outcome = timed_out(claimed, handler, started)
         self.on_outcome(claimed, outcome)
-        return isinstance(outcome, Ack) and outcome.kind == "done"
 
 
 def _cancelled_from_outside(exc: BaseException) -> bool:

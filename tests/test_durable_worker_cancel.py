@@ -130,6 +130,47 @@ async def test_a_native_cancel_before_the_round_trip_begins_loses_no_outcome(
     assert worker.stats.dead == 1
 
 
+@ASYNCIO_ONLY
+async def test_a_second_native_cancel_does_not_cut_the_final_flush_short(
+    dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Task.cancel() reached the worker's shielded final flush before its
+    # round trip began: the release was never sent and the job it held
+    # stayed 'running' until its lease expired.
+    handlers = plait.JobHandlers()
+    started = anyio.Event()
+
+    @handlers.register("hangs")
+    async def hangs(job: plait.Job) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    async with plait.DurableBackend(dsn, work=False) as backend:
+        await backend.submit(plait.Job("hangs"))
+    take = Ledger.take
+
+    def take_then_cancel(self: Ledger) -> tuple[list[Ack], list[Claimed]]:
+        acks, releases = take(self)
+        if releases and not cancelled:
+            # The final flush releasing the job: cancel again before its call.
+            asyncio.get_running_loop().call_soon(task.cancel)
+            cancelled.append(True)
+        return acks, releases
+
+    cancelled: list[bool] = []
+    monkeypatch.setattr(Ledger, "take", take_then_cancel)
+    worker = plait.JobWorker(dsn, handlers, poll_interval=0.01)
+    task = asyncio.ensure_future(worker.run())
+    with anyio.fail_after(30):
+        await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError), anyio.fail_after(30):
+        await task
+    assert cancelled
+    assert rows(dsn) == [(1, "queued", 0, 0)]
+    assert worker.stats.released == 1
+
+
 @pytest.mark.parametrize("raises_own_cancellation", [False, True])
 async def test_no_job_starts_once_the_worker_is_cancelled(
     dsn: str, raises_own_cancellation: bool

@@ -26,7 +26,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
 import anyio
-import anyio.lowlevel
 from anyio import CancelScope, WouldBlock, get_cancelled_exc_class
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -162,12 +161,13 @@ class Runs:
                     return
             except anyio.EndOfStream:
                 return
-            # Start nothing once the worker is cancelled (a job taken without
-            # a checkpoint, or after a run whose failure was a cleanup error
-            # of that cancellation): the worker releases the jobs it holds.
-            # A handler started then would only see the cancellation, or, if
-            # it raised its own first, be taken for cancelled and released.
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            if _worker_cancelled():
+                # Start nothing once the worker is cancelled (a checkpoint may
+                # not raise yet on asyncio): the worker releases the jobs it
+                # holds. A handler started now would only see the
+                # cancellation, or, raising its own first, be taken for
+                # cancelled and released as if it had never run.
+                return
             await self._run(claimed)
 
     async def _run(self, claimed: Claimed) -> None:
@@ -222,7 +222,9 @@ def _cancelled_from_outside(exc: BaseException) -> bool:
     leaves it while an enclosing scope is cancelled is that scope's; one
     raised while nothing around is cancelled is the handler's own doing.
     """
-    return (
-        isinstance(exc, get_cancelled_exc_class())
-        and anyio.current_effective_deadline() == -math.inf
-    )
+    return isinstance(exc, get_cancelled_exc_class()) and _worker_cancelled()
+
+
+def _worker_cancelled() -> bool:
+    """Whether a scope around the runner (the worker's) is cancelled."""
+    return anyio.current_effective_deadline() == -math.inf

@@ -248,8 +248,13 @@ class JobWorker:
                     self._runs.closed()
                 tg.cancel_scope.cancel()
         finally:
-            with CancelScope(shield=True), anyio.move_on_after(30):
-                await self._final_flush(engine)
+            # In a task of its own: asyncio's Task.cancel() gets through
+            # shields, and after one a further cancellation was seen to reach
+            # this task in its shielded flush, cutting it short with the jobs
+            # it held unreleased. The task group waits for the flush whatever
+            # this task is sent meanwhile.
+            async with create_task_group() as flush:
+                flush.start_soon(self._final_flush, engine)
 
     def _kick(self) -> None:
         self._wake.set()
@@ -422,6 +427,10 @@ class JobWorker:
             log_lease_lost(self.name, claimed)
 
     async def _final_flush(self, engine: Engine) -> None:
+        with CancelScope(shield=True), anyio.move_on_after(30):
+            await self._flush(engine)
+
+    async def _flush(self, engine: Engine) -> None:
         try:
             ledger = self._ledger
             ledger.release_unsettled()

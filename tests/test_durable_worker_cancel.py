@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,30 @@ def rows(dsn: str) -> list[tuple[Any, ...]]:
         ]
     finally:
         engine.close()
+
+
+class CancelAtTake:
+    """Cancel the worker's task with ``Task.cancel()`` when its ledger hands
+    over outcomes that *wanted* picks, before the round trip sending them
+    has begun (the callback runs at the round trip's first suspension)."""
+
+    def __init__(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        wanted: Callable[[list[Ack], list[Claimed]], bool],
+    ) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.fired = False
+        take = Ledger.take
+
+        def take_then_cancel(ledger: Ledger) -> tuple[list[Ack], list[Claimed]]:
+            acks, releases = take(ledger)
+            if self.task is not None and not self.fired and wanted(acks, releases):
+                asyncio.get_running_loop().call_soon(self.task.cancel)
+                self.fired = True
+            return acks, releases
+
+        monkeypatch.setattr(Ledger, "take", take_then_cancel)
 
 
 async def noop(job: plait.Job) -> None:
@@ -109,23 +133,12 @@ async def test_a_native_cancel_before_the_round_trip_begins_loses_no_outcome(
 
     async with plait.DurableBackend(dsn, work=False) as backend:
         await backend.submit(plait.Job("fatal"))
-    take = Ledger.take
-
-    def take_then_cancel(self: Ledger) -> tuple[list[Ack], list[Claimed]]:
-        acks, releases = take(self)
-        if acks and not cancelled:
-            # Runs at the round trip's first suspension, before its call.
-            asyncio.get_running_loop().call_soon(task.cancel)
-            cancelled.append(True)
-        return acks, releases
-
-    cancelled: list[bool] = []
-    monkeypatch.setattr(Ledger, "take", take_then_cancel)
+    cancel = CancelAtTake(monkeypatch, lambda acks, releases: bool(acks))
     worker = plait.JobWorker(dsn, handlers, poll_interval=0.01)
-    task = asyncio.ensure_future(worker.run())
+    cancel.task = task = asyncio.ensure_future(worker.run())
     with pytest.raises(asyncio.CancelledError), anyio.fail_after(30):
         await task
-    assert cancelled
+    assert cancel.fired
     assert rows(dsn) == [(1, "dead", 1, 1)]
     assert worker.stats.dead == 1
 
@@ -147,26 +160,16 @@ async def test_a_second_native_cancel_does_not_cut_the_final_flush_short(
 
     async with plait.DurableBackend(dsn, work=False) as backend:
         await backend.submit(plait.Job("hangs"))
-    take = Ledger.take
-
-    def take_then_cancel(self: Ledger) -> tuple[list[Ack], list[Claimed]]:
-        acks, releases = take(self)
-        if releases and not cancelled:
-            # The final flush releasing the job: cancel again before its call.
-            asyncio.get_running_loop().call_soon(task.cancel)
-            cancelled.append(True)
-        return acks, releases
-
-    cancelled: list[bool] = []
-    monkeypatch.setattr(Ledger, "take", take_then_cancel)
+    # The second cancellation: as the final flush takes the release.
+    cancel = CancelAtTake(monkeypatch, lambda acks, releases: bool(releases))
     worker = plait.JobWorker(dsn, handlers, poll_interval=0.01)
-    task = asyncio.ensure_future(worker.run())
+    cancel.task = task = asyncio.ensure_future(worker.run())
     with anyio.fail_after(30):
         await started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError), anyio.fail_after(30):
         await task
-    assert cancelled
+    assert cancel.fired
     assert rows(dsn) == [(1, "queued", 0, 0)]
     assert worker.stats.released == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -17,6 +17,7 @@ from ._engine import DatabaseUnavailableError, Engine, is_postgres, redact
 from ._logs import logger
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 # Reconnection backoff: 0.1 s doubling to 10 s, full jitter so a fleet of
@@ -26,7 +27,7 @@ CONNECT_BACKOFF = RetryPolicy(
 )
 
 
-async def in_thread(fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+async def in_thread(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """Run one blocking engine call in a worker thread; return once it has ended.
 
     anyio waits for the thread when the caller is cancelled, but a native
@@ -59,11 +60,12 @@ class _ThreadCall(Generic[T]):
     worker checking that the call is still wanted and the call beginning.
     """
 
+    _value: T  # what the call returned, once _returned
+
     def __init__(self, fn: Callable[[], T]) -> None:
         self._fn = fn
         self._lock = threading.Lock()
         self._begun = self._abandoned = self._returned = False
-        self._value: T | None = None
         self._finished = threading.Event()
 
     async def call(self, then: Callable[[T], object] | None) -> T:
@@ -74,7 +76,7 @@ class _ThreadCall(Generic[T]):
                 await self.wait_until_finished()
                 if then is not None and self._returned:
                     # A native cancellation cut the wait short, after the call.
-                    then(cast(T, self._value))
+                    then(self._value)
             raise
         if then is not None:
             then(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import socket
@@ -17,17 +16,15 @@ from ..._core._checks import check_seconds
 from .._model import JobHandlers
 from ._calls import (
     connect_retrying,
-    describe,
-    in_thread,
-    in_thread_then,
     listen_for_jobs,
     watch_for_commits,
 )
-from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine, Exchange
+from ._engine import Claimed, DatabaseUnavailableError, Engine, Exchange
 from ._ledger import Ledger
 from ._logs import log_lease_lost, logger
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
 from ._outcome import WorkerStats
+from ._round_trips import RoundTrips
 from ._runs import Outcome, Runs
 from ._schedules import keep_schedules
 from ._upkeep import Upkeep
@@ -151,9 +148,9 @@ class JobWorker:
         self.name: str = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         is_pg = self.dsn.startswith(("postgresql://", "postgres://"))
         self.poll_interval: float = options.poll_interval or (5.0 if is_pg else 1.0)
-        self._engine: Engine | None = None
         self._runs = Runs(handlers, self.name, self.queues, self._outcome)
         self._ledger = ledger = Ledger(self.name, self._runs, self._finished)
+        self._trips = RoundTrips(self, ledger)
         self.stats: WorkerStats = ledger.stats
         self.released_ids: list[str] = ledger.released_ids
         self._claiming = True
@@ -229,9 +226,7 @@ class JobWorker:
             raise RuntimeError("a JobWorker runs once; create a new one")
         self._started = True
         self._upkeep.started_at = time.time()
-        self._engine = engine = await connect_retrying(
-            self.dsn, what=f"worker {self.name}"
-        )
+        engine = await connect_retrying(self.dsn, what=f"worker {self.name}")
         try:
             async with create_task_group() as tg:
                 tg.start_soon(self._upkeep.run, engine)
@@ -255,7 +250,7 @@ class JobWorker:
             # it held unreleased. The task group waits for the flush whatever
             # this task is sent meanwhile.
             async with create_task_group() as flush:
-                flush.start_soon(self._final_flush, engine)
+                flush.start_soon(self._trips.final_flush, engine)
 
     def _kick(self) -> None:
         self._wake.set()
@@ -304,7 +299,9 @@ class JobWorker:
             result: Exchange | None = None
             try:
                 with CancelScope(shield=True):
-                    result = await self._exchange(engine, acks, releases, claims, now)
+                    result = await self._trips.exchange(
+                        engine, acks, releases, claims, now
+                    )
             except DatabaseUnavailableError as exc:
                 logger.warning("worker %s: %s; retrying", self.name, exc)
             if result is None:
@@ -319,10 +316,10 @@ class JobWorker:
                 self._maybe_work = full or self._poked
                 if result.claimed:
                     wait_for = self.poll_interval
-                elif self.until_empty and await self._queue_empty(engine):
+                elif self.until_empty and await self._trips.queue_empty(engine):
                     self._claiming = False
                 else:
-                    wait_for = await self._until_due(engine)
+                    wait_for = await self._trips.until_due(engine)
                     if self.until_empty:
                         # Draining while other workers still run jobs that
                         # may come back (a retry announces nothing).
@@ -332,85 +329,10 @@ class JobWorker:
                 # Nothing announces a retry falling due: wake for it here.
                 wait_for = max(0.001, min(wait_for, min(retries) - time.time()))
 
-    async def _exchange(
-        self,
-        engine: Engine,
-        acks: list[Ack],
-        releases: list[Claimed],
-        claims: dict[str, int],
-        now: float,
-    ) -> Exchange:
-        """Send *acks* and *releases*, claim *claims*; settle what was recorded.
-
-        The caller shields it; a native ``Task.cancel()`` gets through a
-        shield, so what the round trip recorded and claimed is settled (its
-        claimed jobs held, to be released) before that cancellation goes on.
-        Outcomes it did not record (it failed, or never began) are owed again.
-        """
-        ledger = self._ledger
-        settled = False
-
-        def settle(result: Exchange) -> None:
-            nonlocal settled
-            settled = True
-            self._settle(acks, releases, result, now)
-            for claimed in result.claimed:
-                ledger.hold(claimed)
-
-        try:
-            return await in_thread_then(
-                functools.partial(
-                    engine.exchange,
-                    acks,
-                    [(c.id, c.token) for c in releases],
-                    claims,
-                    owner=self.name,
-                    lease=self.lease,
-                    now=now,
-                ),
-                settle,
-            )
-        except BaseException:
-            if not settled:
-                ledger.put_back(acks, releases)
-            raise
-
-    async def _until_due(self, engine: Engine) -> float:
-        """The idle wait: the poll interval, or less if a job falls due sooner."""
-        try:
-            due = await in_thread(engine.next_due, list(self.queues))
-        except DatabaseUnavailableError:
-            return self.poll_interval
-        if due is None:
-            return self.poll_interval
-        return max(0.001, min(self.poll_interval, due - time.time()))
-
-    async def _queue_empty(self, engine: Engine) -> bool:
-        if self._ledger.held or self._ledger.owed:
-            return False
-        try:
-            return not await in_thread(
-                engine.pending, list(self.queues), now=time.time()
-            )
-        except DatabaseUnavailableError:
-            return False
-
     def _outcome(self, claimed: Claimed, outcome: Outcome) -> None:
         """Take a run's outcome from the runners (see ``Runs``)."""
         self._ledger.outcome(claimed, outcome)
         self._kick()
-
-    def _settle(
-        self, acks: list[Ack], releases: list[Claimed], result: Exchange, now: float
-    ) -> None:
-        self._ledger.settle(
-            acks,
-            releases,
-            result.accepted,
-            result.rejected,
-            now,
-            stopping=not self._claiming,
-        )
 
     def _finished(self, job_id: int) -> None:
         if self.on_finished is not None:
@@ -426,35 +348,3 @@ class JobWorker:
         if claimed is not None and self._runs.cancel(job_id, "lost"):
             self.stats.lost_leases += 1
             log_lease_lost(self.name, claimed)
-
-    async def _final_flush(self, engine: Engine) -> None:
-        with CancelScope(shield=True), anyio.move_on_after(30):
-            await self._flush(engine)
-
-    async def _flush(self, engine: Engine) -> None:
-        try:
-            ledger = self._ledger
-            ledger.release_unsettled()
-            acks, releases = ledger.take()
-            now = time.time()
-            if acks or releases:
-                await self._exchange(engine, acks, releases, {}, now)
-            await in_thread(
-                engine.heartbeat,
-                [],
-                lease=self.lease,
-                now=now,
-                tallies=ledger.tallies.take(),
-            )
-            await in_thread(engine.unregister_worker, self.name)
-        except DatabaseUnavailableError as exc:
-            logger.warning(
-                "worker %s: could not record its last outcomes in %s (%s); "
-                "their leases will expire and the jobs be redelivered",
-                self.name,
-                describe(self.dsn),
-                exc,
-            )
-        finally:
-            self._engine = None
-            await in_thread(engine.close)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import plait
 from durable_scripts.seed import Seeded
 from durable_scripts.support import ENGINES, make_dsn
-from plait._jobs.durable import _listing, _overview
+from plait._jobs.durable import _list_filters, _listing, _overview
 from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._rows import STATES, JobState
 
@@ -390,11 +390,11 @@ def admin_statements(dsn: str) -> list[tuple[str, tuple[Any, ...]]]:
             states: list[JobState | None] = [None, "queued", "running", "dead"]
             for state in states:
                 for extra in ({}, {"type": "t1"}):
-                    filters = _listing.Filters(state=state, **extra)
+                    filters = _list_filters.Filters(state=state, **extra)
                     _, key = lister.page(recording, filters, 5, None)
                     if key is not None:
                         lister.page(recording, filters, 5, key)
-            lister.page(recording, _listing.Filters(key_prefix="k-1"), 5, None)
+            lister.page(recording, _list_filters.Filters(key_prefix="k-1"), 5, None)
             return recording.statements
 
         statements: list[tuple[str, tuple[Any, ...]]] = engine.read_with(run)

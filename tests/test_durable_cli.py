@@ -14,11 +14,12 @@ import pytest
 
 import plait
 from durable_scripts.support import APP, ENGINES, make_dsn, postgres_dsn, run_cli
-from plait._jobs.durable import _cli as durable_cli
+from plait._jobs.durable import _drain_progress
 from plait._jobs.durable._calls import connect, open_engine
-from plait._jobs.durable._cli import load_handlers, main
+from plait._jobs.durable._cli import main
 from plait._jobs.durable._engine import DatabaseUnavailableError, Engine
 from plait._jobs.durable._rows import QueueStats, WorkerRecord
+from plait._jobs.durable._worker_options import load_handlers
 
 
 @pytest.fixture(params=ENGINES)
@@ -116,9 +117,9 @@ async def test_drain_progress_lets_a_failed_first_read_through(
         monkeypatch.setattr(engine, "stats", first_read_fails)
         return engine
 
-    monkeypatch.setattr(durable_cli, "connect", connect_then_fail_once)
+    monkeypatch.setattr(_drain_progress, "connect", connect_then_fail_once)
     with pytest.raises(DatabaseUnavailableError, match="went away"):
-        await durable_cli._show_progress(dsn, "plain")
+        await _drain_progress.show_progress(dsn, "plain")
     assert len(reads) == 1
 
 
@@ -215,7 +216,7 @@ def test_docstring_examples_run(name: str) -> None:
 def test_queue_options_name_the_queues_served(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from plait._jobs.durable._cli import parse_queues
+    from plait._jobs.durable._worker_options import parse_queues
 
     assert parse_queues(None, 10) is None
     assert parse_queues(["mail=2", "default"], 10) == {"mail": 2, "default": 10}

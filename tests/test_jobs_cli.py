@@ -17,7 +17,7 @@ import pytest
 import plait
 from durable_scripts.seed import Seeded
 from durable_scripts.support import ENGINES, ROOT, make_dsn
-from plait._jobs.durable._jobs_cli import parse_duration, parse_when
+from plait._jobs.durable._jobs_args import parse_duration, parse_when
 
 
 def plait_cmd(

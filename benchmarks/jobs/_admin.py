@@ -24,7 +24,7 @@ from typing import Any
 import anyio
 
 import plait
-from plait._jobs.durable._listing import Filters, encode_cursor
+from plait._jobs.durable._list_filters import Filters, encode_cursor
 
 from . import _dbs
 from ._dashboard import page_records

@@ -7,9 +7,9 @@ plait imports neither ``sqlite3`` nor ``psycopg``.
 from ._backend import DurableBackend as DurableBackend
 from ._engine import DatabaseUnavailableError as DatabaseUnavailableError
 from ._engine import SchemaVersionError as SchemaVersionError
-from ._listing import JobDetail as JobDetail
-from ._listing import JobPage as JobPage
-from ._listing import JobSummary as JobSummary
+from ._job_views import JobDetail as JobDetail
+from ._job_views import JobPage as JobPage
+from ._job_views import JobSummary as JobSummary
 from ._outcome import WorkerStats as WorkerStats
 from ._overview import QueueOverview as QueueOverview
 from ._overview import ThroughputBucket as ThroughputBucket

@@ -17,15 +17,9 @@ import anyio
 from ..._core._checks import check_positive_int, check_seconds, fail
 from ._calls import in_thread
 from ._engine import DatabaseUnavailableError, Engine, is_postgres, sqlite_path
-from ._listing import (
-    MAX_LIMIT,
-    JobDetail,
-    JobPage,
-    Lister,
-    check_filters,
-    decode_cursor,
-    encode_cursor,
-)
+from ._job_views import JobDetail, JobPage
+from ._list_filters import check_filters, decode_cursor, encode_cursor
+from ._listing import MAX_LIMIT, Lister
 from ._overview import QueueOverview, read_overview
 from ._rows import JobState, ScheduleRecord, WorkerRecord
 from ._sql import Tx

@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ._listing import JobDetail, JobPage
+from ._job_views import JobDetail, JobPage
 from ._rows import ScheduleRecord
 
 

@@ -20,7 +20,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from ._listing import Lister
+from ._due_merge import waiting_groups
+from ._keyset import IndexReader
 from ._rows import STATES, WORKER_COLUMNS, WorkerRecord, worker_from_row
 from ._sql import Tx
 
@@ -119,9 +120,9 @@ class QueueOverview:
     exact_limit: int = COUNT_BOUND
 
 
-def read_overview(tx: Tx, lister: Lister, now: float) -> QueueOverview:
+def read_overview(tx: Tx, reader: IndexReader, now: float) -> QueueOverview:
     """Read every figure of the overview in one transaction."""
-    lister.begin(tx)
+    reader.begin(tx)
     counts: dict[str, int] = dict.fromkeys(STATES, 0)
     by_queue: dict[str, dict[str, int]] = {}
     estimated: set[str] = set()
@@ -130,7 +131,7 @@ def read_overview(tx: Tx, lister: Lister, now: float) -> QueueOverview:
     # grouped by queue and state (a sort: only where the counts are exact).
     totals = tx.rows(
         " UNION ALL ".join(
-            f"SELECT {n}, count(*) FROM (SELECT 1 FROM {_bounded(lister, n)}) AS b{n}"
+            f"SELECT {n}, count(*) FROM (SELECT 1 FROM {_bounded(reader, n)}) AS b{n}"
             for n in range(len(_COUNTS))
         ),
         (COUNT_BOUND + 1,) * len(_COUNTS),
@@ -143,7 +144,7 @@ def read_overview(tx: Tx, lister: Lister, now: float) -> QueueOverview:
         rows = tx.rows(
             " UNION ALL ".join(
                 f"SELECT queue, state, count(*) FROM (SELECT queue, state FROM "
-                f"{_bounded(lister, n)}) AS g{n} GROUP BY queue, state"
+                f"{_bounded(reader, n)}) AS g{n} GROUP BY queue, state"
                 for n in exact
             ),
             (COUNT_BOUND + 1,) * len(exact),
@@ -163,15 +164,15 @@ def read_overview(tx: Tx, lister: Lister, now: float) -> QueueOverview:
         workers=tuple(
             w for w in (worker_from_row(r) for r in _workers(tx)) if w.alive(now)
         ),
-        oldest_queued_age=_oldest_due_age(tx, lister, now),
+        oldest_queued_age=_oldest_due_age(tx, reader, now),
         taken_at=now,
     )
 
 
-def _bounded(lister: Lister, n: int) -> str:
+def _bounded(reader: IndexReader, n: int) -> str:
     """The FROM clause of count group *n*'s bounded read (its LIMIT a ``?``)."""
     _, index, where = _COUNTS[n]
-    return f"plait_jobs {lister.hint(index)} WHERE {where} LIMIT ?"
+    return f"plait_jobs {reader.hint(index)} WHERE {where} LIMIT ?"
 
 
 def _estimate(tx: Tx, states: set[str]) -> dict[tuple[str, str], int]:
@@ -224,8 +225,8 @@ def _workers(tx: Tx) -> list[Any]:
     return tx.rows(f"SELECT {WORKER_COLUMNS} FROM plait_workers ORDER BY name")
 
 
-def _oldest_due_age(tx: Tx, lister: Lister, now: float) -> float | None:
+def _oldest_due_age(tx: Tx, reader: IndexReader, now: float) -> float | None:
     """The first entry of each (queue, priority) group of the ready index is
     that group's earliest not-before."""
-    due = [nb for _, _, nb in lister.groups(tx, None) if nb <= now]
+    due = [nb for _, _, nb in waiting_groups(reader, tx, None) if nb <= now]
     return None if not due else max(0.0, now - min(due))

@@ -59,7 +59,7 @@ class RateLimiter:
         # The "theoretical arrival time" of the generic cell rate algorithm:
         # when the bucket would next be full again.
         self._tat = -math.inf
-        self._last: Event | None = None
+        self._last: _Turn | None = None
 
     @property
     def rate(self) -> float:
@@ -83,25 +83,32 @@ class RateLimiter:
         start = tat - self._tolerance
         reserved = tat + self._interval
         self._tat = reserved
-        # Slots are reserved in arrival order; the chain of events keeps the
+        # Slots are reserved in arrival order; the chain of turns keeps the
         # returns in that order too, even when several timers expire at once
         # (trio runs a batch of woken tasks in random order).
-        ahead, done = self._last, Event()
-        self._last = done
+        ahead = self._last
+        turn = self._last = _Turn(ahead)
         try:
             fuzz = current_fuzz_hook()
             if fuzz is not None:
                 await fuzz("rate_wait")
             await sleep_until(start)
-            if ahead is not None and not ahead.is_set():
-                await ahead.wait()
+            while ahead is not None:
+                if not ahead.done.is_set():
+                    await ahead.done.wait()
+                # One that gave up its turn hands on its own place in line,
+                # so the waiter behind it still returns after the one before.
+                ahead = ahead.ahead if ahead.abandoned else None
         except BaseException:
+            turn.abandoned = True
             if start > current_time() and self._tat == reserved:
                 self._tat = tat  # nobody queued behind us: give the slot back
             raise
         finally:
-            done.set()
-            if self._last is done:
+            if not turn.abandoned:
+                turn.ahead = None  # served: the line before it is no longer needed
+            turn.done.set()
+            if self._last is turn:
                 self._last = None
 
     async def __aenter__(self) -> None:
@@ -119,6 +126,17 @@ class RateLimiter:
         return (
             f"RateLimiter(rate={self._rate:g}, per={self._per:g}, burst={self._burst})"
         )
+
+
+class _Turn:
+    """One waiter's place in a RateLimiter's line."""
+
+    __slots__ = ("abandoned", "ahead", "done")
+
+    def __init__(self, ahead: _Turn | None) -> None:
+        self.ahead = ahead  # the waiter before this one, while it matters
+        self.done = Event()  # set when this waiter returns or gives up
+        self.abandoned = False  # it gave up (was cancelled) before its turn
 
 
 def check_rate(call: str, rate: object) -> RateLimiter | None:

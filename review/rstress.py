@@ -402,7 +402,14 @@ def leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
+EAGER = False
+
+
 async def run_case(case: Case) -> list[str]:
+    if EAGER and case.backend != "trio":
+        import asyncio
+
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
     problems: list[str] = []
     cancelled_cls = anyio.get_cancelled_exc_class()
     outcome: str
@@ -717,7 +724,10 @@ def main() -> int:
     ap.add_argument("--fuzz", action="store_true")
     ap.add_argument("--only")
     ap.add_argument("-v", action="store_true")
+    ap.add_argument("--eager", action="store_true", help="asyncio eager tasks (3.12+)")
     args = ap.parse_args()
+    global EAGER
+    EAGER = args.eager
     threading.Thread(target=watchdog, args=(60,), daemon=True).start()
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.cases)
     bad = 0

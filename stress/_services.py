@@ -110,11 +110,6 @@ SUPERVISOR = Family(
     kinds=JobKinds(interrupts=False),
     jobs=(1, 4),
     weight=2,
-    known=(
-        "ShutdownReport calls a service that caught its end-of-grace "
-        "cancellation and returned 'stopped' (issue 11 defect 7, owned by the "
-        "supervision stream)"
-    ),
 )
 
 

@@ -31,6 +31,8 @@ OPTIONAL = (
     "aiosqlite",
     "sqlite3",
     "redis",
+    "tqdm",
+    "rich",
     "cronsim",
     "zoneinfo",
     "plait.testing",

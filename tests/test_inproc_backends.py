@@ -104,6 +104,28 @@ async def test_bad_submissions_fail_at_the_call() -> None:
 # -- TrackedBackend ------------------------------------------------------------
 
 
+async def test_tracked_is_entered_once() -> None:
+    backend = plait.TrackedBackend(make_handlers([]))
+    async with backend:
+        with pytest.raises(RuntimeError, match="already been entered"):
+            async with backend:
+                pass
+    with pytest.raises(RuntimeError, match="TrackedBackend can be entered only once"):
+        async with backend:
+            pass
+
+
+async def test_tracked_block_error_leaves_as_itself_after_the_drain() -> None:
+    log: list[object] = []
+    async with anyio.create_task_group():  # an enclosing group sees it unwrapped too
+        with pytest.raises(LookupError, match="block"):
+            async with plait.TrackedBackend(make_handlers(log)) as backend:
+                await backend.submit(plait.Job("ok", {"n": 1}))
+                raise LookupError("block")
+    assert log == [1]
+    assert backend.report == plait.DrainReport(finished=1)
+
+
 async def test_tracked_submit_returns_before_the_job_runs() -> None:
     release = anyio.Event()
     ran: list[str] = []

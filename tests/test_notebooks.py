@@ -127,8 +127,8 @@ def test_stored_outputs_are_clean_and_small(source: Path) -> None:
             assert output.get("name") != "stderr"
 
 
-def test_the_seven_notebooks_are_listed() -> None:
-    assert len(SOURCES) == 7
+def test_the_eight_notebooks_are_listed() -> None:
+    assert len(SOURCES) == 8
     index = (NOTEBOOKS / "README.md").read_text()
     for source in SOURCES:
         assert f"({source.stem}.ipynb)" in index

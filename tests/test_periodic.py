@@ -382,3 +382,55 @@ async def test_sequential_stop_does_not_start_queued_runs(clock: Clock) -> None:
     await scheduler.run()
     assert len(started) == 1
     assert sorted(s.runs for s in scheduler.stats()) == [0, 1]
+
+
+# -- Scheduler's lifecycle: entered once, the block's error ---------------------
+
+
+async def test_a_scheduler_is_entered_once() -> None:
+    scheduler = plait.Scheduler()
+    async with scheduler:
+        with pytest.raises(RuntimeError, match="already been entered"):
+            async with scheduler:
+                pass
+    with pytest.raises(RuntimeError, match="Scheduler can be entered only once"):
+        async with scheduler:
+            pass
+    with pytest.raises(RuntimeError, match="has stopped; create a new one"):
+        await scheduler.run()
+
+
+async def test_a_scheduler_run_elsewhere_cannot_be_entered(clock: Clock) -> None:
+    scheduler = plait.Scheduler()
+    async with anyio.create_task_group() as tg:
+        await tg.start(scheduler.run)
+        with pytest.raises(RuntimeError, match="already running"):
+            async with scheduler:
+                pass
+        scheduler.stop()
+    ran = plait.Scheduler()
+    ran.stop()
+    await ran.run()
+    with pytest.raises(RuntimeError, match="has stopped; create a new one"):
+        async with ran:
+            pass
+
+
+async def test_a_scheduler_block_error_leaves_as_itself_after_the_stop(
+    clock: Clock,
+) -> None:
+    unit = unit_for(clock)
+    finished: list[str] = []
+    running = anyio.Event()
+
+    async def job() -> None:
+        running.set()
+        await anyio.sleep(unit)
+        finished.append("run")
+
+    with pytest.raises(LookupError, match="block"):
+        async with plait.Scheduler(grace=unit * 10) as scheduler:
+            scheduler.every(unit * 100, job)
+            await running.wait()
+            raise LookupError("block")
+    assert finished == ["run"]  # the run under way had its grace

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import plait
-from plait._supervision._services import Service
+from plait._supervision._service_run import Child
+from plait._supervision._service_spec import ServiceSpec
 from plait._supervision._shutdown import stop_tiers
 from plait.testing import RealClock, VirtualClock
 
@@ -238,40 +239,32 @@ async def test_a_service_can_shut_its_supervisor_down() -> None:
 @given(st.data())
 def test_stop_tiers_respect_priorities_and_dependencies(data: st.DataObject) -> None:
     count = data.draw(st.integers(min_value=0, max_value=12))
-    services: list[Service] = []
+    services: list[Child] = []
     for index in range(count):
         priority = data.draw(st.integers(min_value=0, max_value=3))
-        allowed = [s.name for s in services if s.priority >= priority]
+        allowed = [s.name for s in services if s.spec.priority >= priority]
         deps = (
             data.draw(st.lists(st.sampled_from(allowed), unique=True))
             if allowed
             else []
         )
-        services.append(
-            Service(
-                name=f"s{index}",
-                fn=anyio.sleep_forever,
-                args=(),
-                restart=plait.RestartPolicy.PERMANENT,
-                priority=priority,
-                depends_on=tuple(deps),
-                grace=None,
-                wait_for_started=False,
-                pass_task_status=False,
-                pass_stopping=False,
-                added_at=0.0,
-            )
+        spec = ServiceSpec(
+            name=f"s{index}",
+            fn=anyio.sleep_forever,
+            priority=priority,
+            depends_on=tuple(deps),
         )
+        services.append(Child(spec, added_at=0.0))
     tiers = stop_tiers(services)
     tier_of = {s.name: i for i, tier in enumerate(tiers) for s in tier}
     assert sorted(tier_of) == sorted(s.name for s in services)
     assert sum(len(tier) for tier in tiers) == len(services)
     for tier in tiers:
-        assert len({s.priority for s in tier}) == 1
-    priorities = [tier[0].priority for tier in tiers]
+        assert len({s.spec.priority for s in tier}) == 1
+    priorities = [tier[0].spec.priority for tier in tiers]
     assert priorities == sorted(priorities)
     for service in services:
-        for dep in service.depends_on:
+        for dep in service.spec.depends_on:
             assert tier_of[dep] > tier_of[service.name]
 
 
@@ -332,3 +325,77 @@ async def test_no_restart_starts_once_a_shutdown_is_asked_for(clock: Clock) -> N
             runs_when_asked = sup.stats()["svc"].runs
             await sup.shutdown()
             assert sup.stats()["svc"].runs == runs_when_asked
+
+
+# -- forced stops are reported as forced (issue 11, defect 7) ---------------------
+
+
+async def test_a_service_that_swallows_its_cancellation_is_reported_cancelled(
+    clock: Clock,
+) -> None:
+    grace = 3.0 if clock.virtual else 0.05
+    exits: list[str | None] = []
+
+    class Exits(plait.SupervisorObserver):
+        def on_exit(self, event: plait.ServiceEvent) -> None:
+            exits.append(event.outcome)
+
+    async def swallower() -> None:
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            return  # catches the end-of-grace cancellation and returns
+
+    async with plait.Supervisor(observers=[Exits()], grace=grace) as sup:
+        await sup.start(swallower)
+        report = await sup.shutdown()
+    assert report.cancelled == ("swallower",)
+    assert report.stopped == ()
+    assert not report.clean
+    assert exits == ["cancelled"]
+    assert sup.stats()["swallower"].state is plait.ServiceState.STOPPED
+    if clock.virtual:  # it ended at its cancellation: it held nothing up
+        assert report.overran == ()
+
+
+async def test_a_shielded_service_is_reported_cancelled_and_overran(
+    clock: Clock,
+) -> None:
+    grace, hold = (0.2, 4.0) if clock.virtual else (0.05, 0.3)
+
+    async def shielded(stopping: anyio.Event) -> None:
+        await stopping.wait()
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(hold)  # the cancellation at the grace cannot cut it
+
+    async with plait.Supervisor(observers=(), grace=grace) as sup:
+        await sup.start(shielded)
+        start = anyio.current_time()
+        report = await sup.shutdown()
+        took = anyio.current_time() - start
+    assert report.cancelled == ("shielded",)
+    assert report.stopped == ()
+    assert not report.clean
+    assert took == clock.approx(hold)
+    [(name, overrun)] = report.overran
+    assert name == "shielded"
+    if clock.virtual:
+        assert overrun == clock.approx(hold - grace)
+    else:  # a loaded machine may fire the grace's cancellation late
+        assert 0 < overrun <= took
+
+
+async def test_a_service_ending_on_request_within_grace_is_not_forced(
+    clock: Clock,
+) -> None:
+    async def polite_slow(stopping: anyio.Event) -> None:
+        await stopping.wait()
+        await anyio.sleep(0.01)
+
+    async with plait.Supervisor(observers=(), grace=10) as sup:
+        await sup.start(polite_slow)
+        report = await sup.shutdown()
+    assert report.stopped == ("polite_slow",)
+    assert report.cancelled == ()
+    assert report.overran == ()
+    assert report.clean

@@ -110,7 +110,8 @@ async def test_a_service_without_task_status_is_ready_when_it_begins() -> None:
         await anyio.sleep_forever()
 
     async with plait.Supervisor(observers=(), grace=0) as sup:
-        assert await sup.start(worker) is None
+        start: Any = sup.start  # the value at run time (checkers know it is None)
+        assert await start(worker) is None
         assert began.is_set()
         assert sup.stats()["worker"].state is plait.ServiceState.RUNNING
 
@@ -120,7 +121,8 @@ async def test_ready_begin_ignores_task_status() -> None:
         await anyio.sleep_forever()
 
     async with plait.Supervisor(observers=(), grace=0) as sup:
-        assert await sup.start(service, ready="begin") is None
+        start: Any = sup.start  # the value at run time (checkers know it is None)
+        assert await start(service, ready="begin") is None
 
 
 async def test_failure_before_ready_raises_from_start_without_restart() -> None:
@@ -635,14 +637,14 @@ async def test_bad_start_arguments() -> None:
         ):
             await sup.start(wait_forever, name="x", grace=-1)
         with pytest.raises(TypeError, match="sync_service is a regular function"):
-            await sup.start(sync_service)  # type: ignore[arg-type]
+            await sup.start(sync_service)  # type: ignore[arg-type, call-arg]
         coro = wait_forever(anyio.Event())
         with pytest.raises(TypeError, match=r"not `await sup.start\(serve\(port\)\)`"):
-            await sup.start(coro)  # type: ignore[arg-type]
+            await sup.start(coro)  # type: ignore[call-overload]
         with pytest.raises(TypeError, match="ready='started' needs"):
             await sup.start(wait_forever, name="x", ready="started")
         with pytest.raises(ValueError, match="ready must be"):
-            await sup.start(wait_forever, name="x", ready="later")  # type: ignore[arg-type]
+            await sup.start(wait_forever, name="x", ready="later")  # type: ignore[call-overload, call-arg]
         with pytest.raises(
             ValueError,
             match=r"Supervisor\.shutdown\(\) grace must be a number of seconds >= 0",
@@ -654,7 +656,7 @@ async def test_bad_start_arguments() -> None:
 async def test_a_lambda_returning_a_non_awaitable_fails_at_start() -> None:
     async with plait.Supervisor(observers=()) as sup:
         with pytest.raises(TypeError, match="must return an awaitable"):
-            await sup.start(lambda: None, name="x")  # type: ignore[arg-type,return-value]
+            await sup.start(lambda: None, name="x")  # type: ignore[arg-type, call-arg]
 
 
 async def test_start_outside_the_block_and_after_shutdown() -> None:
@@ -773,3 +775,161 @@ async def test_a_restart_that_fails_before_ready_is_restarted_again() -> None:
         stats = sup.stats()["conn"]
     assert (stats.runs, stats.errors) == (3, 2)
     assert recorder.kinds("ready") == [("conn", 1), ("conn", 3)]
+
+
+# -- lifecycle: entered once, the block's error, give-up, fatal errors --------
+
+
+class Fatal(BaseException):
+    """What no service may survive (as SystemExit or KeyboardInterrupt)."""
+
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """Every exception a call left with, groups flattened."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in leaves(inner)]
+    return [exc]
+
+
+async def test_a_supervisor_is_entered_once() -> None:
+    sup = plait.Supervisor(observers=())
+    async with sup:
+        with pytest.raises(RuntimeError, match="already been entered"):
+            async with sup:
+                pass
+    with pytest.raises(RuntimeError, match="Supervisor can be entered only once"):
+        async with sup:
+            pass
+
+
+async def test_the_block_error_and_a_give_up_leave_together_block_first() -> None:
+    gave_up = anyio.Event()
+
+    class GaveUp(plait.SupervisorObserver):
+        def on_give_up(self, event: plait.ServiceEvent) -> None:
+            gave_up.set()
+
+    async def fails() -> None:
+        raise OSError("down")
+
+    with pytest.raises(ExceptionGroup) as info:
+        async with plait.Supervisor(observers=[GaveUp()], max_restarts=0) as sup:
+            await sup.start(fails, ready="begin")
+            with anyio.CancelScope(shield=True):
+                await gave_up.wait()
+            raise LookupError("block")
+    first, second = info.value.exceptions
+    assert isinstance(first, LookupError)
+    assert isinstance(second, ExceptionGroup)
+    assert "gave up" in str(second)
+    assert [str(e) for e in second.exceptions] == ["down"]
+
+
+async def test_a_give_up_wins_over_an_outer_cancellation() -> None:
+    outer = anyio.CancelScope()
+
+    class CancelOuter(plait.SupervisorObserver):
+        def on_give_up(self, event: plait.ServiceEvent) -> None:
+            outer.cancel()  # the outer deadline fires as the supervisor gives up
+
+    async def fails() -> None:
+        raise OSError("down")
+
+    with pytest.raises(ExceptionGroup, match="gave up"), outer:
+        async with plait.Supervisor(observers=[CancelOuter()], max_restarts=0) as sup:
+            await sup.start(fails, ready="begin")
+            await anyio.sleep_forever()
+    assert not outer.cancelled_caught
+
+
+async def test_a_base_exception_from_a_service_stops_everything_and_leaves_once() -> (
+    None
+):
+    log: list[str] = []
+    recorder = Recorder()
+    go = anyio.Event()
+    fatal = Fatal("exit")
+
+    async def dies() -> None:
+        await go.wait()
+        raise fatal
+
+    async def polite(stopping: anyio.Event) -> None:
+        await stopping.wait()
+        log.append("asked to stop")
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with plait.Supervisor(observers=[recorder], backoff=0) as sup:
+            await sup.start(polite)
+            await sup.start(dies, ready="begin")
+            go.set()
+            await anyio.sleep_forever()
+    assert leaves(info.value) == [fatal]
+    assert log == ["asked to stop"]
+    assert recorder.kinds("restart") == []
+    assert recorder.kinds("failure") == [("dies", 1)]
+    assert sup.stats()["dies"].state is plait.ServiceState.FAILED
+    assert sup.report is not None
+    assert sup.report.stopped == ("polite",)
+
+
+async def test_a_base_exception_before_ready_leaves_once_not_from_start() -> None:
+    fatal = Fatal("exit before ready")
+
+    async def dies(task_status: TaskStatus[None]) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise fatal
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with plait.Supervisor(observers=()) as sup:
+            await sup.start(dies)
+    assert leaves(info.value) == [fatal]
+
+
+async def test_a_base_exception_before_ready_tells_a_caller_outside_why() -> None:
+    fatal = Fatal("exit before ready")
+    entered = anyio.Event()
+    told: list[BaseException] = []
+
+    async def dies(task_status: TaskStatus[None]) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise fatal
+
+    async def caller(sup: plait.Supervisor) -> None:
+        await entered.wait()
+        try:
+            await sup.start(dies)
+        except RuntimeError as exc:
+            told.append(exc)
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        async with (
+            anyio.create_task_group() as tg,
+            plait.Supervisor(observers=()) as sup,
+        ):
+            tg.start_soon(caller, sup)
+            entered.set()
+            await anyio.sleep_forever()
+    assert leaves(info.value) == [fatal]
+    [error] = told
+    assert "raised Fatal('exit before ready') before it was ready" in str(error)
+
+
+async def test_a_service_stopped_before_it_is_ready_makes_start_raise() -> None:
+    async def slow(task_status: TaskStatus[None]) -> None:
+        await anyio.sleep_forever()
+
+    async with (
+        anyio.create_task_group() as tg,
+        plait.Supervisor(name="app", observers=(), grace=0) as sup,
+    ):
+
+        async def shut_down_while_it_starts() -> None:
+            await wait_all_tasks_blocked()
+            await sup.shutdown()
+
+        tg.start_soon(shut_down_while_it_starts)
+        with pytest.raises(
+            RuntimeError, match="cancelled by 'app''s shutdown before it was ready"
+        ):
+            await sup.start(slow)

@@ -34,3 +34,26 @@ def check_mapped(trial: Trial, result: Any, *, ordered: bool, bounded: bool) -> 
 def names(variants: Iterable[Any]) -> tuple[str, ...]:
     """Return the names of *variants*."""
     return tuple(v.name for v in variants)
+
+
+def counting_observer() -> Any:
+    """A plait observer that counts the items that ended: the least one costs."""
+    import plait
+
+    class Counting(plait.Observer):
+        def __init__(self) -> None:
+            self.ended = 0
+
+        def on_exit(self, event: plait.ItemEvent) -> None:
+            self.ended += 1
+
+    return Counting()
+
+
+def tqdm_observer() -> Any:
+    """A ``plait.TqdmObserver`` drawing into memory, as often as tqdm's default."""
+    import io
+
+    import plait
+
+    return plait.TqdmObserver(file=io.StringIO())

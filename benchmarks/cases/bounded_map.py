@@ -6,13 +6,38 @@ import functools
 from typing import Any
 
 from .._model import Case, Family, Trial, Variant
-from ._common import ASYNCIO_ONLY, FULL_N, LIMITS, QUICK_N, check_mapped, names
+from ._common import (
+    ASYNCIO_ONLY,
+    FULL_N,
+    LIMITS,
+    QUICK_N,
+    check_mapped,
+    counting_observer,
+    names,
+    tqdm_observer,
+)
 
 
 async def plait_bounded_map(t: Trial) -> Any:
     import plait
 
     return await plait.bounded_map(t.work, range(t.n), limit=t.limit)
+
+
+async def plait_observed(t: Trial) -> Any:
+    import plait
+
+    return await plait.bounded_map(
+        t.work, range(t.n), limit=t.limit, observer=counting_observer()
+    )
+
+
+async def plait_tqdm(t: Trial) -> Any:
+    import plait
+
+    return await plait.bounded_map(
+        t.work, range(t.n), limit=t.limit, observer=tqdm_observer()
+    )
 
 
 async def anyio_pool(t: Trial) -> Any:
@@ -103,6 +128,19 @@ async def quattro_gather(t: Trial) -> Any:
 
 VARIANTS = (
     Variant("plait", "plait.bounded_map", "plait", plait_bounded_map),
+    Variant(
+        "plait_observed",
+        "plait.bounded_map, an observer counting items",
+        "plait",
+        plait_observed,
+    ),
+    Variant(
+        "plait_tqdm",
+        "plait.bounded_map, TqdmObserver",
+        "plait",
+        plait_tqdm,
+        requires=("tqdm",),
+    ),
     Variant("anyio_pool", "hand-written anyio pool", "baseline", anyio_pool),
     Variant("native_pool", "hand-written native pool", "baseline", native_pool),
     Variant(

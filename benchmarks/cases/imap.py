@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from .._model import Case, Family, Trial, Variant
-from ._common import ASYNCIO_ONLY, FULL_N, LIMITS, QUICK_N, check_mapped, names
+from ._common import (
+    ASYNCIO_ONLY,
+    FULL_N,
+    LIMITS,
+    QUICK_N,
+    check_mapped,
+    names,
+    tqdm_observer,
+)
 
 
 def _ordered(t: Trial) -> bool:
@@ -18,6 +26,18 @@ async def plait_imap(t: Trial) -> Any:
     out: list[Any] = []
     async with plait.imap(
         t.work, range(t.n), limit=t.limit, ordered=_ordered(t)
+    ) as results:
+        async for value in results:
+            out.append(value)
+    return out
+
+
+async def plait_imap_tqdm(t: Trial) -> Any:
+    import plait
+
+    out: list[Any] = []
+    async with plait.imap(
+        t.work, range(t.n), limit=t.limit, ordered=_ordered(t), observer=tqdm_observer()
     ) as results:
         async for value in results:
             out.append(value)
@@ -106,6 +126,13 @@ async def lionherd_completion_stream(t: Trial) -> Any:
 
 VARIANTS = (
     Variant("plait", "plait.imap", "plait", plait_imap),
+    Variant(
+        "plait_tqdm",
+        "plait.imap, TqdmObserver",
+        "plait",
+        plait_imap_tqdm,
+        requires=("tqdm",),
+    ),
     Variant(
         "anyio_pool_stream",
         "hand-written anyio pool + memory stream",

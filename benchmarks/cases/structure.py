@@ -3,8 +3,9 @@
 One untimed run per variant at N and at 2N, counting tasks spawned, anyio
 cancel scopes entered and scheduler steps; the marginal count per item is
 ``(count(2N) - count(N)) / N``. plait with ``timeout=None, retry=None,
-rate=None`` must match the hand-written pool: no extra task, scope or
-checkpoint per item. Variants that set an option show what it does cost.
+rate=None, observer=None`` must match the hand-written pool: no extra task,
+scope or checkpoint per item. Variants that set an option show what it does
+cost (an observer: none of the three either).
 """
 
 from __future__ import annotations
@@ -13,17 +14,22 @@ from typing import Any
 
 from .._model import Backend, Case, Family, Trial, Variant
 from . import bounded_map, gather, imap
-from ._common import check_mapped
+from ._common import check_mapped, counting_observer
 
 LIMIT = 10
+# Every option of bounded_map and imap, given as unused.
+UNUSED: dict[str, Any] = {
+    "timeout": None,
+    "retry": None,
+    "rate": None,
+    "observer": None,
+}
 
 
 async def plait_unused(t: Trial) -> Any:
     import plait
 
-    return await plait.bounded_map(
-        t.work, range(t.n), limit=t.limit, timeout=None, retry=None, rate=None
-    )
+    return await plait.bounded_map(t.work, range(t.n), limit=t.limit, **UNUSED)
 
 
 async def plait_timeout(t: Trial) -> Any:
@@ -40,11 +46,35 @@ async def plait_retry(t: Trial) -> Any:
     )
 
 
+async def plait_observer(t: Trial) -> Any:
+    import plait
+
+    return await plait.bounded_map(
+        t.work, range(t.n), limit=t.limit, observer=counting_observer()
+    )
+
+
+async def imap_unused(t: Trial) -> Any:
+    import plait
+
+    out: list[Any] = []
+    async with plait.imap(t.work, range(t.n), limit=t.limit, **UNUSED) as results:
+        async for value in results:
+            out.append(value)
+    return out
+
+
 VARIANTS = (
     Variant("plait", "plait.bounded_map, options unused", "plait", plait_unused),
     Variant("plait_timeout", "plait.bounded_map(timeout=3600)", "plait", plait_timeout),
     Variant(
         "plait_retry", "plait.bounded_map(retry=RetryPolicy())", "plait", plait_retry
+    ),
+    Variant(
+        "plait_observer",
+        "plait.bounded_map(observer=...) counting items",
+        "plait",
+        plait_observer,
     ),
     bounded_map.FAMILY.variant("anyio_pool"),
     Variant("gather_plait", "plait.gather", "plait", gather.plait_gather),
@@ -54,7 +84,7 @@ VARIANTS = (
         "baseline",
         gather.anyio_task_group,
     ),
-    Variant("imap_plait", "plait.imap", "plait", imap.plait_imap),
+    Variant("imap_plait", "plait.imap, options unused", "plait", imap_unused),
     imap.FAMILY.variant("anyio_pool_stream"),
 )
 
@@ -72,7 +102,13 @@ def cases(mode: str) -> list[Case]:
             kind="structure",
             n=n,
             baseline="anyio_pool",
-            variants=("plait", "plait_timeout", "plait_retry", "anyio_pool"),
+            variants=(
+                "plait",
+                "plait_timeout",
+                "plait_retry",
+                "plait_observer",
+                "anyio_pool",
+            ),
             params={"limit": LIMIT},
             backends=_BACKENDS,
             group="structure",

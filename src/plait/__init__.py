@@ -49,7 +49,9 @@ if TYPE_CHECKING or not install_lazy_importer():
     from ._core._event_loop import current_backend as current_backend
     from ._core._event_loop import run as run
     from ._core._fuzz import fuzz_point as fuzz_point
-    from ._jobs._inproc import BackendStats as BackendStats
+    from ._core._observers import ItemEvent as ItemEvent
+    from ._core._observers import Observer as Observer
+    from ._jobs._counting import BackendStats as BackendStats
     from ._jobs._inproc import InlineBackend as InlineBackend
     from ._jobs._inproc import TrackedBackend as TrackedBackend
     from ._jobs._model import DrainReport as DrainReport
@@ -71,6 +73,13 @@ if TYPE_CHECKING or not install_lazy_importer():
     from ._jobs.durable import ThroughputBucket as ThroughputBucket
     from ._jobs.durable import WorkerStats as WorkerStats
     from ._jobs.durable._rows import JobState as JobState
+    from ._observe._frames import TaskFrame as TaskFrame
+    from ._observe._monitor import TaskMonitor as TaskMonitor
+    from ._observe._progress import RichObserver as RichObserver
+    from ._observe._progress import TqdmObserver as TqdmObserver
+    from ._observe._tree import TaskNode as TaskNode
+    from ._observe._tree import TaskTree as TaskTree
+    from ._observe._tree import task_tree as task_tree
     from ._patterns._as_completed import as_completed as as_completed
     from ._patterns._gather import gather as gather
     from ._patterns._imap import imap as imap

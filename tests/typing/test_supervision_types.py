@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, assert_type
+from typing import assert_type
 
 import anyio
 
@@ -20,7 +20,7 @@ async def serve(stopping: anyio.Event) -> None:
 async def test_supervisor_types() -> None:
     async with plait.Supervisor(observers=()) as sup:
         assert_type(sup, plait.Supervisor)
-        assert_type(await sup.start(serve, restart="transient"), Any)
+        assert_type(await sup.start(serve, restart="transient"), None)
         assert_type(sup.stats(), dict[str, plait.ServiceStats])
         assert_type(sup.stats()["serve"].state, plait.ServiceState)
         report = await sup.shutdown(grace=1)

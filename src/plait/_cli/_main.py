@@ -29,6 +29,9 @@ COMMANDS: dict[str, Command] = {
     "tour": Command(
         "plait._tour", "run gather, race and bounded_map on every event loop here"
     ),
+    "tree": Command(
+        "plait._observe._cli", "print the task tree of a program running a TaskMonitor"
+    ),
     "dashboard": Command(
         "plait.dashboard._cli", "serve the web dashboard of a durable job queue"
     ),

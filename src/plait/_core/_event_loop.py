@@ -11,6 +11,7 @@ import sniffio
 from ._checks import check_choice
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 PosArgsT = TypeVarTuple("PosArgsT")
 
 EventLoopName: TypeAlias = Literal["asyncio", "uvloop", "trio"]
@@ -95,4 +96,15 @@ def run(
     async def main() -> T:
         return await fn(*args)
 
-    return anyio.run(main, backend=name, backend_options=options)
+    return anyio.run(name_after(main, fn), backend=name, backend_options=options)
+
+
+def name_after(wrapper: F, fn: object) -> F:
+    """Give *wrapper* the module and qualified name of *fn*; return it.
+
+    anyio names the main task after the function it runs, so a task tree
+    would show every program's root as this module's wrapper.
+    """
+    wrapper.__module__ = getattr(fn, "__module__", wrapper.__module__)
+    wrapper.__qualname__ = getattr(fn, "__qualname__", wrapper.__qualname__)
+    return wrapper

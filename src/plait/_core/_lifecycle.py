@@ -20,18 +20,27 @@ generator), so they behave alike:
   leave together in one ``ExceptionGroup``, the block's error first.
 - **A cancellation of the block** is handed to the task group, as anyio does,
   so an enclosing scope catches it; a failure of the owned work that cancelled
-  the block leaves as anyio's ``ExceptionGroup``.
+  the block leaves as anyio's ``ExceptionGroup``. A failure always wins over
+  a cancellation: over an outer one that reaches the group's exit, and over
+  asyncio's ``Task.cancel()`` cutting a shielded ``_close`` short (it reaches
+  through shields); the cancellation leaves only when nothing failed.
 - **Release after the group.** ``_closed`` runs once nothing runs in the
   group any more, however the block ended, for what the owned work used
   (imap closes the async generator its workers pulled from); an error it
   raises leaves with the others, never instead of them.
+- **The owner's own failure.** ``_close`` may raise to report that the owned
+  work failed in a way of the owner's own (a supervisor that gave up): that
+  error leaves the ``async with`` as itself, even when the block was
+  cancelled (from outside, or by the owner to stop it), and never lost: with
+  a block error or other failures of the owned work, all leave together in
+  one ``ExceptionGroup``, the block's error first, then the owner's.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import NoReturn, Self, final
+from typing import Self, cast, final
 
 from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
 from anyio.abc import TaskGroup
@@ -43,9 +52,7 @@ class TaskGroupOwner(AsyncContextManagerMixin):
     """Base of a class that owns a task group while its ``async with`` block runs.
 
     Subclasses implement ``_open`` (start the background work in the group)
-    and ``_close`` (stop it, bounded; it runs shielded from cancellation),
-    and may implement ``_closed`` (release what the work used, after the
-    group has exited).
+    and ``_close`` (stop it, bounded; it runs shielded from cancellation).
 
     Example:
         >>> import anyio
@@ -73,7 +80,10 @@ class TaskGroupOwner(AsyncContextManagerMixin):
         """Start the owned work in *tg*; an error here leaves ``async with``."""
 
     async def _close(self) -> None:
-        """Stop the owned work, within the owner's grace; runs shielded."""
+        """Stop the owned work, within the owner's grace; runs shielded.
+
+        Raise to report a failure of the owner's own (see the module's docs).
+        """
 
     async def _closed(self) -> None:
         """Release what the owned work used, once the group has exited.
@@ -94,10 +104,10 @@ class TaskGroupOwner(AsyncContextManagerMixin):
             async with self.__owning():
                 yield self
         except BaseException as exc:
-            closing = await _caught(self._closed)
-            if closing is None or is_cancelled(closing):
+            released = await _caught(self._closed)
+            if released is None or is_cancelled(released):
                 raise  # the error in flight wins over a cancellation met here
-            errors = [closing] if is_cancelled(exc) else [exc, closing]
+            errors = [released] if is_cancelled(exc) else [exc, released]
             raise BaseExceptionGroup(
                 f"{type(self).__name__}: releasing what its work used failed", errors
             ) from None
@@ -112,24 +122,19 @@ class TaskGroupOwner(AsyncContextManagerMixin):
             await self._open(tg)
         except BaseException as exc:
             tg.cancel_scope.cancel()
-            await _exit_group(tg, exc)
+            await _exit_group(tg, exc, None)
         try:
             yield
         except BaseException as exc:
-            closing = await _shielded(self._close)
-            if is_cancelled(exc) and closing is None:
-                # anyio's group tells a cancellation of its own from an outer one.
-                if await tg.__aexit__(type(exc), exc, exc.__traceback__):
-                    return
-                raise
+            close_error = await _shielded(self._close)
+            if is_cancelled(exc):
+                await _exit_cancelled(tg, exc, close_error)
+                return
             tg.cancel_scope.cancel()
-            await _exit_group(tg, exc, closing)
-        closing = await _shielded(self._close)
+            await _exit_group(tg, exc, close_error)
+        close_error = await _shielded(self._close)
         tg.cancel_scope.cancel()
-        if closing is None:
-            await tg.__aexit__(None, None, None)
-            return
-        await _exit_group(tg, closing)
+        await _exit_group(tg, None, close_error)
 
 
 async def _shielded(close: Callable[[], Awaitable[None]]) -> BaseException | None:
@@ -138,9 +143,10 @@ async def _shielded(close: Callable[[], Awaitable[None]]) -> BaseException | Non
     A shield keeps cancel scopes out, not asyncio's ``Task.cancel()``: what
     gets through is raised after the group has exited, never instead of it.
     """
+    failure: BaseException | None = None
     with CancelScope(shield=True):
-        closing = await _caught(close)
-    return closing
+        failure = await _caught(close)
+    return failure
 
 
 async def _caught(step: Callable[[], Awaitable[None]]) -> BaseException | None:
@@ -153,31 +159,95 @@ async def _caught(step: Callable[[], Awaitable[None]]) -> BaseException | None:
 
 
 async def _exit_group(
-    tg: TaskGroup, block_error: BaseException, closing: BaseException | None = None
-) -> NoReturn:
-    """Exit *tg* (cancelled), then raise *block_error* and what else failed.
+    tg: TaskGroup, block_error: BaseException | None, close_error: BaseException | None
+) -> None:
+    """Exit *tg* (cancelled); raise what failed (always, if an error is given).
 
-    A native cancellation (asyncio's ``Task.cancel()``) that arrives while the
-    owned work stops does not replace the error already on its way out: as in
-    an anyio task group, that error wins. Cancellations inside a group the
-    block raised are left out: the group propagates whatever it holds, and
-    trio's would otherwise carry the Cancelled of the owned group's own
-    scope, which only that group may absorb, out of it.
+    Cancellations inside a group the block raised are left out: on trio they
+    would carry the Cancelled of the owned group's own scope, which only that
+    group may absorb, out of it.
     """
-    if isinstance(block_error, BaseExceptionGroup) and not is_cancelled(block_error):
-        block_error = non_cancel_subgroup(block_error) or block_error
-    errors = [block_error]
-    if closing is not None and not is_cancelled(closing):
-        errors.append(closing)
+    group = _group(block_error)
+    if group is not None and not is_cancelled(group):
+        block_error = non_cancel_subgroup(group) or group
+    raised: BaseException | None = None
     try:
         await tg.__aexit__(None, None, None)
-    except BaseExceptionGroup as group:
-        errors += group.exceptions
     except BaseException as exc:
-        if not is_cancelled(exc):
-            errors.append(exc)
-    if len(errors) > 1:
-        raise BaseExceptionGroup(
-            "the async with block and the work it owned both failed", errors
-        ) from None
-    raise block_error
+        raised = exc
+    _raise(_what_leaves(block_error, close_error, raised), block_error, raised)
+
+
+async def _exit_cancelled(
+    tg: TaskGroup, cancelled: BaseException, close_error: BaseException | None
+) -> None:
+    """Hand the block's cancellation to *tg*; return only if it is suppressed."""
+    raised: BaseException | None = None
+    try:
+        # anyio's group tells a cancellation of its own from an outer one.
+        if not await tg.__aexit__(type(cancelled), cancelled, cancelled.__traceback__):
+            raised = cancelled
+    except BaseException as exc:
+        raised = exc
+    _raise(_what_leaves(None, close_error, raised), cancelled, raised)
+
+
+def _raise(failure: BaseException | None, *kept: BaseException | None) -> None:
+    """Raise *failure*: one of *kept* as it is, any other without a context.
+
+    The block's error and what anyio raised keep their own chaining; the
+    owner's error or a new group is raised while the block's exception is
+    being handled, which is no context of theirs.
+    """
+    if failure is None:
+        return
+    if any(failure is exc for exc in kept):
+        raise failure
+    raise failure from None
+
+
+def _what_leaves(
+    block_error: BaseException | None,
+    close_error: BaseException | None,
+    raised: BaseException | None,
+) -> BaseException | None:
+    """Return what leaves the ``async with``, given what exiting the group *raised*.
+
+    A failure (the block's, the owner's, the owned work's) wins over a
+    cancellation, as in an anyio task group: over an outer cancellation that
+    reached the group's exit, and over a ``Task.cancel()`` that cut a
+    shielded ``_close`` short (asyncio's reaches through shields).
+    """
+    owned = _failures_in(raised)
+    failed_besides = block_error is not None or bool(owned)
+    if close_error is not None and failed_besides and is_cancelled(close_error):
+        close_error = None
+    if block_error is None and close_error is None:
+        return raised  # anyio's own: the owned work's group, or a cancellation
+    errors = [e for e in (block_error, close_error) if e is not None]
+    errors.extend(owned)
+    if len(errors) == 1:
+        return errors[0]
+    if block_error is not None:
+        message = "the async with block and the work it owned both failed"
+    else:
+        message = "the work owned by the async with block failed more than once"
+    return BaseExceptionGroup(message, errors)
+
+
+def _failures_in(raised: BaseException | None) -> list[BaseException]:
+    """Return what in *raised* (by exiting the group) is not a cancellation."""
+    if raised is None or is_cancelled(raised):
+        return []
+    group = _group(raised)
+    if group is not None:
+        rest = non_cancel_subgroup(group)
+        return [] if rest is None else list(rest.exceptions)
+    return [raised]
+
+
+def _group(exc: BaseException | None) -> BaseExceptionGroup[BaseException] | None:
+    """Return *exc* typed as the group of exceptions it is, if it is a group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return cast("BaseExceptionGroup[BaseException]", exc)
+    return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable, Iterable
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
@@ -24,13 +24,22 @@ from .._core._awaitables import (
 )
 from .._core._checks import check_positive_int
 from .._core._fuzz import current_fuzz_hook
+from .._core._observers import (
+    ItemHooks,
+    Observer,
+    check_observers,
+    item_hooks,
+    outcome_of,
+)
 
 R = TypeVar("R")
 
 
 @asynccontextmanager
 async def as_completed(
-    *aws: AwaitableOrFn[R], limit: int | None = None
+    *aws: AwaitableOrFn[R],
+    limit: int | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> AsyncGenerator[MemoryObjectReceiveStream[TaskHandle[R]]]:
     """Run awaitables concurrently; receive their task handles as they finish.
 
@@ -50,6 +59,9 @@ async def as_completed(
             returning one (called at once, started as slots free up).
         limit: at most this many run at once; the rest start, in argument
             order, as running ones finish. ``None``: all at once.
+        observer: a ``plait.Observer`` (or several) told of the progress,
+            as in ``bounded_map`` (an argument is "pulled" when its task
+            starts; each has one attempt).
 
     Raises:
         ValueError: no awaitables, or a bad ``limit``.
@@ -71,8 +83,12 @@ async def as_completed(
         limit = check_positive_int("as_completed()", "limit", limit)
     if not aws:
         raise ValueError("as_completed() takes at least one awaitable")
+    observers = check_observers("as_completed()", observer)
     awaitables = prepare_all("as_completed", aws)
-    run = _AsCompleted(awaitables, limit or len(awaitables))
+    hooks = item_hooks("as_completed", observers, len(awaitables))
+    run = _AsCompleted(awaitables, limit or len(awaitables), hooks)
+    if hooks is not None:
+        hooks.opened()
     try:
         async with run.receive, create_task_group() as tg:
             run.start(tg)
@@ -80,14 +96,23 @@ async def as_completed(
                 yield run.receive
             finally:
                 tg.cancel("as_completed closed")
+    except BaseException as exc:
+        if hooks is not None:
+            hooks.closed(outcome_of(exc))
+        raise
     finally:
         run.send.close()  # already closed unless the block ended early
         close_unstarted(awaitables[run.started :])
+    if hooks is not None:
+        hooks.closed("succeeded")
 
 
 class _AsCompleted:
-    def __init__(self, awaitables: list[Awaitable[Any]], limit: int) -> None:
+    def __init__(
+        self, awaitables: list[Awaitable[Any]], limit: int, hooks: ItemHooks | None
+    ) -> None:
         self.awaitables = awaitables
+        self.hooks = hooks
         self.limit = limit
         self.started = 0
         self.finished = 0
@@ -115,14 +140,26 @@ class _AsCompleted:
 
     async def _run(self, index: int, aw: Awaitable[Any]) -> Any:
         failed = True
+        hooks = self.hooks
+        if hooks is not None:
+            hooks.pulled(index, aw)  # no await before the try: it ends, once
+        attempts = 0
         try:
             if self.fuzz is not None:
                 await self.fuzz("task_start")
+            if hooks is not None:
+                attempts = 1
+                hooks.started(index, aw, 1)
             result = await aw
             failed = False
+            if hooks is not None:
+                hooks.ended(index, aw, 1, "succeeded")
             return result
-        except Exception as exc:
-            add_origin_note(exc, "as_completed", f"argument {index}", aw)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                add_origin_note(exc, "as_completed", f"argument {index}", aw)
+            if hooks is not None:
+                hooks.ended(index, aw, attempts, outcome_of(exc), exc)
             raise
         finally:
             close_unstarted((aw,))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from anyio import fail_after
+from anyio import current_time, fail_after
 
 from .._core._awaitables import (
     NotAwaitableError,
@@ -19,13 +19,14 @@ from .._core._awaitables import (
     not_awaitable_error,
 )
 from .._core._checks import check_callable, check_optional_seconds
+from .._core._observers import ItemHooks, outcome_of
 from ._ratelimit import check_rate
 from ._retry import check_retry, pause_before_retry
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-Invoke = Callable[[T], Awaitable[R]]
+Invoke = Callable[[int, T], Awaitable[R]]
 
 NOT_CALLED: Any = object()
 """What a worker holds as fn's last return value before fn was first called."""
@@ -78,43 +79,74 @@ def make_invoke(
     timeout: object,
     retry: object,
     rate: object,
+    hooks: ItemHooks | None = None,
 ) -> Invoke[T, R] | None:
     """Check the options; return a function running one item through them.
 
-    ``None`` when no option is set: the pool then calls fn itself. Per
-    attempt: wait for the rate limiter (outside the timeout), call fn, await
-    it under the timeout; on an error the retry policy matches, back off
-    (deadline-aware) and try again.
+    ``None`` when no option is set and nobody observes: the pool then calls
+    fn itself. Per attempt: wait for the rate limiter (outside the timeout),
+    call fn, await it under the timeout; on an error the retry policy
+    matches, back off (deadline-aware) and try again. With *hooks*, the
+    item's events are reported on the way: pulled, each attempt started,
+    each retry, and how it ended.
     """
     call = f"{pattern}()"
     seconds = check_optional_seconds(call, "timeout", timeout, finite=False)
     policy = check_retry(call, retry)
     limiter = check_rate(call, rate)
-    if seconds is None and policy is None and limiter is None:
+    if seconds is None and policy is None and limiter is None and hooks is None:
         return None
 
-    async def invoke(item: T) -> R:
-        attempt = 1
-        while True:
-            if limiter is not None:
-                await limiter.acquire()
-            returned: Any = NOT_CALLED
-            try:
-                returned = fn(item)
-                if seconds is None:
-                    return await returned  # type: ignore[no-any-return]
-                with fail_after(seconds):
-                    return await returned  # type: ignore[no-any-return]
-            except Exception as exc:
-                misuse = misuse_error(pattern, fn, exc, returned)
-                if misuse is not None:
-                    raise FnMisuse(misuse) from None
-                if isinstance(exc, TimeoutError) and seconds is not None:
-                    _note_timeout(exc, pattern, seconds)
-                if policy is None:
-                    raise
-                await pause_before_retry(policy, attempt, exc)
+    async def invoke(index: int, item: T) -> R:
+        if hooks is not None:
+            # From here to the end nothing awaits outside the try below, so
+            # every item reported pulled is reported ended, exactly once.
+            hooks.pulled(index, item)
+        watched = policy is not None or hooks is not None
+        started_at = current_time() if watched else 0.0
+        attempt = 0  # attempts begun
+        try:
+            while True:
+                if limiter is not None:
+                    await limiter.acquire()
                 attempt += 1
+                if hooks is not None:
+                    hooks.started(index, item, attempt)
+                returned: Any = NOT_CALLED
+                try:
+                    returned = fn(item)
+                    if seconds is None:
+                        result: R = await returned
+                    else:
+                        with fail_after(seconds):
+                            result = await returned
+                    break
+                except Exception as exc:
+                    misuse = misuse_error(pattern, fn, exc, returned)
+                    if misuse is not None:
+                        raise FnMisuse(misuse) from None
+                    if isinstance(exc, TimeoutError) and seconds is not None:
+                        _note_timeout(exc, pattern, seconds)
+                    if policy is None:
+                        raise
+                    await pause_before_retry(
+                        policy,
+                        attempt,
+                        exc,
+                        started_at=started_at,
+                        source=pattern,
+                        index=index,
+                        item=item,
+                        hooks=hooks,
+                    )
+        except BaseException as exc:
+            if hooks is not None:
+                error = exc.error if isinstance(exc, FnMisuse) else exc
+                hooks.ended(index, item, attempt, outcome_of(exc), error, started_at)
+            raise
+        if hooks is not None:
+            hooks.ended(index, item, attempt, "succeeded", None, started_at)
+        return result
 
     return invoke
 

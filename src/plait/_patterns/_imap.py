@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, TypeVar, overload
 
 from .._core._checks import check_bool, check_int, check_positive_int
+from .._core._observers import Observer, check_observers, item_hooks, observed_block
 from ._call import check_fn, make_invoke
 from ._items import ItemSource
 from ._mapped_stream import MappedStream
@@ -36,6 +37,7 @@ def imap(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> AbstractAsyncContextManager[AsyncIterator[R]]: ...
 
 
@@ -52,6 +54,7 @@ def imap(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> AbstractAsyncContextManager[AsyncIterator[tuple[int, R]]]: ...
 
 
@@ -68,6 +71,7 @@ def imap(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> AbstractAsyncContextManager[AsyncIterator[R | Exception]]: ...
 
 
@@ -84,6 +88,7 @@ def imap(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> AbstractAsyncContextManager[AsyncIterator[tuple[int, R | Exception]]]: ...
 
 
@@ -100,6 +105,7 @@ def imap(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> AbstractAsyncContextManager[AsyncIterator[Any]]: ...
 
 
@@ -115,6 +121,7 @@ def imap(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
     """Stream ``await fn(item)`` for each item, with backpressure.
 
@@ -174,6 +181,9 @@ def imap(
         timeout: seconds allowed per attempt of each call.
         retry: a ``RetryPolicy`` for each item.
         rate: calls of fn per second (retries included), or a RateLimiter.
+        observer: a ``plait.Observer`` (or several) told of the progress, as
+            in ``bounded_map``: ``on_open`` when the block is entered, the
+            events of each item pulled, ``on_close`` when the block ends.
 
     Example:
         >>> import anyio, plait
@@ -195,8 +205,13 @@ def imap(
     check_bool("imap()", "ordered", ordered)
     check_bool("imap()", "return_exceptions", return_exceptions)
     check_bool("imap()", "with_index", with_index)
-    invoke = make_invoke("imap", fn, timeout=timeout, retry=retry, rate=rate)
+    observers = check_observers("imap()", observer)
     source = ItemSource("imap", items)
-    return MappedStream(
+    hooks = item_hooks("imap", observers, source.length)
+    invoke = make_invoke(
+        "imap", fn, timeout=timeout, retry=retry, rate=rate, hooks=hooks
+    )
+    stream = MappedStream(
         fn, source, limit, buffer, invoke, ordered, return_exceptions, with_index
     )
+    return stream if hooks is None else observed_block(hooks, stream)

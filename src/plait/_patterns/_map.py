@@ -17,6 +17,7 @@ from .._core._cancellation import (
 )
 from .._core._checks import check_bool, check_positive_int
 from .._core._fuzz import current_fuzz_hook
+from .._core._observers import Observer, check_observers, item_hooks, observed_call
 from ._call import (
     NOT_CALLED,
     Invoke,
@@ -48,6 +49,7 @@ async def bounded_map(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> list[R]: ...
 
 
@@ -61,6 +63,7 @@ async def bounded_map(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> list[R | Exception]: ...
 
 
@@ -74,6 +77,7 @@ async def bounded_map(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> list[R] | list[R | Exception]: ...
 
 
@@ -86,6 +90,7 @@ async def bounded_map(
     timeout: float | None = None,
     retry: RetryPolicy | None = None,
     rate: float | RateLimiter | None = None,
+    observer: Observer | Iterable[Observer] | None = None,
 ) -> list[R] | list[R | Exception]:
     """Call ``await fn(item)`` for every item, at most ``limit`` at a time.
 
@@ -137,6 +142,12 @@ async def bounded_map(
         rate: calls of fn allowed per second, retries included, as a number
             or a shared ``RateLimiter`` (``None``: no limit). Waiting for the
             rate does not count against ``timeout``.
+        observer: a ``plait.Observer`` (or several) told of the progress:
+            ``on_open`` (with ``len(items)`` when known), then per item
+            ``on_pull``, ``on_start`` per attempt, ``on_retry``,
+            ``on_failure`` and exactly one ``on_exit`` with its outcome, then
+            ``on_close``; ``plait.TqdmObserver()`` draws a progress bar.
+            ``None`` (default) costs nothing.
 
     Returns:
         The results, in input order.
@@ -160,9 +171,14 @@ async def bounded_map(
     check_fn("bounded_map", fn)
     limit = check_positive_int("bounded_map()", "limit", limit)
     check_bool("bounded_map()", "return_exceptions", return_exceptions)
-    invoke = make_invoke("bounded_map", fn, timeout=timeout, retry=retry, rate=rate)
+    observers = check_observers("bounded_map()", observer)
     source = ItemSource("bounded_map", items)
-    return await _BoundedMap(fn, source, limit, return_exceptions, invoke).run()
+    hooks = item_hooks("bounded_map", observers, source.length)
+    invoke = make_invoke(
+        "bounded_map", fn, timeout=timeout, retry=retry, rate=rate, hooks=hooks
+    )
+    run = _BoundedMap(fn, source, limit, return_exceptions, invoke).run()
+    return await (run if hooks is None else observed_call(hooks, run))
 
 
 class _BoundedMap(Generic[T, R]):
@@ -258,7 +274,7 @@ class _BoundedMap(Generic[T, R]):
                         aw = fn(item)
                         result = await aw
                     else:
-                        result = await invoke(item)
+                        result = await invoke(index, item)
                 except Exception as exc:
                     if self._misused(exc, aw):
                         return

@@ -140,7 +140,7 @@ class MappedStream(TaskGroupOwner, AsyncIterator[Any], Generic[T, R]):
                         aw = fn(item)
                         value = await aw
                     else:
-                        value = await invoke(item)
+                        value = await invoke(index, item)
                 except Exception as exc:
                     misuse = misuse_error("imap", fn, exc, aw)
                     if misuse is not None:

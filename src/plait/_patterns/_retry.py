@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar, TypeVarTuple, Unpack, cast
 
 from anyio import current_time, sleep
 
-from .._core._awaitables import is_awaitable, raise_not_awaitable
+from .._core._awaitables import is_awaitable, raise_not_awaitable, short_repr
 from .._core._checks import (
     check_callable,
     check_fraction,
@@ -20,6 +21,7 @@ from .._core._checks import (
 )
 from .._core._deadlines import effective_deadline
 from .._core._fuzz import current_fuzz_hook
+from .._core._observers import ItemEvent, ItemHooks
 from .._core._random import plait_random
 
 T = TypeVar("T")
@@ -30,6 +32,11 @@ RetryOn: TypeAlias = (
 )
 """Which failures ``retry`` retries: an exception class, a tuple of them, or a
 predicate taking the exception."""
+RetryHook: TypeAlias = Callable[[ItemEvent], object]
+"""What ``RetryPolicy(on_retry=...)`` takes: a callable given an ``ItemEvent``
+before each pause between attempts."""
+
+logger = logging.getLogger("plait")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,6 +55,11 @@ class RetryPolicy:
     ``KeyboardInterrupt`` and other ``BaseException``\\s never are. Delays run
     on the event loop's clock, so virtual time in tests skips them.
 
+    Retries are visible: each logs a DEBUG line on the ``plait`` logger and
+    calls ``on_retry``; running out of attempts logs an INFO line, and the
+    exception that leaves carries a note with the attempts made and the time
+    they took (``gave up after 3 attempts over 1.2s``).
+
     Attributes:
         attempts: calls in total, the first included (>= 1). Default 3.
         base_delay: seconds before the first retry (>= 0). Default 0.1.
@@ -57,6 +69,11 @@ class RetryPolicy:
             random. Default 0.1.
         retry_on: exception classes to retry, or a predicate taking the
             exception. Default ``(Exception,)``: every error.
+        on_retry: called with an ``ItemEvent`` before each retry's delay:
+            the attempt that failed, its ``error``, the ``delay``, and the
+            time ``elapsed`` since the first attempt began (an
+            ``Observer``'s ``on_retry`` fits). It runs in the retrying task;
+            what it raises is logged and ignored. Default ``None``.
 
     Example:
         >>> import plait
@@ -71,6 +88,7 @@ class RetryPolicy:
     multiplier: float = 2.0
     jitter: float = 0.1
     retry_on: RetryOn = (Exception,)
+    on_retry: RetryHook | None = None
 
     def __post_init__(self) -> None:
         call = "RetryPolicy()"
@@ -86,6 +104,8 @@ class RetryPolicy:
         check_number(call, "multiplier", self.multiplier, minimum=1.0)
         check_fraction(call, "jitter", self.jitter)
         _check_retry_on(self.retry_on)
+        if self.on_retry is not None:
+            check_callable(call, "on_retry", self.on_retry, what="a callable or None")
 
     def backoff(self, retry_number: int) -> float:
         """Return the delay before retry *retry_number* (1-based), without jitter."""
@@ -168,26 +188,109 @@ def resolve_policy(policy: RetryPolicy | None, fields: dict[str, Any]) -> RetryP
     return dataclasses.replace(policy, **fields)
 
 
-async def pause_before_retry(policy: RetryPolicy, attempt: int, exc: Exception) -> None:
+async def pause_before_retry(
+    policy: RetryPolicy,
+    attempt: int,
+    exc: Exception,
+    *,
+    started_at: float | None = None,
+    source: str = "retry",
+    index: int | None = None,
+    item: object = None,
+    hooks: ItemHooks | None = None,
+) -> None:
     """Sleep before the retry that follows failed *attempt*, or re-raise *exc*.
 
     Re-raises at once when the policy has no attempts left, does not retry
     *exc*, or the enclosing deadline would pass before the next attempt could
     start (at once when the caller is being cancelled: an error then, its
     cleanup failing, is never retried): the caller then sees the real error,
-    not a TimeoutError.
+    not a TimeoutError. Giving up after retries notes on *exc* how many
+    attempts were made over how long (since *started_at*, on the loop's
+    clock) and logs it at INFO; a retry logs at DEBUG and calls the policy's
+    ``on_retry`` and *hooks*. *source*, *index* and *item* say what is
+    retried, for those.
     """
     if attempt >= policy.attempts or not policy.retries(exc):
+        if attempt > 1:  # else nothing was retried: no note, no log line
+            why = "" if attempt >= policy.attempts else ": retry_on does not retry it"
+            _gave_up(exc, attempt, started_at, why, source, index, item)
         raise exc
     delay = policy.delay(attempt)
+    now = current_time()
     deadline = effective_deadline()
-    if deadline is not None and current_time() + delay >= deadline:
-        exc.add_note(
-            f"plait.retry gave up after attempt {attempt}: the next attempt "
-            f"(in {delay:.3g}s) could not start before the deadline"
+    if deadline is not None and now + delay >= deadline:
+        _gave_up(
+            exc,
+            attempt,
+            started_at,
+            f": the next attempt (in {delay:.3g}s) could not start before the deadline",
+            source,
+            index,
+            item,
         )
         raise exc
+    elapsed = None if started_at is None else now - started_at
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "plait: %s: attempt %d of %d failed (%r); retrying in %.3gs",
+            _what(source, index, item),
+            attempt,
+            policy.attempts,
+            exc,
+            delay,
+        )
+    if policy.on_retry is not None:
+        event = ItemEvent(
+            source,
+            index,
+            item,
+            attempt,
+            now,
+            None if hooks is None else hooks.total,
+            error=exc,
+            delay=delay,
+            elapsed=elapsed,
+            stream=0 if hooks is None else hooks.stream,
+        )
+        try:
+            policy.on_retry(event)
+        except Exception:
+            logger.exception("plait: on_retry %r failed", policy.on_retry)
+    if hooks is not None:
+        hooks.retrying(index, item, attempt, exc, delay, elapsed)
     await sleep(delay)
+
+
+def _gave_up(
+    exc: Exception,
+    attempt: int,
+    started_at: float | None,
+    why: str,
+    source: str,
+    index: int | None,
+    item: object,
+) -> None:
+    """Note on *exc*, and log at INFO, that retrying it stopped after *attempt*."""
+    over = "" if started_at is None else f" over {current_time() - started_at:.3g}s"
+    attempts = f"{attempt} attempt{'s' if attempt != 1 else ''}"
+    exc.add_note(f"plait.retry gave up after {attempts}{over}{why}")
+    logger.info(
+        "plait: %s: gave up after %s%s%s: %r",
+        _what(source, index, item),
+        attempts,
+        over,
+        why,
+        exc,
+    )
+
+
+def _what(source: str, index: int | None, item: object) -> str:
+    """Say what is retried: ``bounded_map item 3 ('a')`` or ``retry of fetch``."""
+    if index is not None:
+        return f"{source} item {index} ({short_repr(item)})"
+    name = getattr(item, "__qualname__", None)
+    return f"{source} of {name or short_repr(item)}"
 
 
 async def retry(
@@ -239,6 +342,7 @@ async def retry(
     resolved = resolve_policy(policy, policy_fields)
     fuzz = current_fuzz_hook()
     attempt = 1
+    started_at = current_time()
     while True:
         if fuzz is not None:
             await fuzz("before_call")
@@ -247,7 +351,9 @@ async def retry(
             if is_awaitable(made):
                 return await made
         except Exception as exc:
-            await pause_before_retry(resolved, attempt, exc)
+            await pause_before_retry(
+                resolved, attempt, exc, started_at=started_at, item=fn
+            )
             attempt += 1
             continue
         # Misuse is not a failure to retry: report it at once.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import collections
+import math
 
 from .._core._checks import check_fraction, check_int, check_seconds
 from .._patterns._retry import RetryPolicy
-from ._services import Run, Service
 
 
 class RestartBudget:
@@ -43,13 +43,20 @@ class RestartBudget:
             jitter=jitter,
         )
         self._window: collections.deque[tuple[float, Exception]] = collections.deque()
+        # Per service: restarts in the current row, and when the last one was.
+        self._rows: dict[str, tuple[int, float]] = {}
 
-    def record(self, service: Service, run: Run, now: float) -> list[Exception] | None:
-        """Count a restart of *service* at *now*; return the causes if over budget."""
-        cause = run.error if isinstance(run.error, Exception) else None
+    def record(
+        self, service: str, error: BaseException | None, now: float
+    ) -> list[Exception] | None:
+        """Count a restart of *service* at *now*; return the causes if over budget.
+
+        *error* is what ended the run (``None`` if it returned).
+        """
+        cause = error if isinstance(error, Exception) else None
         if cause is None:
             cause = RuntimeError(
-                f"permanent service {service.name!r} returned; permanent services "
+                f"permanent service {service!r} returned; permanent services "
                 f"are restarted whenever they end"
             )
         window = self._window
@@ -60,13 +67,9 @@ class RestartBudget:
             return [c for _, c in window]
         return None
 
-    def delay(self, service: Service, now: float) -> float:
+    def delay(self, service: str, now: float) -> float:
         """Return the backoff before restarting *service*, counting the row."""
-        if (
-            service.last_restart_at is None
-            or now - service.last_restart_at > self.period
-        ):
-            service.backoff_step = 0
-        service.backoff_step += 1
-        service.last_restart_at = now
-        return self.policy.delay(service.backoff_step)
+        step, last = self._rows.get(service, (0, -math.inf))
+        step = 1 if now - last > self.period else step + 1
+        self._rows[service] = (step, now)
+        return self.policy.delay(step)

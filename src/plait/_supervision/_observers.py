@@ -1,12 +1,13 @@
-"""Instrumentation hooks for supervisors, and the default logging observer."""
+"""Supervisors' events, and the logging observer for supervisors and streams."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
 
-logger = logging.getLogger("plait")
+from .._core._awaitables import short_repr
+from .._core._observers import ItemEvent, Observer
+from .._core._observers import notify as notify
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -43,8 +44,14 @@ class ServiceEvent:
     outcome: str | None = None
 
 
-class SupervisorObserver:
+class SupervisorObserver(Observer):
     """Receives a supervisor's events; override the methods you need.
+
+    A ``plait.Observer`` under the name supervisors have always used: the
+    hooks a supervisor calls are ``on_start``, ``on_ready``, ``on_failure``,
+    ``on_exit``, ``on_restart`` and ``on_give_up``, each with a
+    ``ServiceEvent``. Any ``Observer`` will do, and the same one can watch a
+    ``bounded_map`` too.
 
     Every method is called synchronously, in the supervisor's task, in the
     order the events happen. An observer that raises is logged and otherwise
@@ -61,30 +68,17 @@ class SupervisorObserver:
         0
     """
 
-    def on_start(self, event: ServiceEvent) -> None:
-        """Call when a run of a service begins."""
-
-    def on_ready(self, event: ServiceEvent) -> None:
-        """Call when a run reports ready."""
-
-    def on_exit(self, event: ServiceEvent) -> None:
-        """Call when a run ends, whatever the outcome (after ``on_failure``)."""
-
-    def on_failure(self, event: ServiceEvent) -> None:
-        """Call when a run ends by raising an ``Exception``."""
-
-    def on_restart(self, event: ServiceEvent) -> None:
-        """Call when a restart is decided, before its backoff delay."""
-
-    def on_give_up(self, event: ServiceEvent) -> None:
-        """Call when the restart intensity is exceeded and the supervisor stops."""
-
 
 class LoggingObserver(SupervisorObserver):
-    """Log a supervisor's events with stdlib ``logging`` (logger ``plait``).
+    """Log what supervisors and streams of items report, with stdlib ``logging``.
 
-    Starts, readiness and clean exits log at DEBUG, restarts at INFO,
-    failures at WARNING (with the traceback), a give-up at ERROR.
+    Services: starts, readiness and clean exits log at DEBUG, restarts at
+    INFO, failures at WARNING (with the traceback), a give-up at ERROR.
+    Items (as ``observer=`` of ``bounded_map``, ``imap``, ``as_completed``):
+    each attempt's start and each item's end at DEBUG, retries at INFO, an
+    item that failed at WARNING (with the traceback), and when the stream
+    ends a summary at INFO: how many items succeeded, failed and were
+    cancelled, over how long.
 
     Args:
         logger: the logger to use; default ``logging.getLogger("plait")``.
@@ -99,9 +93,19 @@ class LoggingObserver(SupervisorObserver):
         self.logger: logging.Logger = (
             logger if logger is not None else logging.getLogger("plait")
         )
+        self._streams: dict[int, tuple[float, dict[str, int]]] = {}
 
-    def on_start(self, event: ServiceEvent) -> None:
-        """Log the start of a run at DEBUG."""
+    def on_open(self, event: ItemEvent) -> None:
+        """Start counting a stream's outcomes; log its start at DEBUG."""
+        self._streams[event.stream] = (event.time, {})
+        total = "" if event.total is None else f" of {event.total} items"
+        self.logger.debug("%s: started%s", event.source, total)
+
+    def on_start(self, event: ServiceEvent | ItemEvent) -> None:
+        """Log the start of a service's run, or of an item's attempt, at DEBUG."""
+        if isinstance(event, ItemEvent):
+            self.logger.debug("%s: attempt %d", _item(event), event.attempt)
+            return
         self.logger.debug(
             "%s: starting service %r (run %d)",
             event.supervisor,
@@ -113,21 +117,60 @@ class LoggingObserver(SupervisorObserver):
         """Log readiness at DEBUG."""
         self.logger.debug("%s: service %r is ready", event.supervisor, event.service)
 
-    def on_exit(self, event: ServiceEvent) -> None:
-        """Log a run's end at DEBUG."""
+    def on_retry(self, event: ItemEvent) -> None:
+        """Log an item's retry at INFO."""
+        self.logger.info(
+            "%s: attempt %d failed (%r); retrying in %.3gs",
+            _item(event),
+            event.attempt,
+            event.error,
+            event.delay or 0.0,
+        )
+
+    def on_exit(self, event: ServiceEvent | ItemEvent) -> None:
+        """Log a run's end, or an item's, at DEBUG (and count the item's)."""
+        if isinstance(event, ItemEvent):
+            counts = self._streams.get(event.stream, (0.0, {}))[1]
+            outcome = event.outcome or "?"
+            counts[outcome] = counts.get(outcome, 0) + 1
+            self.logger.debug("%s: %s", _item(event), outcome)
+            return
         self.logger.debug(
             "%s: service %r ended (%s)", event.supervisor, event.service, event.outcome
         )
 
-    def on_failure(self, event: ServiceEvent) -> None:
+    def on_failure(self, event: ServiceEvent | ItemEvent) -> None:
         """Log a failure at WARNING, with its traceback."""
         error = event.error
+        exc_info = (type(error), error, error.__traceback__) if error else None
+        if isinstance(event, ItemEvent):
+            self.logger.warning(
+                "%s: failed after %d attempt%s: %r",
+                _item(event),
+                event.attempt,
+                "s" if event.attempt != 1 else "",
+                error,
+                exc_info=exc_info,
+            )
+            return
         self.logger.warning(
             "%s: service %r failed: %r",
             event.supervisor,
             event.service,
             error,
-            exc_info=(type(error), error, error.__traceback__) if error else None,
+            exc_info=exc_info,
+        )
+
+    def on_close(self, event: ItemEvent) -> None:
+        """Log a summary of the stream at INFO."""
+        began, counts = self._streams.pop(event.stream, (event.time, {}))
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        self.logger.info(
+            "%s: %s after %.3gs (%s)",
+            event.source,
+            event.outcome,
+            event.time - began,
+            summary or "no items",
         )
 
     def on_restart(self, event: ServiceEvent) -> None:
@@ -149,12 +192,7 @@ class LoggingObserver(SupervisorObserver):
         )
 
 
-def notify(
-    observers: Iterable[SupervisorObserver], hook: str, event: ServiceEvent
-) -> None:
-    """Call *hook* on every observer; log and swallow what an observer raises."""
-    for observer in observers:
-        try:
-            getattr(observer, hook)(event)
-        except Exception:
-            logger.exception("plait: observer %r failed in %s", observer, hook)
+def _item(event: ItemEvent) -> str:
+    if event.index is None:
+        return f"{event.source} of {short_repr(event.item)}"
+    return f"{event.source} item {event.index} ({short_repr(event.item)})"

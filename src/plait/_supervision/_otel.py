@@ -1,4 +1,4 @@
-"""An optional OpenTelemetry adapter: one span per run of each service.
+"""An optional OpenTelemetry adapter: a span per service run, per item attempt.
 
 ``opentelemetry-api`` is imported when an ``OpenTelemetryObserver`` is
 created, never by ``import plait``; install it with ``pip install
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from .._core._observers import ItemEvent
 from ._observers import ServiceEvent, SupervisorObserver
 
 
@@ -23,6 +24,15 @@ class OpenTelemetryObserver(SupervisorObserver):
     is the ``plait.service.restart_delay`` attribute of the next run's span.
     A give-up is a span of its own, ``supervisor <name> gave up``, with the
     causes recorded as exceptions.
+
+    As the ``observer`` of a stream (``bounded_map``, ``imap``,
+    ``as_completed``), the stream is a span named after the pattern, from
+    ``on_open`` to ``on_close`` (``plait.items.total``,
+    ``plait.items.outcome``), and each attempt of an item's call a span
+    inside it, ``<pattern> item`` (``plait.item.index``,
+    ``plait.item.attempt``, ``plait.item.outcome``); an attempt that failed
+    records its exception and an ERROR status, and one that is retried
+    carries ``plait.retry.delay``.
 
     Args:
         tracer_provider: the provider to take the tracer from; default the
@@ -49,9 +59,59 @@ class OpenTelemetryObserver(SupervisorObserver):
         self._tracer = trace.get_tracer("plait", tracer_provider=tracer_provider)
         self._spans: dict[tuple[str, str, int], Any] = {}
         self._delays: dict[tuple[str, str, int], float] = {}
+        self._streams: dict[int, Any] = {}
+        self._attempts: dict[tuple[int, int | None], Any] = {}
 
-    def on_start(self, event: ServiceEvent) -> None:
-        """Open the run's span."""
+    def on_open(self, event: ItemEvent) -> None:
+        """Open the stream's span."""
+        attributes: dict[str, Any] = {"plait.pattern": event.source}
+        if event.total is not None:
+            attributes["plait.items.total"] = event.total
+        self._streams[event.stream] = self._tracer.start_span(
+            event.source, attributes=attributes
+        )
+
+    def on_close(self, event: ItemEvent) -> None:
+        """End the stream's span."""
+        span = self._streams.pop(event.stream, None)
+        if span is not None:
+            span.set_attribute("plait.items.outcome", event.outcome or "")
+            span.end()
+
+    def on_retry(self, event: ItemEvent) -> None:
+        """End the failed attempt's span, with its error and the delay."""
+        span = self._attempts.pop((event.stream, event.index), None)
+        if span is not None:
+            self._fail(span, event.error)
+            span.set_attribute("plait.retry.delay", event.delay or 0.0)
+            span.set_attribute("plait.item.outcome", "retried")
+            span.end()
+
+    def _start_attempt(self, event: ItemEvent) -> None:
+        stream = self._streams.get(event.stream)
+        context = None if stream is None else self._trace.set_span_in_context(stream)
+        attributes: dict[str, Any] = {
+            "plait.pattern": event.source,
+            "plait.item.attempt": event.attempt,
+        }
+        if event.index is not None:
+            attributes["plait.item.index"] = event.index
+        self._attempts[(event.stream, event.index)] = self._tracer.start_span(
+            f"{event.source} item", context=context, attributes=attributes
+        )
+
+    def _fail(self, span: Any, error: BaseException | None) -> None:
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(
+                self._trace.Status(self._trace.StatusCode.ERROR, repr(error))
+            )
+
+    def on_start(self, event: ServiceEvent | ItemEvent) -> None:
+        """Open the run's span, or the item attempt's."""
+        if isinstance(event, ItemEvent):
+            self._start_attempt(event)
+            return
         key = (event.supervisor, event.service, event.run)
         attributes: dict[str, Any] = {
             "plait.supervisor": event.supervisor,
@@ -71,17 +131,25 @@ class OpenTelemetryObserver(SupervisorObserver):
         if span is not None:
             span.add_event("ready")
 
-    def on_failure(self, event: ServiceEvent) -> None:
+    def on_failure(self, event: ServiceEvent | ItemEvent) -> None:
         """Record the exception and mark the span as failed."""
+        if isinstance(event, ItemEvent):
+            attempt = self._attempts.get((event.stream, event.index))
+            if attempt is not None:
+                self._fail(attempt, event.error)
+            return
         span = self._spans.get((event.supervisor, event.service, event.run))
-        if span is not None and event.error is not None:
-            span.record_exception(event.error)
-            span.set_status(
-                self._trace.Status(self._trace.StatusCode.ERROR, repr(event.error))
-            )
+        if span is not None:
+            self._fail(span, event.error)
 
-    def on_exit(self, event: ServiceEvent) -> None:
-        """End the run's span."""
+    def on_exit(self, event: ServiceEvent | ItemEvent) -> None:
+        """End the run's span, or the item attempt's."""
+        if isinstance(event, ItemEvent):
+            attempt = self._attempts.pop((event.stream, event.index), None)
+            if attempt is not None:
+                attempt.set_attribute("plait.item.outcome", event.outcome or "")
+                attempt.end()
+            return
         span = self._spans.pop((event.supervisor, event.service, event.run), None)
         if span is not None:
             span.set_attribute("plait.service.outcome", event.outcome or "")
@@ -101,11 +169,10 @@ class OpenTelemetryObserver(SupervisorObserver):
                 "plait.service": event.service,
             },
         )
-        error = event.error
+        error, message = event.error, str(event.error)
         if isinstance(error, BaseExceptionGroup):
             group = cast("BaseExceptionGroup[BaseException]", error)
             for cause in group.exceptions:
                 span.record_exception(cause)
-        status = self._trace.Status(self._trace.StatusCode.ERROR, str(event.error))
-        span.set_status(status)
+        span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, message))
         span.end()

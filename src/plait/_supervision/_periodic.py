@@ -43,6 +43,8 @@ logger = logging.getLogger("plait")
 
 @dataclasses.dataclass(slots=True)
 class PeriodicJob:
+    """One periodic job: what to call, how to tick, and its counts."""
+
     interval: float
     fn: Callable[..., Awaitable[object]]
     args: tuple[Any, ...]
@@ -58,25 +60,25 @@ class PeriodicJob:
 def make_periodic(
     call: str,
     interval: float,
-    fn: object,
+    fn: Callable[..., Awaitable[object]],
     args: tuple[Any, ...],
     *,
     name: str | None,
-    missed: str,
+    missed: MissedTickPolicy,
     jitter: float,
     overlap: bool,
     immediate: bool,
 ) -> PeriodicJob:
+    """Check a job's options (raise naming *call* and the argument); return it."""
     check_seconds(call, "interval", interval, positive=True)
     check_service_fn(fn)
-    assert callable(fn)
     check_choice(call, "missed", missed, ("skip", "catch_up"))
     check_seconds(call, "jitter", jitter)
     if jitter > interval:
         rule = f"at most the interval ({interval:g} s)"
         fail(call, "jitter", rule, jitter, error=ValueError)
     label = name if name is not None else getattr(fn, "__name__", repr(fn))
-    return PeriodicJob(interval, fn, args, label, missed, jitter, overlap, immediate)  # type: ignore[arg-type]
+    return PeriodicJob(interval, fn, args, label, missed, jitter, overlap, immediate)
 
 
 class PeriodicRunner:
@@ -143,6 +145,7 @@ class PeriodicRunner:
 
 
 async def tick_loop(job: PeriodicJob, runner: PeriodicRunner, stop: Event) -> None:
+    """Start *job*'s runs on its drift-free grid until *stop* is set."""
     start = current_time()
     tick = 0 if job.immediate else 1
     while True:
@@ -293,5 +296,6 @@ async def every(
 
 
 def check_common(call: str, errors: str, grace: float) -> None:
+    """Check the options ``every`` and ``Scheduler`` share."""
     check_choice(call, "errors", errors, ("raise", "log"))
     check_seconds(call, "grace", grace, finite=False)

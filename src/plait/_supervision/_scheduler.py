@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import Self, TypeVarTuple, Unpack
+from typing import TypeVarTuple, Unpack
 
-from anyio import TASK_STATUS_IGNORED, Event, create_task_group
+from anyio import TASK_STATUS_IGNORED, Event
 from anyio.abc import TaskGroup, TaskStatus
 
+from .._core._lifecycle import TaskGroupOwner
 from ._periodic import (
     MissedTickPolicy,
     PeriodicErrorPolicy,
@@ -49,7 +49,7 @@ class PeriodicJobStats:
     missed_ticks: int
 
 
-class Scheduler:
+class Scheduler(TaskGroupOwner):
     """Run several periodic jobs; stop them together, gracefully.
 
     Each job ticks on its own drift-free grid, as with ``every``. With
@@ -59,10 +59,14 @@ class Scheduler:
 
     Use it as an async context manager (the jobs run in the background of
     the block; leaving it stops them), or run it as a service with ``run``
-    (``await sup.start(scheduler.run)``). Stopping starts no new run (nor
-    one queued for its turn), waits up to *grace* seconds for the runs under
-    way, then cancels them. A cancellation from outside cancels the runs at
-    once; under a supervisor, its shutdown is the graceful stop.
+    (``await sup.start(scheduler.run)``); either way it runs once. Stopping
+    starts no new run (nor one queued for its turn), waits up to *grace*
+    seconds for the runs under way, then cancels them. A cancellation from
+    outside cancels the runs at once; under a supervisor, its shutdown is the
+    graceful stop. An error raised in the block leaves the ``async with`` as
+    itself, after the stop; a job's error (with ``errors='raise'``) ends the
+    block and leaves the ``async with`` in anyio's ``ExceptionGroup``, as a
+    task's error leaves a task group (``run`` raises it as itself).
 
     Args:
         sequential: run the jobs strictly one after another.
@@ -85,6 +89,13 @@ class Scheduler:
         ['a', 'b']
     """
 
+    sequential: bool
+    """Whether the jobs run strictly one after another."""
+    grace: float
+    """Seconds runs under way may take to finish at a stop."""
+    errors: PeriodicErrorPolicy
+    """What a job's ``Exception`` does: ``'raise'`` or ``'log'``."""
+
     def __init__(
         self,
         *,
@@ -93,14 +104,12 @@ class Scheduler:
         errors: PeriodicErrorPolicy = "raise",
     ) -> None:
         check_common("Scheduler()", errors, grace)
-        self.sequential: bool = sequential
-        self.grace: float = grace
-        self.errors: PeriodicErrorPolicy = errors
+        self.sequential, self.grace, self.errors = sequential, grace, errors
         self._jobs: list[PeriodicJob] = []
+        # While run() runs: where a job added late starts ticking.
         self._live: tuple[TaskGroup, PeriodicRunner, Event] | None = None
         self._stop: Event | None = None
-        self._running = False
-        self._tg: TaskGroup | None = None
+        self._ran: Event | None = None  # set once run() has returned
 
     def every(
         self,
@@ -166,11 +175,11 @@ class Scheduler:
                 passes its own).
             task_status: reports readiness once every job ticks.
         """
-        if self._running:
-            if self._live is None and self._stop is not None and self._stop.is_set():
+        if self._ran is not None:
+            if self._ran.is_set():
                 raise RuntimeError("this scheduler has stopped; create a new one")
             raise RuntimeError("this scheduler is already running")
-        self._running = True
+        self._ran = ran = Event()
         if self._stop is None:
             self._stop = Event()
         own_stop = self._stop
@@ -192,24 +201,12 @@ class Scheduler:
         finally:
             self._live = None
             own_stop.set()
+            ran.set()
 
-    async def __aenter__(self) -> Self:
-        tg = create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        try:
-            await tg.start(self.run)
-        except BaseException as exc:
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        return self
+    async def _open(self, tg: TaskGroup) -> None:
+        await tg.start(self.run)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        assert self._tg is not None
+    async def _close(self) -> None:
         self.stop()
-        return await self._tg.__aexit__(exc_type, exc, tb)
+        if self._ran is not None:
+            await self._ran.wait()

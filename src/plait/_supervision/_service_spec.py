@@ -1,43 +1,76 @@
-"""Checking ``Supervisor.start``'s arguments and turning them into a Service."""
+"""What the user declared for a service: a frozen spec, checked at ``start``."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from anyio import current_time
-
 from .._core._awaitables import short_repr
 from .._core._checks import check_choice, check_int, check_optional_seconds, fail
-from ._services import RestartPolicy, Service, parse_enum
+from ._services import RestartPolicy, parse_enum
 
 READY_MODES = ("auto", "started", "begin")
 CALL = "Supervisor.start()"
 
 
-def make_service(
-    services: Mapping[str, Service],
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """What to run and how, as ``Supervisor.start`` was asked; it never changes.
+
+    The running service (its state, runs and counts) is kept apart, in a
+    ``Child`` (``_service_run.py``), as OTP keeps a child spec apart from the
+    running child.
+
+    Attributes:
+        name: unique among the supervisor's services that have not ended.
+        fn: the async function.
+        args: its positional arguments.
+        restart: when it is restarted.
+        priority: its shutdown tier (lower stops first).
+        depends_on: names of the services that must stop after it.
+        grace: seconds it may take to stop on request; ``None`` for the
+            supervisor's.
+        wait_for_started: it is ready on ``task_status.started()``, not when
+            it begins.
+        pass_task_status: it takes a ``task_status`` parameter.
+        pass_stopping: it takes a ``stopping`` parameter.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    restart: RestartPolicy = RestartPolicy.PERMANENT
+    priority: int = 0
+    depends_on: tuple[str, ...] = ()
+    grace: float | None = None
+    wait_for_started: bool = False
+    pass_task_status: bool = False
+    pass_stopping: bool = False
+
+
+def make_service_spec(
+    running: Mapping[str, ServiceSpec],
     fn: object,
     args: tuple[Any, ...],
     *,
-    name: str | None,
-    restart: RestartPolicy | str,
-    priority: int,
-    depends_on: Sequence[str] | str,
-    grace: float | None,
-    ready: str,
-) -> Service:
-    """Validate a service's options against *services*; raise naming the argument."""
+    name: str | None = None,
+    restart: RestartPolicy | str = RestartPolicy.PERMANENT,
+    priority: int = 0,
+    depends_on: Sequence[str] | str = (),
+    grace: float | None = None,
+    ready: str = "auto",
+) -> ServiceSpec:
+    """Check the options against the *running* services; raise naming the argument."""
     check_service_fn(fn)
     assert callable(fn)
     if name is None:
         name = getattr(fn, "__name__", None) or short_repr(fn)
     if not isinstance(name, str) or not name:
         fail(CALL, "name", "a non-empty str", name, error=TypeError)
-    existing = services.get(name)
-    if existing is not None and not existing.terminated:
+    if name in running:
         raise ValueError(
             f"{CALL} name: a service named {name!r} is already running in this "
             f"supervisor; give each service a unique name"
@@ -46,14 +79,12 @@ def make_service(
     check_int(CALL, "priority", priority)
     deps = (depends_on,) if isinstance(depends_on, str) else tuple(depends_on)
     for dep in deps:
-        other = services.get(dep)
-        if other is None or other.terminated or dep == name:
-            running = ", ".join(
-                repr(n) for n, s in services.items() if not s.terminated
-            )
+        other = running.get(dep)
+        if other is None or dep == name:
+            names = ", ".join(repr(n) for n in running)
             raise ValueError(
                 f"{CALL} depends_on: {name!r} depends on {dep!r}, which is not a "
-                f"running service of this supervisor (running: {running or 'none'}); "
+                f"running service of this supervisor (running: {names or 'none'}); "
                 f"start {dep!r} first"
             )
         if priority > other.priority:
@@ -72,7 +103,7 @@ def make_service(
             f"{CALL} ready='started' needs {name!r} to take a task_status parameter "
             f"and call task_status.started()"
         )
-    return Service(
+    return ServiceSpec(
         name=name,
         fn=fn,
         args=args,
@@ -83,7 +114,6 @@ def make_service(
         wait_for_started=takes_status and ready != "begin",
         pass_task_status=takes_status,
         pass_stopping="stopping" in params,
-        added_at=current_time(),
     )
 
 

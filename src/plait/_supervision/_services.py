@@ -1,4 +1,4 @@
-"""What a supervisor knows about each service: policies, states, statistics.
+"""The words of supervision: restart policies and strategies, states, statistics.
 
 The enums accept their plain string values everywhere an option takes them
 (``restart="transient"``), and a service's statistics are handed out as a
@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-from anyio import CancelScope, Event
+from typing import TypeVar
 
 from .._core._checks import fail
 
@@ -144,89 +141,3 @@ class ServiceStats:
     last_error: BaseException | None
     last_error_at: float | None
     error_rate: float
-
-
-class Outcome(enum.StrEnum):
-    """How one run of a service ended."""
-
-    EXITED = "exited"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class Run:
-    """One run of a service: its scope, stop request, readiness and end."""
-
-    def __init__(self, number: int, *, initial: bool) -> None:
-        self.number = number
-        self.initial = initial
-        # Shielded: only the supervisor cancels a service, after its grace.
-        self.scope = CancelScope(shield=True)
-        self.stopping = Event()
-        self.settled = Event()  # set once ready or ended, whichever is first
-        self.done = Event()
-        self.ready = False
-        self.value: object = None
-        self.stop_requested = False
-        self.outcome: Outcome | None = None
-        self.error: BaseException | None = None
-        self.started_at: float | None = None
-
-
-@dataclasses.dataclass(slots=True, eq=False)
-class Service:
-    """A supervised service: what to run, its policies, and its bookkeeping."""
-
-    name: str
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    restart: RestartPolicy
-    priority: int
-    depends_on: tuple[str, ...]
-    grace: float | None
-    wait_for_started: bool
-    pass_task_status: bool
-    pass_stopping: bool
-    added_at: float
-    state: ServiceState = ServiceState.STARTING
-    run: Run | None = None
-    runs: int = 0
-    errors: int = 0
-    last_error: BaseException | None = None
-    last_error_at: float | None = None
-    last_restart_at: float | None = None
-    backoff_step: int = 0
-
-    @property
-    def active(self) -> bool:
-        """Tell whether a run of this service is under way."""
-        return self.run is not None and not self.run.done.is_set()
-
-    @property
-    def terminated(self) -> bool:
-        """Tell whether the service has ended for good."""
-        return self.state in (ServiceState.STOPPED, ServiceState.FAILED)
-
-    def snapshot(self, now: float) -> ServiceStats:
-        """Return this service's statistics as of *now*."""
-        run = self.run
-        started_at = run.started_at if run is not None else None
-        uptime = 0.0
-        if started_at is not None and self.active and run is not None and run.ready:
-            uptime = max(0.0, now - started_at)
-        age = max(1.0, now - self.added_at)
-        return ServiceStats(
-            name=self.name,
-            state=self.state,
-            restart=self.restart,
-            priority=self.priority,
-            depends_on=self.depends_on,
-            runs=self.runs,
-            restarts=max(0, self.runs - 1),
-            errors=self.errors,
-            started_at=started_at,
-            uptime=uptime,
-            last_error=self.last_error,
-            last_error_at=self.last_error_at,
-            error_rate=self.errors * 60.0 / age,
-        )

@@ -10,6 +10,7 @@ from typing import TypeVar, TypeVarTuple, Unpack
 import anyio
 
 from plait._core._checks import check_choice
+from plait._core._event_loop import name_after
 
 from ._clock import VirtualClock
 from ._fuzzing import fuzz_schedule
@@ -95,4 +96,4 @@ def run(
         contextlib.nullcontext() if fuzz_seed is None else fuzz_schedule(fuzz_seed)
     )
     with fuzzing:
-        return anyio.run(main, backend=name, backend_options=options)
+        return anyio.run(name_after(main, fn), backend=name, backend_options=options)

@@ -1,0 +1,1 @@
+"""Seeing what runs: the task tree, the task monitor, progress observers."""

@@ -68,6 +68,60 @@ class Ledger:
         self.peak = 0
 
 
+class Watch(plait.Observer):
+    """Records the item events of one stream, to check their protocol."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any, Any]] = []
+
+    def on_open(self, event: Any) -> None:
+        self.events.append(("open", None, None))
+
+    def on_pull(self, event: Any) -> None:
+        self.events.append(("pull", event.index, None))
+
+    def on_exit(self, event: Any) -> None:
+        self.events.append(("exit", event.index, event.outcome))
+
+    def on_close(self, event: Any) -> None:
+        self.events.append(("close", None, event.outcome))
+
+
+def watch_problems(case: "Case", outcome: str) -> list[str]:
+    w = case.watch
+    if w is None:
+        return []
+    ev = w.events
+    problems = []
+    opens = [e for e in ev if e[0] == "open"]
+    closes = [e for e in ev if e[0] == "close"]
+    if len(opens) != 1 or len(closes) != 1:
+        problems.append(f"observer: {len(opens)} on_open, {len(closes)} on_close")
+    if ev and ev[-1][0] != "close":
+        problems.append(f"observer: events after on_close: {ev[-3:]}")
+    pulled = [e[1] for e in ev if e[0] == "pull"]
+    exits = [e[1] for e in ev if e[0] == "exit"]
+    if sorted(pulled) != sorted(exits) or len(set(pulled)) != len(pulled):
+        problems.append(f"observer: pulled {sorted(pulled)}, exited {sorted(exits)}")
+    if closes and outcome == "value" and closes[0][2] != "succeeded":
+        problems.append(f"observer: on_close {closes[0][2]} for a value")
+    led = case.ledger
+    if case.opts.get("timeout") is None and not case.opts.get("retry"):
+        for kind, i, out in ev:
+            if kind != "exit":
+                continue
+            end = led.ended.get(i)
+            want = {"ok": "succeeded", "caught": "succeeded", "cancelled": "cancelled"}
+            if end == "raised":
+                exc = next((e for j, e, _ in led.raised if j == i), None)
+                wanted = "failed" if isinstance(exc, Exception) else None
+            else:
+                wanted = want.get(end)
+            if wanted is not None and out != wanted:
+                problems.append(f"observer: item {i} exit {out}, it ended {end}")
+    return problems
+
+
 class Case:
     def __init__(self, seed: int, backend: str, real: bool, only: str | None) -> None:
         self.seed = seed
@@ -144,6 +198,9 @@ class Case:
                 self.jobs[0] = ("ok", 3)
         self.ledger = Ledger()
         self.cancel_requested = False
+        self.watch: Watch | None = None
+        if self.pattern in ("bounded_map", "imap", "as_completed") and rng.random() < 0.5:
+            self.watch = Watch()
 
     def describe(self) -> str:
         return (f"seed={self.seed} {self.pattern} {self.opts} jobs={self.jobs} "
@@ -244,8 +301,9 @@ async def call_pattern(case: Case) -> Any:
         return await call_imap(case)
     if p == "as_completed":
         got = []
+        extra = {} if case.watch is None else {"observer": case.watch}
         async with plait.as_completed(*[case.job(i) for i in range(n)],
-                                      limit=o["limit"]) as done:
+                                      limit=o["limit"], **extra) as done:
             async for handle in done:
                 got.append(handle)
                 if o["stop_after"] is not None and len(got) >= o["stop_after"]:
@@ -301,6 +359,8 @@ async def agen(n: int, case: Case | None = None) -> Any:
 def options(case: Case) -> dict[str, Any]:
     o = case.opts
     out: dict[str, Any] = {}
+    if case.watch is not None:
+        out["observer"] = case.watch
     if o.get("retry"):
         out["retry"] = plait.RetryPolicy(attempts=2, base_delay=case.tick, jitter=0)
     if o.get("rate"):
@@ -491,6 +551,7 @@ async def run_case(case: Case) -> list[str]:
             # The harness's task group wrapped it: unwrap one level.
             pass
     problems += check(case, outcome, value, error, scope_caught, seen_native_cancel, leak)
+    problems += watch_problems(case, outcome)
     return problems
 
 

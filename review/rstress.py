@@ -139,6 +139,8 @@ class Case:
             kinds = ["ok", "fail", "fail", "fail", "cleanup", "catch", "base", "hang",
                      "failnow"]
         self.jobs = [(rng.choice(kinds), rng.randint(0, 4)) for _ in range(n)]
+        if self.pattern == "nested":  # one more job: the race's only contestant
+            self.jobs.append((rng.choice(kinds), rng.randint(0, 4)))
         cancels = ["none", "none", "deadline", "sibling"]
         if backend != "trio":
             cancels.append("native")
@@ -316,6 +318,20 @@ async def call_pattern(case: Case) -> Any:
                                  max_delay=10 * case.tick, jitter=0)
     if p == "ratelimit":
         return await call_ratelimit(case)
+    if p == "nested":
+        n -= 1  # the last job is the race's
+        m = max(1, n // 2)
+
+        async def streamed() -> list[int]:
+            async with plait.imap(case.job, range(m, n), limit=2) as results:
+                return [r async for r in results]
+
+        async def raced() -> int:
+            return await plait.race(case.job(n), stagger=None)
+
+        return await plait.gather(
+            lambda: plait.bounded_map(case.job, range(m), limit=2), streamed, raced
+        )
     raise AssertionError(p)
 
 
@@ -710,6 +726,13 @@ def check_value(case: Case, value: Any) -> list[str]:
             problems.append(f"imap ordered delivered out of order {idx}")
         if led.peak > o["limit"]:
             problems.append(f"imap ran {led.peak} > limit {o['limit']}")
+    elif p == "nested":
+        n = len(case.jobs) - 1
+        m = max(1, n // 2)
+        want = ([expected(i) for i in range(m)], [expected(i) for i in range(m, n)],
+                expected(n))
+        if tuple(value) != want:
+            problems.append(f"nested returned {value!r}, want {want!r}")
     elif p == "as_completed":
         handles = value
         if o["stop_after"] is None and len(handles) != n:

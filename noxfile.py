@@ -196,6 +196,94 @@ def notebooks(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[:1])
+def explore_anyio(session: nox.Session) -> None:
+    """anyio's own task group tests under schedule exploration: nothing new fails.
+
+    Runs tests/test_taskgroups.py from the sdist of the installed anyio as
+    it is, then with every test explored (``--plait-explore``) under a few
+    seeds (``nox -s explore_anyio -- 5``; default 3). A test that fails
+    explored but not unexplored is run again under the same seed: an
+    explored schedule replays, so a failure that comes back every time is
+    one the explorer made and fails the session, unless the event loop is
+    shown to make that schedule itself (``LOOP_MADE``: a script that fails
+    the test on the plain loop, no plait, is run and must fail it again);
+    one that does not replay is timing (those tests use real time) and is
+    reported.
+    """
+    import tarfile
+
+    seeds = int(session.posargs[0]) if session.posargs else 3
+    session.install("-e", ".[test]", "trustme", "pytest-mock")
+    version = str(session.run("python", "-c", ANYIO_VERSION, silent=True)).strip()
+    tmp = Path(session.create_tmp())
+    session.run(
+        "python", "-m", "pip", "download", "-q", "--no-deps", "--no-binary",
+        ":all:", f"anyio=={version}", "-d", str(tmp),
+    )  # fmt: skip
+    with tarfile.open(tmp / f"anyio-{version}.tar.gz") as sdist:
+        sdist.extractall(tmp, filter="data")
+    session.chdir(tmp / f"anyio-{version}")
+    pytest = ["python", "-m", "pytest", "-q", "-rfE", "-p", "no:cacheprovider"]
+    explored = ["--plait-explore", f"--plait-seeds={seeds}"]
+
+    def failures(*args: str) -> set[str]:
+        output = session.run(*pytest, *args, success_codes=[0, 1], silent=True)
+        return {
+            line.split()[1]
+            for line in str(output).splitlines()
+            if line.startswith(("FAILED ", "ERROR "))
+        }
+
+    suite = "tests/test_taskgroups.py"
+    plain = {_without_seed(test) for test in failures(suite)}
+    new = sorted(t for t in failures(suite, *explored) if _without_seed(t) not in plain)
+    # A schedule replays: a failure the explorer made comes back each time.
+    made = [t for t in new if all(failures(t, *explored) for _ in range(3))]
+    session.log(
+        f"anyio {version}: {suite}, {seeds} seeds: failures unexplored "
+        f"{len(plain)}, explored only {len(new)}, of which replay {len(made)}"
+    )
+    for test in new:
+        session.log(
+            f"  {'replays' if test in made else 'timing, not replayed'}: {test}"
+        )
+    shown = {test: _loop_made(session, test) for test in map(_without_seed, made)}
+    made = [t for t in made if not shown[_without_seed(t)]]
+    if made:
+        session.error(f"exploration made {len(made)} failure(s) anyio has not")
+
+
+LOOP_MADE = {
+    "tests/test_taskgroups.py::test_nested_task_group_filtering[trio]": (
+        "tests/scripts/anyio_nested_filtering.py"
+    ),
+}
+"""Explored failures of anyio's tests that the loop makes on its own: the
+script that shows it (run from the checkout; exit 0: the plain loop failed it)."""
+
+
+def _loop_made(session: nox.Session, test: str) -> bool:
+    """Whether *test*'s explored failure is shown to be the loop's own."""
+    script = LOOP_MADE.get(test)
+    if script is None:
+        return False
+    shown = str(session.run("python", str(ROOT / script), silent=True)).strip()
+    # The script exits 1 (and session.run raises) when the loop never failed it.
+    session.log(f"  {test}: {shown} (no plait): the loop's own schedule")
+    return True
+
+
+ANYIO_VERSION = "from importlib.metadata import version; print(version('anyio'))"
+
+
+def _without_seed(test: str) -> str:
+    """Return a pytest test id without the plait seed among its parameters."""
+    name, _, params = test.partition("[")
+    kept = [p for p in params.rstrip("]").split("-") if p and not p.startswith("seed=")]
+    return f"{name}[{'-'.join(kept)}]"
+
+
+@nox.session(python=PYTHONS[:1])
 def durable_chaos(session: nox.Session) -> None:
     """The durable queue's long multi-process runs: schedules with worker
     processes killed at random for 5 minutes per engine (CI runs 6 s).

@@ -17,8 +17,10 @@
 #
 # 1. **virtual time**: a clock that jumps to the next deadline whenever all
 #    tasks wait — hours of timeouts in milliseconds, at exact instants;
-# 2. **schedule fuzzing**: seeded task switches at chosen points, so a race
-#    shows up on some seed, and that seed replays it;
+# 2. **schedule exploration**: at every point where a task yields, a seeded
+#    strategy decides which task runs next, so a race shows up on some
+#    seed, that seed replays it, and the failing schedule is shrunk to the
+#    steps that race;
 # 3. **property tests with hypothesis**: many workloads and schedules, and
 #    the smallest failing one reported.
 #
@@ -97,154 +99,317 @@ for backend in ("asyncio", "trio"):
 # ```
 
 # %% [markdown]
-# ## Schedule fuzzing finds a race
+# ## Schedule exploration finds a race
 #
-# An inventory where reserving an item checks the stock, does some I/O, then
-# decrements: a classic check-then-act race. `plait.fuzz_point()` marks the
-# spot where a task switch could hurt; it does nothing unless a fuzzer runs.
-
+# An API client refreshes its OAuth token on first use. The auth server
+# rotates refresh tokens: each one can be used once. Two widgets of a
+# dashboard call the API at about the same time. Every `checkpoint()` here
+# stands for I/O that usually completes at once (an HTTP round trip, laying
+# out a widget).
 
 # %%
-class Inventory:
-    def __init__(self, items: int) -> None:
-        self.left = items
-
-    async def reserve(self) -> bool:
-        if self.left > 0:
-            await plait.fuzz_point("after checking the stock")  # e.g. a DB write
-            self.left -= 1
-            return True
-        return False
+import anyio
+import anyio.lowlevel
 
 
-async def rush(inventory_class=Inventory) -> int:
-    inventory = inventory_class(3)
-    await plait.bounded_map(lambda _: inventory.reserve(), range(6), limit=6)
-    return inventory.left
+class AuthServer:
+    """A fake OAuth server: each refresh token can be used once (rotation)."""
+
+    def __init__(self) -> None:
+        self.unused = {"r0"}
+        self.issued = 0
+
+    async def refresh(self, refresh_token: str) -> tuple[str, str]:
+        await anyio.lowlevel.checkpoint()  # the HTTP round trip
+        if refresh_token not in self.unused:
+            raise PermissionError(f"refresh token {refresh_token!r} was used already")
+        self.unused.remove(refresh_token)
+        self.issued += 1
+        return f"access-{self.issued}", f"r{self.issued}"
 
 
-print("one ordinary run, stock left:", in_thread(plait.testing.run, rush))
+class ApiClient:
+    def __init__(self, server: AuthServer) -> None:
+        self.server = server
+        self.access: str | None = None
+        self.refresh_token = "r0"
+
+    async def token(self) -> str:
+        if self.access is None:
+            self.access, self.refresh_token = await self.server.refresh(
+                self.refresh_token
+            )
+        return self.access
+
+    async def get(self, path: str) -> str:
+        token = await self.token()
+        await anyio.lowlevel.checkpoint()  # the request itself
+        return f"GET {path} with {token}"
+
+
+async def dashboard(client_class=ApiClient) -> list[str]:
+    client = client_class(AuthServer())
+    pages: list[str] = []
+
+    async def widget(path: str, layout_steps: int) -> None:
+        for _ in range(layout_steps):
+            await anyio.lowlevel.checkpoint()  # lay the widget out
+        pages.append(await client.get(path))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(widget, "/profile", 0)
+        tg.start_soon(widget, "/orders", 2)
+    return pages
+
+
+for backend in ("asyncio", "trio"):
+    print(backend, in_thread(plait.testing.run, dashboard, backend=backend))
 
 # %% [markdown]
-# It passes — the ordinary schedule runs each reservation to the end before
-# the next one starts. Now 200 seeds of fuzzed schedules, on both backends:
+# It passes on both loops, every time: asyncio runs what is ready in the
+# order it became ready, and the orders widget lays itself out long enough
+# for the profile's refresh to finish first. Under exploration every point
+# where a task yields is a decision point: a task that resumes (after a
+# checkpoint, a wait, I/O) may be held back while others run, as if its I/O
+# had been slower. `explore()` tries seeds until a schedule fails, then
+# shrinks it to the fewest deviations from the loop's own order that still
+# fail, and prints which task ran at each step and the line it resumed at.
 
 # %%
-import collections
+found = in_thread(plait.testing.explore, dashboard, runs=200)
+print(found)
 
+# %% [markdown]
+# Read it from the deviation (`*`): the profile widget waits for its
+# refresh response (`refresh`, the round trip) and the response comes late.
+# Meanwhile the orders widget finishes its layout, finds no access token,
+# and refreshes too, with the same refresh token. When the first response
+# arrives that token is spent, and the second refresh is refused.
+#
+# The shrunk schedule replays the failure, as often as you like, which is
+# what makes it debuggable:
+
+# %%
+for _ in range(3):
+    try:
+        in_thread(
+            plait.testing.run, dashboard, fuzz_seed=found.seed, schedule=found.schedule
+        )
+    except ExceptionGroup as group:
+        print("replayed:", repr(group.exceptions[0]))
+
+# %% [markdown]
+# How often does each strategy hit it? The random-delay strategy (the
+# default) holds wake-ups back at random; PCT gives each task a priority,
+# always runs the highest, and changes priorities at a few random points.
+# Plain scheduling never fails on asyncio, and on trio only by the luck of
+# its shuffling:
+
+# %%
 import matplotlib.pyplot as plt
 
-outcomes = {}
-for backend in ("asyncio", "trio"):
-    outcomes[backend] = collections.Counter(
-        in_thread(plait.testing.run, rush, backend=backend, fuzz_seed=seed)
-        for seed in range(200)
-    )
-    print(backend, dict(sorted(outcomes[backend].items())))
+
+def failure_rate(backend: str, strategy: str | None, runs: int = 200) -> float:
+    failed = 0
+    for seed in range(runs):
+        explored = {} if strategy is None else {"fuzz_seed": seed, "strategy": strategy}
+        try:
+            plait.testing.run(dashboard, backend=backend, **explored)
+        except ExceptionGroup:
+            failed += 1
+    return failed / runs
+
+
+kinds = {"plain": None, "random": "random", "pct": "pct"}
+rates = {
+    backend: {
+        kind: in_thread(failure_rate, backend, strategy)
+        for kind, strategy in kinds.items()
+    }
+    for backend in ("asyncio", "trio")
+}
+for backend, by_kind in rates.items():
+    print(backend, {kind: f"{rate:.0%}" for kind, rate in by_kind.items()})
 
 fig, ax = plt.subplots(figsize=(6, 2.6), dpi=72)
-width = 0.4
-for offset, (backend, counts) in zip((-0.2, 0.2), outcomes.items(), strict=True):
-    left = sorted(counts)
-    ax.bar([x + offset for x in left], [counts[x] for x in left], width, label=backend)
-ax.set(xlabel="items left after the rush (below 0: oversold)", ylabel="seeds")
-ax.set_xticks(sorted(set().union(*outcomes.values())))
+for offset, (backend, by_kind) in zip((-0.2, 0.2), rates.items(), strict=True):
+    ax.bar(
+        [x + offset for x in range(len(kinds))],
+        [100 * rate for rate in by_kind.values()],
+        0.4,
+        label=backend,
+    )
+ax.set_xticks(range(len(kinds)), list(kinds))
+ax.set(ylabel="schedules that fail (%)")
 ax.legend()
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# More than half of the seeds oversell. A failing seed replays exactly, which
-# is what makes the bug debuggable; the fuzzer's `trace` says where it
-# switched tasks, and how many times (here past the workers' starts):
+# The fix: let one caller refresh while the others wait for it. Then no
+# schedule breaks it: 1,000 on each loop, after the natural order.
+
 
 # %%
-from plait.testing import fuzz_schedule
+class SafeApiClient(ApiClient):
+    def __init__(self, server: AuthServer) -> None:
+        super().__init__(server)
+        self.refreshing = anyio.Lock()
 
-bad_seed = next(
-    seed
-    for seed in range(200)
-    if in_thread(plait.testing.run, rush, fuzz_seed=seed) < 0
-)
-print(
-    "seed",
-    bad_seed,
-    "->",
-    [in_thread(plait.testing.run, rush, fuzz_seed=bad_seed) for _ in range(3)],
-)
+    async def token(self) -> str:
+        async with self.refreshing:  # the first caller refreshes, others wait
+            return await super().token()
 
 
-def traced(seed):
-    with fuzz_schedule(seed) as fuzzer:
-        left = plait.testing.run(rush)
-    switches = [(site, n) for site, n in fuzzer.trace if n and site != "task_start"]
-    return left, switches[:6]
-
-
-print(in_thread(traced, bad_seed))
+for backend in ("asyncio", "trio"):
+    print(
+        in_thread(
+            plait.testing.explore, dashboard, SafeApiClient, runs=1000, backend=backend
+        )
+    )
 
 # %% [markdown]
-# The fix: hold a lock across the check and the act. No seed breaks it.
-
+# ## PCT's guarantee, measured
+#
+# PCT (Burckhardt et al., ASPLOS 2010) finds a bug of depth *d* (the number
+# of ordering constraints between steps that make it fail) in a run of *n*
+# tasks and *k* steps with probability at least 1/(n·k^(d-1)) per run. Three
+# planted bugs of depth 1, 2 and 3, each passing in the loop's own order:
 
 # %%
-class LockedInventory(Inventory):
-    def __init__(self, items: int) -> None:
-        super().__init__(items)
-        self.lock = plait.Lock()
-
-    async def reserve(self) -> bool:
-        async with self.lock:
-            return await super().reserve()
+checkpoint = anyio.lowlevel.checkpoint
 
 
-fixed = collections.Counter(
-    in_thread(plait.testing.run, rush, LockedInventory, backend=backend, fuzz_seed=seed)
-    for seed in range(200)
-    for backend in ("asyncio", "trio")
-)
-print("with the lock:", dict(fixed))
+async def depth_1() -> None:
+    """B uses the state before A initialises it (B's step before A's)."""
+    state = {"ready": False}
+
+    async def a() -> None:
+        await checkpoint()
+        state["ready"] = True
+
+    async def b() -> None:
+        await checkpoint()
+        assert state["ready"], "used before initialised"
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(a)
+        tg.start_soon(b)
+
+
+async def depth_2() -> None:
+    """B writes between A's read and A's write."""
+    box = {"x": 0}
+
+    async def a() -> None:
+        await checkpoint()
+        seen = box["x"]
+        await checkpoint()
+        box["x"] = seen + 1
+
+    async def b() -> None:
+        for _ in range(2):
+            await checkpoint()
+        box["x"] += 10
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(a)
+        tg.start_soon(b)
+    assert box["x"] == 11, "lost update"
+
+
+async def depth_3() -> None:
+    """B sees A's first write, then A's second: a1 < b1 < a2 < b2."""
+    state = {"flag": 0, "saw_first": False}
+
+    async def a() -> None:
+        await checkpoint()
+        state["flag"] = 1
+        await checkpoint()
+        state["flag"] = 2
+
+    async def b() -> None:
+        for _ in range(3):
+            await checkpoint()
+        state["saw_first"] = state["flag"] == 1
+        await checkpoint()
+        assert not (state["saw_first"] and state["flag"] == 2), "saw both writes"
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(a)
+        tg.start_soon(b)
+
+
+def measure(planted, depth: int, backend: str, runs: int) -> str:
+    with plait.testing.fuzz_schedule(0, schedule=plait.testing.Schedule()) as natural:
+        plait.testing.run(planted, backend=backend)
+    n, k = natural.tasks, natural.decisions
+    strategy = plait.testing.PCT(depth=depth, steps=k)
+    found = 0
+    for seed in range(runs):
+        try:
+            plait.testing.run(
+                planted, backend=backend, fuzz_seed=seed, strategy=strategy
+            )
+        except* AssertionError:
+            found += 1
+    bound = 1 / (n * k ** (depth - 1))
+    return f"n={n} k={k:>2}  bound {bound:.4f}  found {found / runs:.4f}"
+
+
+for depth, planted, runs in (
+    (1, depth_1, 500),
+    (2, depth_2, 1500),
+    (3, depth_3, 3000),
+):
+    for backend in ("asyncio", "trio"):
+        print(
+            f"depth {depth} {backend:7}",
+            in_thread(measure, planted, depth, backend, runs),
+        )
+
+# %% [markdown]
+# *n* counts every task of the run, the loop's own included. The rates stay
+# above the bound; neither strategy dominates, though: on plait's corpus of
+# ten latent bugs (`tests/explore_corpus.py`) PCT is stronger where one task
+# must be held back for long, random delays where several must be a step
+# apart.
 
 # %% [markdown]
 # ## Property tests with hypothesis
 #
-# `plait.testing.fuzz_seeds()` lets hypothesis pick the seeds: it stops at
-# the first failure and shrinks it toward the smallest seed that fails,
-# which it reports. `job_plans()` draws whole workloads — jobs with delays,
-# task switches, failures, and sometimes a cancellation part-way — so a
-# property is checked across workloads *and* schedules.
+# A schedule can be one more input hypothesis draws. With
+# `plait.testing.schedules()` hypothesis takes every decision itself, so it
+# searches interleavings as it searches any input, and shrinks a failing one
+# toward the loop's natural order; the failure carries a note with the
+# `Schedule` that replays it.
 
 # %%
 from hypothesis import given, settings
 
-from plait.testing import JobPlan, fuzz_seeds, job_plans
-
-found = []
+from plait.testing import ConcurrencyProbe, JobPlan, fuzz_seeds, job_plans, schedules
 
 
-@settings(max_examples=100, database=None, deadline=None)
-@given(seed=fuzz_seeds())
-def test_never_oversells(seed: int) -> None:
-    left = plait.testing.run(rush, fuzz_seed=seed)
-    if left < 0:
-        found.append(seed)
-    assert left >= 0
+@settings(max_examples=200, database=None, deadline=None)
+@given(schedule=schedules())
+def test_dashboard(schedule) -> None:
+    plait.testing.run(dashboard, schedule=schedule)
 
 
 try:
-    in_thread(test_never_oversells)
-except AssertionError:
-    print("hypothesis found the race; smallest failing seed:", min(found))
+    in_thread(test_dashboard)
+except ExceptionGroup as group:
+    print("hypothesis found:", repr(group.exceptions[0]))
+    print(group.__notes__[0].splitlines()[1])
 
 # %% [markdown]
-# A property of `bounded_map` itself: whatever the jobs and the schedule,
-# results come back in input order, and never more than `limit` jobs run at
-# once.
+# `job_plans()` draws whole workloads: jobs with delays, task switches,
+# failures, and sometimes a cancellation part-way. A property of
+# `bounded_map` itself: whatever the jobs and the schedule, results come
+# back in input order, and never more than `limit` jobs run at once.
+
 
 # %%
-from plait.testing import ConcurrencyProbe
-
-
 async def run_plan(plan: JobPlan, probe: ConcurrencyProbe) -> list[int]:
     return await plait.bounded_map(probe.wrap(lambda job: job()), plan.jobs, limit=3)
 
@@ -269,11 +434,16 @@ print(f"held for {len(checked)} workloads of up to {max(checked)} jobs")
 # ## What to remember
 #
 # - Run tests on virtual time: fast, exact, and the same on asyncio and trio.
-# - Put `plait.fuzz_point()` where a task switch could break an invariant,
-#   and run the test over many seeds; a failing seed replays.
-# - Let hypothesis choose the seeds and the workloads; it reports the
-#   simplest failure.
+# - Explore their schedules: `plait.testing.run(..., fuzz_seed=seed)` in a
+#   loop, `explore()` in a script, `@pytest.mark.fuzz_schedule` with
+#   `--plait-seeds N` in pytest. A failing seed replays; `explore()` shrinks
+#   it to the steps that race and shows where each task resumed.
+# - Add `plait.fuzz_point()` only where code does not yield but could in
+#   production (a mock that returns at once); every real yield is explored
+#   already.
+# - Let hypothesis choose the workloads, and the schedule too.
 #
 # The testing guide in the docs covers the pytest plugin (`clock`,
 # `@pytest.mark.virtual_time`, `@pytest.mark.fuzz_schedule`,
-# `--plait-seeds`) and the probes.
+# `--plait-seeds`, `--plait-explore`), what exploration can and cannot
+# produce, and the probes.

@@ -7,7 +7,7 @@ Virtual time: mark a test ``@pytest.mark.virtual_time`` or request the
 ``anyio_backend`` below then carries a fresh ``plait.testing.VirtualClock`` on
 asyncio and trio; on uvloop the test runs on real time and ``clock`` is a
 ``plait.testing.RealClock`` whose ``approx()`` tolerates a loaded machine.
-Schedule fuzzing: ``@pytest.mark.fuzz_schedule`` or the ``fuzzer`` fixture,
+Schedule exploration: ``@pytest.mark.fuzz_schedule`` or the ``fuzzer`` fixture,
 under ``--plait-seeds N`` seeds.
 """
 
@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from plait import testing
 
 # Hypothesis' per-example deadline measures wall time, which a 2-core machine
 # shared with other test runs makes meaningless; budgets are set per test.
@@ -33,17 +35,12 @@ settings.load_profile("plait")
 # durable-queue tests share the seeded job databases (one per module).
 pytest_plugins = ("pytester", "durable_scripts.seed")
 
-BACKENDS = [
-    pytest.param(("asyncio", {}), id="asyncio"),
-    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
-    pytest.param(("trio", {}), id="trio"),
-]
 
-
-@pytest.fixture(params=BACKENDS)
+# The one list of event loops (plait.testing's, as users get it); sync
+# tests that call plait.testing.run take the same names (`backend`).
+@pytest.fixture(params=testing.backends())
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    backend: tuple[str, dict[str, Any]] = request.param
-    return backend
+    return testing.anyio_backend_for(request.param)
 
 
 @pytest.fixture

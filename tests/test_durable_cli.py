@@ -14,9 +14,11 @@ import pytest
 
 import plait
 from durable_scripts.support import APP, ENGINES, make_dsn, postgres_dsn, run_cli
-from plait._jobs.durable._calls import open_engine
+from plait._jobs.durable import _cli as durable_cli
+from plait._jobs.durable._calls import connect, open_engine
 from plait._jobs.durable._cli import load_handlers, main
-from plait._jobs.durable._rows import WorkerRecord
+from plait._jobs.durable._engine import DatabaseUnavailableError, Engine
+from plait._jobs.durable._rows import QueueStats, WorkerRecord
 
 
 @pytest.fixture(params=ENGINES)
@@ -90,6 +92,34 @@ def test_drain_runs_until_empty_and_shows_progress(dsn: str) -> None:
     assert status["counts"]["done"] == 40
     assert status["counts"]["dead"] == 10
     assert status["counts"]["queued"] == 1
+
+
+async def test_drain_progress_lets_a_failed_first_read_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The database answers again by the time the progress display stops:
+    # there is no first snapshot to count from, and the error that ended it
+    # is what leaves (it was an UnboundLocalError).
+    dsn = str(tmp_path / "jobs.db")
+    reads: list[float] = []
+
+    async def connect_then_fail_once(dsn: str) -> Engine:
+        engine = await connect(dsn)
+        stats = engine.stats
+
+        def first_read_fails(*, now: float) -> QueueStats:
+            reads.append(now)
+            if len(reads) == 1:
+                raise DatabaseUnavailableError("the database went away")
+            return stats(now=now)
+
+        monkeypatch.setattr(engine, "stats", first_read_fails)
+        return engine
+
+    monkeypatch.setattr(durable_cli, "connect", connect_then_fail_once)
+    with pytest.raises(DatabaseUnavailableError, match="went away"):
+        await durable_cli._show_progress(dsn, "plain")
+    assert len(reads) == 1
 
 
 def test_status_refuses_a_sqlite_file_that_does_not_exist(tmp_path: Path) -> None:

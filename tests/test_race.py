@@ -291,8 +291,10 @@ def test_a_loser_failing_in_the_winners_tick_does_not_hide_the_winner(
             won = await plait.race(winner(), loser())
         return won
 
+    # uvloop's scheduler cannot be explored: there the run is unexplored.
+    explored = seed if backend != "uvloop" else None
     outcome = plait.testing.run(
-        main, backend=backend, virtual_time=backend != "uvloop", fuzz_seed=seed
+        main, backend=backend, virtual_time=backend != "uvloop", fuzz_seed=explored
     )
     assert outcome == "winner"
 

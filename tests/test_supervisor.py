@@ -728,11 +728,11 @@ async def test_intensity_under_random_failure_schedules(
         await stopping.wait()
 
     async def supervise() -> None:
-        # Under schedule fuzzing: extra task switches at each service start
-        # and restart must not change what is restarted or when it gives up.
+        # Under schedule exploration: whichever task runs first at each
+        # task switch must not change what is restarted or when it gives up.
         with plait.testing.fuzz_schedule(seed) as fuzzer:
             await supervised()
-        assert {site for site, _ in fuzzer.trace} >= {"task_start"}
+        assert fuzzer.decisions > 0
 
     async def supervised() -> None:
         async with plait.Supervisor(

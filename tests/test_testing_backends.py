@@ -240,3 +240,16 @@ def clock():
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=3)
+
+
+def test_one_list_of_event_loops_for_anyio_and_run() -> None:
+    from plait.testing import anyio_backend_for, backends
+
+    assert backends() == ("asyncio", "uvloop", "trio")  # all installed here
+    assert [anyio_backend_for(name) for name in backends()] == [
+        ("asyncio", {}),
+        ("asyncio", {"use_uvloop": True}),
+        ("trio", {}),
+    ]
+    with pytest.raises(ValueError, match=r"anyio_backend_for\(\) name must be one of"):
+        anyio_backend_for("curio")  # type: ignore[arg-type]

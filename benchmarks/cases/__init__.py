@@ -23,6 +23,7 @@ FAMILIES: tuple[str, ...] = (
     "memory",
     "scaling",
     "retry",
+    "exploration",
 )
 
 

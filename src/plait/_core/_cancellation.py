@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import TypeGuard, cast
 
 from anyio import current_effective_deadline, get_cancelled_exc_class
 
@@ -73,6 +73,17 @@ def raised_while_cancelled(exc: BaseException) -> bool:
         seen.add(id(context))
         context = context.__context__
     return False
+
+
+def is_exception_group(
+    exc: BaseException | None,
+) -> TypeGuard[BaseExceptionGroup[BaseException]]:
+    """Tell whether *exc* is an exception group.
+
+    ``isinstance`` alone leaves a type checker with a group of unknown
+    members; every member of a ``BaseExceptionGroup`` is a ``BaseException``.
+    """
+    return isinstance(exc, BaseExceptionGroup)
 
 
 def non_cancel_subgroup(

@@ -40,12 +40,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Self, cast, final
+from typing import Self, final
 
 from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
 from anyio.abc import TaskGroup
 
-from ._cancellation import is_cancelled, non_cancel_subgroup
+from ._cancellation import is_cancelled, is_exception_group, non_cancel_subgroup
 
 
 class TaskGroupOwner(AsyncContextManagerMixin):
@@ -248,6 +248,4 @@ def _failures_in(raised: BaseException | None) -> list[BaseException]:
 
 def _group(exc: BaseException | None) -> BaseExceptionGroup[BaseException] | None:
     """Return *exc* typed as the group of exceptions it is, if it is a group."""
-    if isinstance(exc, BaseExceptionGroup):
-        return cast("BaseExceptionGroup[BaseException]", exc)
-    return None
+    return exc if is_exception_group(exc) else None

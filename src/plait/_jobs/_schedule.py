@@ -66,7 +66,7 @@ class Schedule:
     every: float | None = None
     cron: str | None = None
     timezone: str = "UTC"
-    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    payload: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])
     queue: str | None = None
     priority: int = 0
     missed: Missed = "skip"
@@ -108,6 +108,7 @@ class Schedule:
         keep = 1 if self.missed == "skip" else self.max_catch_up
         if first > now:
             return [], 0
+        ticks: list[float]
         if self.every is not None:
             last = float(math.floor(now / self.every) * self.every)
             count = round((last - first) / self.every) + 1

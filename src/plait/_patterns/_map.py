@@ -13,6 +13,7 @@ from anyio.abc import TaskGroup
 from .._core._cancellation import (
     cancellation_pending,
     is_cancelled,
+    is_exception_group,
     non_cancel_subgroup,
 )
 from .._core._checks import check_bool, check_positive_int
@@ -199,13 +200,13 @@ class _BoundedMap(Generic[T, R]):
         self.misuse: TypeError | None = None
         self.stopped = False
         self.pairs = source.sync_pairs()
-        self.results: list[R] = [_MISSING] * (source.length or 0)
+        self.results: list[R | Exception] = [_MISSING] * (source.length or 0)
         self.started_for = source.length or 0  # items the first workers cover
         self.first_workers = starting_workers(limit, source.length)
         self.tg: TaskGroup
         self.spawner: WorkerSpawner
 
-    async def run(self) -> list[R]:
+    async def run(self) -> list[R | Exception]:
         # Failures leave the workers as exceptions, so the task group gathers
         # them as it gathers cleanup errors and BaseExceptions, and raises
         # them even when an outer cancellation came at the same time.
@@ -230,7 +231,7 @@ class _BoundedMap(Generic[T, R]):
         if error is not None or self.misuse is not None:
             outcome = _outcome(error, self.misuse)
             if outcome is error:
-                raise error
+                raise outcome
             raise outcome from None
         return _trim_unpulled(self.results)
 
@@ -324,7 +325,7 @@ def _with_failure(error: BaseException | None, failure: Exception) -> BaseExcept
     """Return what the map raises: *error* (if any) and *failure* together."""
     if error is None or is_cancelled(error):
         return ExceptionGroup("bounded_map(): closing items failed", [failure])
-    if isinstance(error, BaseExceptionGroup):
+    if is_exception_group(error):
         return error.derive([*error.exceptions, failure])
     return BaseExceptionGroup("bounded_map(): closing items failed", [error, failure])
 
@@ -336,7 +337,7 @@ def _outcome(error: BaseException | None, misuse: TypeError | None) -> BaseExcep
     cancellations; a cancellation with no failure is raised as it is;
     misuse with no failure is raised bare, as a TypeError at the call.
     """
-    if isinstance(error, BaseExceptionGroup):
+    if is_exception_group(error):
         failures = non_cancel_subgroup(error)
         if failures is not None:
             found = list(failures.exceptions)

@@ -18,17 +18,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import importlib.util
 import logging
 import os
 import signal
 import socket
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol, cast
 
 import anyio
 
 from .._core._event_loop import run
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
+    from starlette.types import ASGIApp
 
 PROG = "plait dashboard"
 TOKEN_ENV = "PLAIT_DASHBOARD_TOKEN"
@@ -179,15 +185,25 @@ def _check_bind(host: str, port: int) -> None:
         raise Failed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def _hypercorn(event_loop: str) -> Any:
+class Serve(Protocol):
+    """How this command calls hypercorn's ``serve`` (asyncio's and trio's)."""
+
+    def __call__(
+        self,
+        app: ASGIApp,
+        config: Config,
+        *,
+        shutdown_trigger: Callable[[], Awaitable[object]],
+    ) -> Awaitable[None]: ...
+
+
+def _hypercorn(event_loop: str) -> Serve:
     """hypercorn's serve for the event loop we run on (trio has its own)."""
-    if event_loop == "trio":
-        from hypercorn.trio import serve as trio_serve
-
-        return trio_serve
-    from hypercorn.asyncio import serve as asyncio_serve
-
-    return asyncio_serve
+    module = "hypercorn.trio" if event_loop == "trio" else "hypercorn.asyncio"
+    # Typed at this boundary: hypercorn annotates its WSGI app type with a
+    # bare dict and Callable (unknown to a strict checker), and its ASGI
+    # scopes are TypedDicts a Starlette app's Mapping-typed scope does not accept.
+    return cast(Serve, importlib.import_module(module).serve)
 
 
 async def _watch_signals(stop: anyio.Event) -> None:

@@ -147,8 +147,9 @@ def throughput_chart(
     buckets: Sequence[Bucket], *, width: int = 720, height: int = 140
 ) -> Chart:
     """Lay out one stacked bar per minute, oldest on the left."""
-    totals = dict.fromkeys(CHART_SERIES, 0)
-    stacks = []
+    totals: dict[str, int] = dict.fromkeys(CHART_SERIES, 0)
+    # (minute, [(series, count), ...]) per bucket
+    stacks: list[tuple[float, list[tuple[str, int]]]] = []
     for bucket in buckets:
         values = [(name, int(getattr(bucket, name))) for name in CHART_SERIES]
         for name, value in values:

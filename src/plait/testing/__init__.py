@@ -1,4 +1,4 @@
-"""Testing tools for concurrency code: virtual time, schedule fuzzing, probes.
+"""Testing tools for concurrency code: virtual time, schedule exploration, probes.
 
 The same tools work on asyncio and trio:
 
@@ -8,10 +8,13 @@ The same tools work on asyncio and trio:
   at exact, repeatable instants. uvloop cannot have it
   (``VirtualTimeNotSupportedError``); ``RealClock`` gives timing tests the
   same API there, with tolerances for a loaded machine.
-- **Schedule fuzzing** (``fuzz_schedule``, ``fuzz_seeds``): seeded extra task
-  switches at plait's hand-off points and at ``plait.fuzz_point()``, which
-  find check-then-act races that a FIFO scheduler hides; a seed replays its
-  interleaving exactly, on trio too.
+- **Schedule exploration** (``explore``, ``run(..., fuzz_seed=...)``,
+  ``fuzz_schedule``, ``RandomDelay``, ``PCT``, ``schedules``): at every
+  point where a task yields to the loop, a seeded strategy decides which
+  task goes next, producing only schedules a loop can produce when I/O is
+  slower or faster than usual; a seed replays its interleaving exactly, a
+  failing schedule is shrunk to the steps that race, on asyncio and trio
+  (uvloop cannot be explored: ``ExplorationNotSupportedError``).
 - **Invariant helpers**: ``ConcurrencyProbe`` (peak concurrency),
   ``assert_no_leaked_tasks``, ``Timeline`` (who started, finished, failed or
   was cancelled, and when), and hypothesis strategies for jobs to run
@@ -19,8 +22,10 @@ The same tools work on asyncio and trio:
 - **pytest plugin** (loaded by entry point; nothing changes until a test
   opts in): ``@pytest.mark.virtual_time`` or the ``clock`` fixture put an
   async test on virtual time; ``@pytest.mark.fuzz_schedule`` or the
-  ``fuzzer`` fixture run it under fuzzing, once per seed of
-  ``--plait-seeds N`` starting at ``--plait-seed S``.
+  ``fuzzer`` fixture explore its schedule, once per seed of
+  ``--plait-seeds N`` starting at ``--plait-seed S`` (``--plait-explore``:
+  every test); ``backends()`` and ``anyio_backend_for()`` name the event
+  loops a suite runs on, once.
 
 Importing this package imports neither trio, hypothesis nor pytest; each is
 loaded only by the helper that needs it.
@@ -46,15 +51,24 @@ Example:
 
 from typing import get_origin as _get_origin
 
+from ._backends import anyio_backend_for as anyio_backend_for
+from ._backends import backends as backends
 from ._clock import Approx as Approx
 from ._clock import Clock as Clock
+from ._clock import ExplorationNotSupportedError as ExplorationNotSupportedError
 from ._clock import RealClock as RealClock
 from ._clock import VirtualClock as VirtualClock
 from ._clock import VirtualTimeNotSupportedError as VirtualTimeNotSupportedError
 from ._clock import current_clock as current_clock
-from ._fuzzing import ScheduleFuzzer as ScheduleFuzzer
+from ._explore import Exploration as Exploration
+from ._explore import explore as explore
+from ._fuzzer import ScheduleFuzzer as ScheduleFuzzer
+from ._fuzzing import DrawnSchedule as DrawnSchedule
 from ._fuzzing import fuzz_schedule as fuzz_schedule
 from ._fuzzing import fuzz_seeds as fuzz_seeds
+from ._fuzzing import schedules as schedules
+from ._policies import PCT as PCT
+from ._policies import RandomDelay as RandomDelay
 from ._probes import ConcurrencyProbe as ConcurrencyProbe
 from ._probes import Timeline as Timeline
 from ._probes import TimelineEvent as TimelineEvent
@@ -69,30 +83,45 @@ from ._strategies import JobPlan as JobPlan
 from ._strategies import JobSpec as JobSpec
 from ._strategies import job_plans as job_plans
 from ._strategies import job_specs as job_specs
+from ._trace import Deviation as Deviation
+from ._trace import Schedule as Schedule
+from ._trace import TraceStep as TraceStep
 
 __all__ = (
     "Approx",
     "Clock",
     "ConcurrencyProbe",
+    "Deviation",
+    "DrawnSchedule",
+    "Exploration",
+    "ExplorationNotSupportedError",
     "JobCleanupError",
     "JobError",
     "JobInterrupt",
     "JobPlan",
     "JobSpec",
+    "PCT",
+    "RandomDelay",
     "RealClock",
+    "Schedule",
     "ScheduleFuzzer",
     "Timeline",
     "TimelineEvent",
     "TimelineEventKind",
+    "TraceStep",
     "VirtualClock",
     "VirtualTimeNotSupportedError",
+    "anyio_backend_for",
     "assert_no_leaked_tasks",
+    "backends",
     "current_clock",
+    "explore",
     "fuzz_schedule",
     "fuzz_seeds",
     "job_plans",
     "job_specs",
     "run",
+    "schedules",
     "seed_randomness",
 )
 

@@ -33,6 +33,10 @@ class VirtualTimeNotSupportedError(RuntimeError):
     """Raised when virtual time is asked of an event loop that cannot have it."""
 
 
+class ExplorationNotSupportedError(RuntimeError):
+    """Raised when schedule exploration is asked of a loop it cannot control."""
+
+
 class Clock(Protocol):
     """What tests can read from a clock, virtual or real."""
 

@@ -1,96 +1,85 @@
-"""Schedule fuzzing: seeded extra task switches at plait's hand-off points."""
+"""Schedule exploration's front door: fuzz_schedule, fuzz_seeds, schedules."""
 
 from __future__ import annotations
 
 import contextlib
 import random
 import sys
-from collections.abc import Generator
-from typing import TYPE_CHECKING
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from anyio.lowlevel import cancel_shielded_checkpoint
+import sniffio
 
-from plait._core._fuzz import set_fuzz_hook
-from plait._core._random import plait_random
+from .._core._fuzz import set_fuzz_hook
+from .._core._random import plait_random
+from ._fuzzer import ScheduleFuzzer
+from ._policies import (
+    SEED_LIMIT,
+    Policy,
+    Ready,
+    choose_strategy,
+    seed_check,
+)
+from ._trace import Schedule
 
 if TYPE_CHECKING:
-    from hypothesis.strategies import SearchStrategy
+    from hypothesis.strategies import DrawFn, SearchStrategy
 
-_SEED_LIMIT = 2**32 - 1
+_active: ScheduleFuzzer | None = None
 
 
-class ScheduleFuzzer:
-    """The hook ``fuzz_schedule`` installs; records what it did.
-
-    At each hand-off point (task start in plait's patterns, before and after
-    each call of your function, limiter and rate waits, result delivery, and
-    every ``plait.fuzz_point()``) it draws from its own seeded generator
-    whether to let other tasks run first, and how many times. It switches
-    with ``anyio.lowlevel.cancel_shielded_checkpoint()``, so fuzzing changes
-    only the order in which ready tasks run: it never adds a cancellation
-    point your code does not have, and it never reorders asyncio's ready
-    queue itself (anyio's cancellation delivery relies on its FIFO order).
-
-    Attributes:
-        seed: the seed this run replays from.
-        probability: chance that a point switches tasks.
-        max_switches: most switches at one point.
-        trace: ``(site, switches)`` for every point reached, in order.
-    """
-
-    def __init__(self, seed: int, *, probability: float, max_switches: int) -> None:
-        self.seed = seed
-        self.probability = probability
-        self.max_switches = max_switches
-        self.trace: list[tuple[str, int]] = []
-        self._random = random.Random(f"plait-fuzz-{seed}")
-
-    def __repr__(self) -> str:
-        return f"<ScheduleFuzzer seed={self.seed} points={len(self.trace)}>"
-
-    @property
-    def switches(self) -> int:
-        """How many task switches the fuzzer has added so far."""
-        return sum(n for _, n in self.trace)
-
-    async def __call__(self, site: str) -> None:
-        switches = 0
-        if self._random.random() < self.probability:
-            switches = self._random.randint(1, self.max_switches)
-        self.trace.append((site, switches))
-        for _ in range(switches):
-            await cancel_shielded_checkpoint()
+def active_fuzzer() -> ScheduleFuzzer | None:
+    """Return the fuzzer of the innermost active ``fuzz_schedule``, if any."""
+    return _active
 
 
 @contextlib.contextmanager
 def fuzz_schedule(
-    seed: int, *, probability: float = 0.5, max_switches: int = 3
+    seed: int,
+    *,
+    strategy: object = None,
+    probability: float | None = None,
+    max_switches: int | None = None,
+    schedule: Schedule | None = None,
 ) -> Generator[ScheduleFuzzer, None, None]:
-    """Perturb task interleavings reproducibly while the block runs.
+    """Explore task interleavings reproducibly while the block runs.
 
-    Installs a ``ScheduleFuzzer`` at plait's hand-off points and at every
-    ``plait.fuzz_point()``, and seeds all of plait's randomness (retry and
-    restart jitter) from *seed*. If trio is imported, its scheduler's own
-    shuffling is seeded too, so the same seed replays the same interleaving
-    on asyncio and on trio. Everything is restored on exit. Enter it around
-    a whole run (``plait.testing.run(..., fuzz_seed=seed)`` does) or at the
-    top of a test.
+    Every point where a task yields to the event loop becomes a decision
+    point (a checkpoint, a lock or event wait that resumes, a task's first
+    step, a ``plait.fuzz_point()``), where *strategy* decides which runnable
+    task goes next, drawing from a generator seeded by *seed*. All of
+    plait's randomness (retry and restart jitter) is seeded from *seed*
+    too, so the same seed replays the same interleaving on the same backend.
+
+    Which loops are explored: the loops ``plait.testing.run`` starts inside
+    the block (``run(..., fuzz_seed=seed)`` enters this for you), and, when
+    the block is entered inside a running asyncio or trio loop, that loop
+    until the block ends. uvloop cannot be explored: entering the block in
+    a uvloop loop raises ``ExplorationNotSupportedError``. In a loop that
+    is not explored, a ``plait.fuzz_point()`` reached inside the block
+    raises ``RuntimeError`` rather than pretend to explore.
 
     Args:
         seed: any int from 0 to 2**32 - 1; report it to replay a failure.
-        probability: chance in [0, 1] that a point switches tasks.
-        max_switches: most task switches added at one point (>= 1).
+        strategy: ``'random'`` (the default: ``RandomDelay()``), ``'pct'``
+            (``PCT()``), or a ``RandomDelay`` or ``PCT`` with options.
+        probability: shorthand for ``RandomDelay(probability, ...)``: the
+            chance that a decision point deviates from the loop's order.
+        max_switches: shorthand for ``RandomDelay(..., max_delay)``: how far
+            down the loop's order the step run instead may come from.
+        schedule: replay these deviations instead of drawing decisions.
 
     Yields:
-        The fuzzer, whose ``trace`` tells which points switched.
+        The fuzzer: its ``trace`` shows the last decision points, its
+        ``taken()`` the deviations that made this interleaving.
 
     Example:
-        >>> import anyio, plait
-        >>> from plait.testing import fuzz_schedule, run
+        >>> import anyio
+        >>> from plait.testing import run
         >>> async def both_first() -> list[str]:
         ...     order: list[str] = []
         ...     async def step(name: str) -> None:
-        ...         await plait.fuzz_point()
+        ...         await anyio.lowlevel.checkpoint()
         ...         order.append(name)
         ...     async with anyio.create_task_group() as tg:
         ...         tg.start_soon(step, "a")
@@ -100,22 +89,20 @@ def fuzz_schedule(
         >>> sorted(orders)
         [('a', 'b'), ('b', 'a')]
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {seed!r}")
-    if not 0 <= seed <= _SEED_LIMIT:
-        raise ValueError(f"seed must be between 0 and 2**32 - 1, got {seed}")
-    if isinstance(probability, bool) or not isinstance(probability, int | float):
-        raise TypeError(f"probability must be a number, got {probability!r}")
-    if not 0 <= probability <= 1:
-        raise ValueError(f"probability must be between 0 and 1, got {probability!r}")
-    if isinstance(max_switches, bool) or not isinstance(max_switches, int):
-        raise TypeError(f"max_switches must be an int, got {max_switches!r}")
-    if max_switches < 1:
-        raise ValueError(f"max_switches must be >= 1, got {max_switches}")
-    fuzzer = ScheduleFuzzer(seed, probability=probability, max_switches=max_switches)
+    seed_check("fuzz_schedule()", seed)
+    chosen = choose_strategy("fuzz_schedule()", strategy, probability, max_switches)
+    fuzzer = ScheduleFuzzer(seed, strategy=chosen, schedule=schedule)
+    with exploring(fuzzer):
+        yield fuzzer
+
+
+@contextlib.contextmanager
+def exploring(fuzzer: ScheduleFuzzer) -> Generator[ScheduleFuzzer, None, None]:
+    """Make *fuzzer* the active one: seeded randomness, fuzz points, a running loop."""
+    global _active
     source = plait_random()
     saved_plait = source.getstate()
-    source.seed(f"plait-random-{seed}")
+    source.seed(f"plait-random-{fuzzer.seed}")
     trio_random: random.Random | None = None
     saved_trio: object = None
     if "trio" in sys.modules:
@@ -123,22 +110,47 @@ def fuzz_schedule(
 
         trio_random = scheduler_random()
         saved_trio = trio_random.getstate()
-        trio_random.seed(f"plait-trio-{seed}")
-    previous = set_fuzz_hook(fuzzer)
+        trio_random.seed(f"plait-trio-{fuzzer.seed}")
+    detach = _attach_running(fuzzer)
+    previous_hook = set_fuzz_hook(fuzzer)
+    previous, _active = _active, fuzzer
     try:
         yield fuzzer
     finally:
-        set_fuzz_hook(previous)
+        _active = previous
+        set_fuzz_hook(previous_hook)
+        if detach is not None:
+            detach()
         source.setstate(saved_plait)
         if trio_random is not None:
             trio_random.setstate(saved_trio)  # type: ignore[arg-type]
+
+
+def _attach_running(fuzzer: ScheduleFuzzer) -> Any:
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+    if library == "trio":
+        from ._explore_trio import TrioGlue
+
+        trio_glue = TrioGlue(fuzzer)
+        trio_glue.attach()
+        return trio_glue.detach
+    from ._explore_asyncio import AsyncioGlue, running_loop
+
+    glue = AsyncioGlue(fuzzer, running_loop())
+    glue.attach()
+    return glue.detach
 
 
 def fuzz_seeds() -> SearchStrategy[int]:
     """Return a hypothesis strategy for fuzzing seeds.
 
     Shrinking moves toward small seeds, and hypothesis prints the failing one
-    (``seed=17``), which replays the failure with ``fuzz_schedule(17)``.
+    (``seed=17``), which replays the failure with ``run(..., fuzz_seed=17)``.
+    To let hypothesis take every decision itself and shrink the schedule,
+    draw ``schedules()`` instead.
 
     Example:
         >>> from hypothesis import given, settings
@@ -152,4 +164,111 @@ def fuzz_seeds() -> SearchStrategy[int]:
     """
     from hypothesis import strategies as st
 
-    return st.integers(min_value=0, max_value=_SEED_LIMIT)
+    return st.integers(min_value=0, max_value=SEED_LIMIT)
+
+
+# Past this many drawn decisions a run goes on in the loop's order: a
+# hypothesis example has a bounded amount of choices.
+_DRAWN_DECISIONS = 200
+
+
+class DrawnSchedule:
+    """A schedule whose decisions hypothesis draws: what ``schedules()`` gives.
+
+    Pass it to ``plait.testing.run(fn, schedule=...)``. After the run,
+    ``taken`` is the ``Schedule`` of the deviations drawn, which replays the
+    interleaving without hypothesis.
+
+    Attributes:
+        taken: the deviations the last run drew, or ``None`` before a run.
+    """
+
+    def __init__(self, draw: DrawFn) -> None:
+        self.draw: DrawFn = draw
+        self.taken: Schedule | None = None
+        self.stopped: BaseException | None = None
+
+    def __repr__(self) -> str:
+        if self.taken is None:
+            return "<a schedule hypothesis draws>"
+        return f"<a drawn schedule: {self.taken!r}>"
+
+    def start(self, rng: random.Random) -> Policy:
+        """Return the decisions of one run, drawn by hypothesis."""
+        self.stopped = None
+        return _DrawnRun(self)
+
+
+class _DrawnRun:
+    def __init__(self, schedule: DrawnSchedule) -> None:
+        from hypothesis import strategies as st
+
+        self._schedule = schedule
+        self._left = _DRAWN_DECISIONS
+        self._st = st
+
+    def _drawn(self, strategy: SearchStrategy[Any], natural: Any) -> Any:
+        if self._left <= 0:
+            return natural
+        self._left -= 1
+        try:
+            return self._schedule.draw(strategy)
+        except BaseException as stop:
+            # Hypothesis ends an example by raising from a draw (its choices
+            # ran out). Raised here it would break the event loop; the run
+            # goes on in the loop's order and run() raises it afterwards.
+            self._schedule.stopped = stop
+            self._left = 0
+            return natural
+
+    def begin(self, ready: Sequence[Ready], decision: int) -> None:
+        pass
+
+    def pick(
+        self, candidates: Sequence[Ready], ready: Sequence[Ready], decision: int
+    ) -> int:
+        if len(candidates) < 2:
+            return 0
+        index: int = self._drawn(self._st.integers(0, len(candidates) - 1), 0)
+        return index
+
+    def hold(self, step: Ready, ready: Sequence[Ready], decision: int) -> int:
+        steps: int = self._drawn(self._st.integers(0, 4), 0)
+        return steps
+
+    def still_held(self, step: Ready, ready: Sequence[Ready], decision: int) -> bool:
+        return False
+
+    def yield_at_point(self, task: int, ready: Sequence[Ready], decision: int) -> bool:
+        if not ready:
+            return False
+        yields: bool = self._drawn(self._st.booleans(), False)
+        return yields
+
+
+def schedules() -> SearchStrategy[DrawnSchedule]:
+    """Return a hypothesis strategy for schedules: one more drawn input.
+
+    Pass the drawn value to ``plait.testing.run(fn, schedule=...)``: at
+    every decision point of that run hypothesis draws which runnable task
+    goes next, so it searches interleavings as it searches any input, and
+    shrinks a failing one toward the loop's natural order (fewest
+    deviations). The failure carries a note with the ``Schedule`` that
+    replays it.
+
+    Example:
+        >>> import anyio
+        >>> from hypothesis import given, settings
+        >>> from plait.testing import run, schedules
+        >>> async def main() -> None:
+        ...     async with anyio.create_task_group() as tg:
+        ...         tg.start_soon(anyio.lowlevel.checkpoint)
+        >>> @settings(max_examples=5, database=None)
+        ... @given(schedule=schedules())
+        ... def test_main(schedule) -> None:
+        ...     run(main, schedule=schedule)
+        >>> test_main()
+    """
+    from hypothesis import strategies as st
+
+    return st.composite(lambda draw: DrawnSchedule(draw))()

@@ -9,13 +9,19 @@ Nothing here changes a test that does not opt in. A test opts in with:
   virtual time, the test runs on real time and ``clock`` is a ``RealClock``.
   The ``anyio_backend`` fixture must be function-scoped (anyio's default one
   is module-scoped): ``@pytest.fixture(params=[...]) def anyio_backend(...)``.
-- ``@pytest.mark.fuzz_schedule`` (its keyword arguments go to
-  ``fuzz_schedule``), or requesting the ``fuzzer`` fixture: the test runs
-  once per seed (``--plait-seeds N``, default 1, starting at
-  ``--plait-seed S``, default 0, or ``random``) inside
-  ``fuzz_schedule(seed)``; a failure report names the seed and the options
-  that replay it. Requesting only ``fuzz_seed`` gives the parametrized seed
-  without installing the fuzzer.
+- ``@pytest.mark.fuzz_schedule`` (its keyword arguments, ``strategy``,
+  ``probability`` and ``max_switches``, go to ``fuzz_schedule``), or
+  requesting the ``fuzzer`` fixture: the test runs once per seed
+  (``--plait-seeds N``, default 1, starting at ``--plait-seed S``, default
+  0, or ``random``) with its schedule explored: an async test's own event
+  loop (asyncio or trio, on virtual time or not) decides at every point a
+  task yields which task goes next, and ``plait.testing.run`` calls in a
+  sync test explore theirs. A failure report names the seed, the options
+  that replay it and the last steps before the failure. uvloop cannot be
+  explored: there the test runs once, unexplored, for the first seed, and
+  is skipped for the others. Requesting only ``fuzz_seed`` gives the
+  parametrized seed without exploring. ``--plait-explore`` explores every
+  test so (except hypothesis tests, which can draw ``schedules()``).
 
 With hypothesis' ``@given`` on an async test, every example runs on a new
 event loop but the same clock, whose time keeps moving forward: compare
@@ -47,11 +53,20 @@ from typing import Any, cast
 import pytest
 
 from ._clock import RealClock, VirtualClock
-from ._fuzzing import ScheduleFuzzer, fuzz_schedule
+from ._fuzzer import ScheduleFuzzer
+from ._fuzzing import exploring
+from ._policies import choose_strategy
 
 _clock_key = pytest.StashKey[VirtualClock]()
 _seed_key = pytest.StashKey[int]()
 _first_seed_key = pytest.StashKey[int]()
+_fuzzer_key = pytest.StashKey[ScheduleFuzzer]()
+_unexplored_key = pytest.StashKey[str]()
+
+_UVLOOP_SKIP = (
+    "uvloop's scheduler cannot be explored: the test ran once, unexplored, "
+    "under the first seed"
+)
 
 _SCOPE_FIX = (
     "virtual time needs a function-scoped anyio_backend fixture, because each "
@@ -76,6 +91,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SEED",
         help="first fuzzing seed, or 'random' (default 0); replays a reported seed",
     )
+    group.addoption(
+        "--plait-explore",
+        action="store_true",
+        help="explore every test's schedule, as if it were marked fuzz_schedule "
+        "(hypothesis tests excepted: they can draw schedules())",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,8 +107,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "fuzz_schedule(probability=0.5, max_switches=3): run the test under "
-        "plait.testing.fuzz_schedule, once per seed (--plait-seeds)",
+        "fuzz_schedule(strategy='random', probability=None, max_switches=None): "
+        "explore the test's schedule, once per seed (--plait-seeds)",
     )
     seeds = config.getoption("--plait-seeds", default=1)
     if not isinstance(seeds, int) or seeds < 1:
@@ -107,7 +128,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str | None:
     seeds = config.getoption("--plait-seeds", default=1)
     first = config.stash.get(_first_seed_key, 0)
-    return f"plait fuzzing: {seeds} seed(s) from {first}"
+    return f"plait schedule exploration: {seeds} seed(s) from {first}"
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -117,7 +138,12 @@ def pytest_pycollect_makeitem(
     if not collector.istestfunction(obj, name):
         return
     own = {mark.name for mark in getattr(obj, "pytestmark", ())}
-    if "fuzz_schedule" in own or collector.get_closest_marker("fuzz_schedule"):
+    everything = collector.config.getoption("--plait-explore", default=False)
+    if (
+        "fuzz_schedule" in own
+        or collector.get_closest_marker("fuzz_schedule")
+        or (everything and not hasattr(obj, "hypothesis"))
+    ):
         pytest.mark.usefixtures("fuzzer")(obj)
     if "virtual_time" in own or collector.get_closest_marker("virtual_time"):
         pytest.mark.usefixtures("clock")(obj)
@@ -150,6 +176,38 @@ def _wants_virtual_time(item: pytest.Item) -> bool:
     return True
 
 
+def _wants_exploration(item: pytest.Item) -> bool:
+    return item.get_closest_marker("fuzz_schedule") is not None or "fuzzer" in getattr(
+        item, "fixturenames", ()
+    )
+
+
+def _item_fuzzer(item: pytest.Item) -> ScheduleFuzzer:
+    """Return the test's fuzzer, made from its seed and marker on first use."""
+    fuzzer = item.stash.get(_fuzzer_key, None)
+    if fuzzer is None:
+        callspec = getattr(item, "callspec", None)
+        params = getattr(callspec, "params", {})
+        seed = params.get("fuzz_seed", item.config.stash[_first_seed_key])
+        marker = item.get_closest_marker("fuzz_schedule")
+        options = {} if marker is None else dict(marker.kwargs)
+        unknown = set(options) - {"strategy", "probability", "max_switches"}
+        if (marker is not None and marker.args) or unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: fuzz_schedule takes only strategy=..., "
+                f"probability=..., max_switches=..., got "
+                f"args={marker.args if marker else ()!r} kwargs={options!r}"
+            )
+        strategy = choose_strategy(
+            "@pytest.mark.fuzz_schedule",
+            options.get("strategy"),
+            options.get("probability"),
+            options.get("max_switches"),
+        )
+        fuzzer = item.stash[_fuzzer_key] = ScheduleFuzzer(seed, strategy=strategy)
+    return fuzzer
+
+
 def _autojump(item: pytest.Item) -> bool:
     marker = item.get_closest_marker("virtual_time")
     autojump = True if marker is None else marker.kwargs.get("autojump", True)
@@ -165,11 +223,16 @@ def _autojump(item: pytest.Item) -> bool:
     return autojump
 
 
+def _uvloop_factory(options: dict[str, Any]) -> bool:
+    module = getattr(options.get("loop_factory"), "__module__", None) or ""
+    return module.split(".")[0] in ("uvloop", "winloop")
+
+
 def _items(value: object) -> tuple[object, ...]:
     return cast("tuple[object, ...]", value) if isinstance(value, tuple) else ()
 
 
-def _with_clock(value: object, item: pytest.Item) -> object:
+def _backend_value(value: object, item: pytest.Item) -> object:
     pair = _items(value)
     options: dict[str, Any]
     if isinstance(value, str):
@@ -178,19 +241,35 @@ def _with_clock(value: object, item: pytest.Item) -> object:
         name, options = pair[0], dict(cast("dict[str, Any]", pair[1]))
     else:
         return value  # anyio reports a malformed anyio_backend itself
-    if name == "asyncio" and options.get("use_uvloop"):
-        return value  # real time; the clock fixture hands out a RealClock
+    if name == "asyncio" and (options.get("use_uvloop") or _uvloop_factory(options)):
+        # Real time (the clock fixture hands out a RealClock), real schedule.
+        if _wants_exploration(item):
+            item.stash[_unexplored_key] = "uvloop"
+        return value
     if name not in ("asyncio", "trio"):
         return value
-    taken = "loop_factory" if name == "asyncio" else "clock"
-    if taken in options:
-        raise pytest.UsageError(
-            f"{item.nodeid}: virtual time cannot replace the {taken!r} your "
-            f"anyio_backend already sets ({options[taken]!r})"
-        )
-    clock = VirtualClock(autojump=_autojump(item))
-    options.update(clock.backend_options(name))
-    item.stash[_clock_key] = clock
+    if _wants_virtual_time(item):
+        taken = "loop_factory" if name == "asyncio" else "clock"
+        if taken in options:
+            raise pytest.UsageError(
+                f"{item.nodeid}: virtual time cannot replace the {taken!r} your "
+                f"anyio_backend already sets ({options[taken]!r})"
+            )
+        clock = VirtualClock(autojump=_autojump(item))
+        options.update(clock.backend_options(name))
+        item.stash[_clock_key] = clock
+    if _wants_exploration(item):
+        fuzzer = _item_fuzzer(item)
+        if name == "trio":
+            from ._explore_trio import TrioGlue
+
+            options["instruments"] = [*options.get("instruments", ()), TrioGlue(fuzzer)]
+        else:
+            from ._explore_asyncio import ExploringLoops
+
+            options["loop_factory"] = ExploringLoops(
+                fuzzer, options.get("loop_factory")
+            )
     return (name, options)
 
 
@@ -203,14 +282,14 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Iterator[None]:
         fixturedef.argname != "anyio_backend"
         or fixturedef.scope != "function"
         or not isinstance(item, pytest.Item)
-        or not _wants_virtual_time(item)
+        or not (_wants_virtual_time(item) or _wants_exploration(item))
     ):
         yield
         return
     original: Callable[..., object] = fixturedef.func
 
     def with_clock(*args: Any, **kwargs: Any) -> object:
-        return _with_clock(original(*args, **kwargs), item)
+        return _backend_value(original(*args, **kwargs), item)
 
     fixturedef.func = with_clock
     try:
@@ -235,9 +314,8 @@ def clock(request: pytest.FixtureRequest) -> VirtualClock | RealClock:
     found: VirtualClock | None = node.stash.get(_clock_key, None)
     if found is not None:
         return found
-    if isinstance(backend, tuple) and cast("tuple[str, dict[str, Any]]", backend)[
-        1
-    ].get("use_uvloop"):
+    pair = _items(backend)
+    if len(pair) == 2 and cast("dict[str, Any]", pair[1]).get("use_uvloop"):
         return RealClock()
     pytest.fail(f"no virtual clock reached anyio_backend={backend!r}: {_SCOPE_FIX}")
 
@@ -253,15 +331,25 @@ def fuzz_seed(request: pytest.FixtureRequest) -> int:
 
 @pytest.fixture
 def fuzzer(request: pytest.FixtureRequest, fuzz_seed: int) -> Iterator[ScheduleFuzzer]:
-    """Run the test under ``fuzz_schedule(fuzz_seed)``; yields the fuzzer."""
+    """Explore the test's schedule under ``fuzz_seed``; yields the fuzzer.
+
+    An async test's own event loop is explored; in a sync test, the loops
+    ``plait.testing.run`` starts are. On uvloop the test runs unexplored
+    (first seed only) and the fuzzer takes no decision.
+    """
+    node = request.node
     if "anyio_backend" in request.fixturenames:
         backend = request.getfixturevalue("anyio_backend")
-        if backend == "trio" or (isinstance(backend, tuple) and backend[0] == "trio"):
-            # Loaded first so that fuzz_schedule seeds trio's scheduler too.
+        if backend == "trio" or _items(backend)[:1] == ("trio",):
+            # Loaded first so that the fuzzer seeds trio's scheduler too.
             from . import _trio  # noqa: F401  # pyright: ignore[reportUnusedImport]
-    marker = request.node.get_closest_marker("fuzz_schedule")
-    options = {} if marker is None else dict(marker.kwargs)
-    with fuzz_schedule(fuzz_seed, **options) as active:
+    active = _item_fuzzer(node)
+    if node.stash.get(_unexplored_key, None) is not None:
+        if fuzz_seed != request.config.stash[_first_seed_key]:
+            pytest.skip(_UVLOOP_SKIP)
+        yield active
+        return
+    with exploring(active):
         yield active
 
 
@@ -272,11 +360,14 @@ def pytest_runtest_makereport(
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
     seed = item.stash.get(_seed_key, None)
-    if seed is not None and report.failed:
-        report.sections.append(
-            (
-                "plait schedule fuzzing",
-                f"failed with seed {seed}; replay with "
-                f"--plait-seed={seed} --plait-seeds=1",
-            )
+    if seed is None or not report.failed:
+        return
+    text = f"failed with seed {seed}; replay with --plait-seed={seed} --plait-seeds=1"
+    active = item.stash.get(_fuzzer_key, None)
+    if active is not None and item.stash.get(_unexplored_key, None) is None:
+        text += (
+            f"\nstrategy {active.strategy!r}: {active.switches} deviations from "
+            f"the loop's order in {active.decisions} decisions "
+            f"(schedule {str(active.taken())!r})\n{active.format_trace()}"
         )
+    report.sections.append(("plait schedule exploration", text))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from anyio.lowlevel import checkpoint
@@ -46,7 +46,7 @@ class JobCleanupError(JobError):
 
     def __init__(self, index: int) -> None:
         super().__init__(index, cancel_pending=True)
-        self.args = (f"job {index} failed in its cleanup",)
+        self.args: tuple[Any, ...] = (f"job {index} failed in its cleanup",)
 
 
 class JobInterrupt(BaseException):

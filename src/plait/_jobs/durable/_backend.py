@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -16,7 +16,7 @@ from ..._core._lifecycle import TaskGroupOwner
 from .._model import DrainReport, Job, JobHandlers, payload_json
 from ._admin import JobAdmin
 from ._calls import connect, in_thread
-from ._engine import Engine, NewJob
+from ._engine import CommitWatch, Engine, NewJob
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
 from ._rows import FINISHED, JobRecord, QueueStats
 from ._worker import JobWorker
@@ -104,10 +104,10 @@ class DurableBackend(JobAdmin, TaskGroupOwner):
         dead_retention: float | None = None,
     ) -> None:
         call = "DurableBackend()"
-        self.dsn = check_dsn(call, dsn)
+        self.dsn: str = check_dsn(call, dsn)
         if handlers is not None and not isinstance(handlers, JobHandlers):
             fail(call, "handlers", "a plait.JobHandlers", handlers, error=TypeError)
-        self.handlers = handlers if handlers is not None else JobHandlers()
+        self.handlers: JobHandlers = handlers if handlers is not None else JobHandlers()
         settings: dict[str, Any] = {
             "queues": queues,
             "concurrency": concurrency,
@@ -225,9 +225,13 @@ class DurableBackend(JobAdmin, TaskGroupOwner):
         check_seconds(call, "poll", poll, positive=True)
         key = _parse_id(job_id)
         engine = self._require_engine()
-        watch = None
-        if hasattr(engine, "open_watch"):
-            watch = await in_thread(engine.open_watch)
+        # Only an engine with no NOTIFY (SQLite's) can open a commit watch.
+        open_watch: Callable[[], CommitWatch] | None = getattr(
+            engine, "open_watch", None
+        )
+        watch: CommitWatch | None = None
+        if open_watch is not None:
+            watch = await in_thread(open_watch)
         waiter = self._waiters.setdefault(key, anyio.Event())
         try:
             with anyio.fail_after(timeout):

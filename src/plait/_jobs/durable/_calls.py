@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -17,6 +17,7 @@ from ._engine import DatabaseUnavailableError, Engine, is_postgres, redact
 from ._logs import logger
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 # Reconnection backoff: 0.1 s doubling to 10 s, full jitter so a fleet of
@@ -26,7 +27,7 @@ CONNECT_BACKOFF = RetryPolicy(
 )
 
 
-async def in_thread(fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+async def in_thread(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """Run one blocking engine call in a worker thread; return once it has ended.
 
     anyio waits for the thread when the caller is cancelled, but a native

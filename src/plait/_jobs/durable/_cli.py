@@ -308,6 +308,7 @@ async def _show_progress(
     accounts for every job: finished ones by outcome, and what is left."""
     engine = await connect(dsn)
     bar = _Progress.create(kind)
+    first: QueueStats | None = None
     try:
         first = await in_thread(engine.stats, now=time.time())
         task_status.started()
@@ -321,8 +322,11 @@ async def _show_progress(
         # the end state, not the last poll's.
         with anyio.CancelScope(shield=True):
             try:
-                stats = await in_thread(engine.stats, now=time.time())
-                bar.finish(_since(first, stats), stats)
+                if first is None:  # the first read failed: nothing to count from
+                    bar.close()
+                else:
+                    stats = await in_thread(engine.stats, now=time.time())
+                    bar.finish(_since(first, stats), stats)
             except DatabaseUnavailableError as exc:
                 bar.close()
                 print(f"drain: final counts unavailable: {exc}", file=sys.stderr)

@@ -279,6 +279,14 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+class CommitWatch(Protocol):
+    """Tells when another connection committed (SQLite's engine opens one)."""
+
+    def changed(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
 def redact(dsn: str) -> str:
     """Return *dsn* with any password replaced by ``***``."""
     try:

@@ -31,7 +31,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import anyio
 
@@ -334,7 +334,7 @@ def _enqueue(args: argparse.Namespace) -> Run:
     try:
         job = Job(
             args.type,
-            payload,
+            cast("dict[str, Any]", payload),  # a JSON object: its keys are str
             priority=args.priority,
             not_before=not_before,
             idempotency_key=args.key,

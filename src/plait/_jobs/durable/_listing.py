@@ -32,7 +32,7 @@ import hashlib
 import heapq
 import json
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .._model import payload_json
 from ._rows import STATES, AttemptRecord, JobRecord, JobState
@@ -216,7 +216,7 @@ def decode_cursor(call: str, filters: Filters, cursor: str) -> list[Any]:
             f"{call} cursor must be the next_cursor of a page listed with the "
             f"same filters, got {cursor!r}"
         )
-    return key
+    return cast("list[object]", key)  # a JSON array: any JSON values
 
 
 SUMMARY_COLUMNS = (

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 from ..._core._checks import (
     check_optional_seconds,
@@ -32,7 +33,7 @@ def check_dsn(call: str, dsn: object) -> str:
     """
     rule = "sqlite:///path/to/jobs.db, a file path, or postgresql://..."
     if isinstance(dsn, os.PathLike):
-        dsn = os.fspath(dsn)
+        dsn = os.fspath(cast("os.PathLike[str] | os.PathLike[bytes]", dsn))
     if not isinstance(dsn, str):
         fail(call, "dsn", rule, dsn, error=TypeError)
     bare = dsn.removeprefix("sqlite://").removeprefix("sqlite:")

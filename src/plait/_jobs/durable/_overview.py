@@ -118,7 +118,7 @@ class QueueOverview:
 def read_overview(tx: Tx, lister: Lister, now: float) -> QueueOverview:
     """Read every figure of the overview in one transaction."""
     lister.begin(tx)
-    counts = dict.fromkeys(STATES, 0)
+    counts: dict[str, int] = dict.fromkeys(STATES, 0)
     by_queue: dict[str, dict[str, int]] = {}
     estimated: set[str] = set()
     for states, index, where in _COUNTS:
@@ -189,7 +189,7 @@ def _throughput(tx: Tx, now: float) -> tuple[ThroughputBucket, ...]:
         (first,),
     )
     found: dict[int, Any] = {int(r[0]): r for r in rows}
-    buckets = []
+    buckets: list[ThroughputBucket] = []
     for minute in range(first, current + 1):
         row = found.get(minute)
         counts = (0, 0, 0, 0) if row is None else tuple(int(v) for v in row[1:])

@@ -25,7 +25,7 @@ from ._engine import (
     NewJob,
     redact,
 )
-from ._schema import ensure_schema
+from ._schema import Dialect, ensure_schema
 from ._sql import ACK_STATE, INSERT, RELEASE_SET, Tx, insert_attempts
 from ._sql_manage import ManagedQueries
 
@@ -118,7 +118,7 @@ class PostgresEngine(ManagedQueries):
     instead of 2). Planned each time, it sees the arrays' lengths.
     """
 
-    dialect = "postgres"
+    dialect: Dialect = "postgres"
     skip_locked = "FOR UPDATE SKIP LOCKED"
     lock_rows = "FOR UPDATE"
 

@@ -293,7 +293,9 @@ class QueueStats:
     counts: dict[str, int]
     by_type: dict[str, dict[str, int]]
     oldest_queued_age: float | None
-    by_queue: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    by_queue: dict[str, dict[str, int]] = dataclasses.field(
+        default_factory=dict[str, dict[str, int]]
+    )
 
     @property
     def total(self) -> int:
@@ -313,7 +315,7 @@ def build_stats(
     rows: Iterable[Sequence[Any]], oldest_due: float | None, now: float
 ) -> QueueStats:
     """Fold ``(type, queue, state, count)`` rows into QueueStats."""
-    counts = dict.fromkeys(STATES, 0)
+    counts: dict[str, int] = dict.fromkeys(STATES, 0)
     by_type: dict[str, dict[str, int]] = {}
     by_queue: dict[str, dict[str, int]] = {}
     for type_, queue, state, count in rows:

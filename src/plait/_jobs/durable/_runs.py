@@ -22,7 +22,7 @@ import enum
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from typing import Literal
 
 import anyio
@@ -93,7 +93,7 @@ class Runs:
         self.cancel_first: set[int] = set()
 
     @contextlib.contextmanager
-    def running(self, tg: TaskGroup) -> Iterator[None]:
+    def running(self, tg: TaskGroup) -> Generator[None, None, None]:
         """Start every lane's runners in *tg*; when the block ends, let them
         end once their lanes are empty (the caller then leaves *tg*)."""
         for lane in self.lanes.values():

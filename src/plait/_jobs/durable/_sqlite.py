@@ -32,7 +32,7 @@ from ._engine import (
     NewJob,
     sqlite_path,
 )
-from ._schema import ensure_schema
+from ._schema import Dialect, ensure_schema
 from ._sql import ACK, ACK_STATE, RELEASE_SET, Tx, insert_attempts
 from ._sql_manage import ManagedQueries
 
@@ -73,7 +73,7 @@ class SQLiteEngine(ManagedQueries):
     """One connection to a SQLite job file, safe to call from any one thread
     at a time."""
 
-    dialect = "sqlite"
+    dialect: Dialect = "sqlite"
 
     def __init__(
         self, dsn: str, *, busy_timeout: float = 30.0, create: bool = True

@@ -25,6 +25,7 @@ from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine, Exchange
 from ._ledger import Ledger
 from ._logs import log_lease_lost, logger
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
+from ._outcome import WorkerStats
 from ._runs import Outcome, Runs
 from ._schedules import keep_schedules
 from ._upkeep import Upkeep
@@ -133,23 +134,23 @@ class JobWorker:
             retention=retention,
             dead_retention=dead_retention,
         )
-        self.dsn = check_dsn("JobWorker()", dsn)
+        self.dsn: str = check_dsn("JobWorker()", dsn)
         self.handlers = handlers
-        self.queues = options.queues
-        self.concurrency = options.concurrency
-        self.lease = options.lease
-        self.grace = options.grace
-        self.retention = options.retention
-        self.dead_retention = options.dead_retention
+        self.queues: dict[str, int] = options.queues
+        self.concurrency: int = options.concurrency
+        self.lease: float = options.lease
+        self.grace: float = options.grace
+        self.retention: float = options.retention
+        self.dead_retention: float | None = options.dead_retention
         self.until_empty = until_empty
         self.name: str = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         is_pg = self.dsn.startswith(("postgresql://", "postgres://"))
-        self.poll_interval = options.poll_interval or (5.0 if is_pg else 1.0)
+        self.poll_interval: float = options.poll_interval or (5.0 if is_pg else 1.0)
         self._engine: Engine | None = None
         self._runs = Runs(handlers, self.name, self.queues, self._outcome)
         self._ledger = ledger = Ledger(self.name, self._runs, self._finished)
-        self.stats = ledger.stats
-        self.released_ids = ledger.released_ids
+        self.stats: WorkerStats = ledger.stats
+        self.released_ids: list[str] = ledger.released_ids
         self._claiming = True
         self._stop_at: float | None = None
         self._upkeep = Upkeep(
@@ -206,7 +207,7 @@ class JobWorker:
         (``DurableBackend``'s cancel does both), or the run is recorded as
         cancelled while the job row says otherwise.
         """
-        held = []
+        held: list[str] = []
         for job_id in map(int, job_ids):
             if job_id in self._ledger.held:
                 self._runs.cancel(job_id, "cancel")

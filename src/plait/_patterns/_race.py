@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from anyio import Event, create_task_group, move_on_after
-from anyio.abc import TaskGroup
+from anyio import Event, move_on_after
 
 from .._core._awaitables import (
     AwaitableOrFn,
@@ -20,6 +19,7 @@ from .._core._awaitables import (
 from .._core._cancellation import is_cancelled, raised_while_cancelled
 from .._core._checks import check_optional_seconds
 from .._core._fuzz import current_fuzz_hook
+from .._core._groups import KeepingTaskGroup, create_task_group
 
 T = TypeVar("T")
 
@@ -159,7 +159,7 @@ class _Race:
             f"race(): all {len(self.contestants)} contestants failed", failures
         )
 
-    def _start_all(self, tg: TaskGroup) -> None:
+    def _start_all(self, tg: KeepingTaskGroup) -> None:
         """Start every contestant (already made awaitable) at once."""
         contestant = self._contestant
         for index, aw in enumerate(self.made):
@@ -170,7 +170,7 @@ class _Race:
                 # Naming the task spares anyio from deriving a name per spawn.
                 tg.create_task(contestant(tg, index, aw, None), name=_TASK_NAME)
 
-    async def _start_staggered(self, tg: TaskGroup) -> None:
+    async def _start_staggered(self, tg: KeepingTaskGroup) -> None:
         """Start contestant i + 1 after ``stagger``, or at once when i fails."""
         last = len(self.contestants) - 1
         for index, contestant in enumerate(self.contestants):
@@ -193,25 +193,29 @@ class _Race:
                     await out.wait()
 
     async def _contestant(
-        self, tg: TaskGroup, index: int, aw: Awaitable[Any], out: Event | None
+        self, tg: KeepingTaskGroup, index: int, aw: Awaitable[Any], out: Event | None
     ) -> None:
-        fuzz = self.fuzz
-        if fuzz is not None:
-            try:
-                await fuzz("task_start")
-            except BaseException:
-                close_unstarted((aw,))
-                raise
         try:
-            value = await aw
-        except Exception as exc:
-            add_origin_note(exc, "race", f"argument {index}", aw)
-            if raised_while_cancelled(exc):
-                raise  # a cleanup failing: never swallowed
-            self.failures[index] = exc
-            if out is not None:
-                out.set()
-            return
+            fuzz = self.fuzz
+            if fuzz is not None:
+                try:
+                    await fuzz("task_start")
+                except BaseException:
+                    close_unstarted((aw,))
+                    raise
+            try:
+                value = await aw
+            except Exception as exc:
+                add_origin_note(exc, "race", f"argument {index}", aw)
+                if raised_while_cancelled(exc):
+                    raise  # a cleanup failing: never swallowed
+                self.failures[index] = exc
+                if out is not None:
+                    out.set()
+                return
+        except BaseException as exc:
+            tg.keep(exc)
+            raise
         if not self.winner:
             self.winner.append(value)
             tg.cancel_scope.cancel()

@@ -11,6 +11,7 @@ import pytest
 
 import plait
 import plait.testing
+from conftest import CancelLanding
 
 
 async def square_after(x: int) -> int:
@@ -465,3 +466,38 @@ def test_a_failure_its_worker_and_a_reader_both_could_raise_is_raised_once(
             fuzz_seed=seed if explored else None,
             strategy=plait.testing.RandomDelay(1.0, 1) if explored else None,
         )
+
+
+class Interrupt(BaseException):
+    """A BaseException of the user's own, not a cancellation."""
+
+
+@pytest.mark.parametrize("extra", range(12))
+async def test_a_task_cancel_as_the_block_ends_does_not_lose_a_failure(
+    cancel_landing: CancelLanding, extra: int
+) -> None:
+    """anyio #1069: Task.cancel() at the group's exit no longer drops fn's failure."""
+    failing = anyio.Event()
+
+    async def fn(x: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        failing.set()
+        raise Interrupt("fn")
+
+    async def read(results: AsyncIterator[int]) -> None:
+        async for _ in results:
+            pass
+
+    async def consume() -> None:
+        async with (
+            plait.imap(fn, [0], limit=1) as results,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(read, results)
+
+    outcome = await cancel_landing.outcome(consume, failing, extra)
+    assert isinstance(outcome, BaseExceptionGroup)
+    failures = plait.non_cancel_subgroup(outcome)  # trio adds its Cancelled
+    assert failures is not None
+    assert [type(e) for e in failures.exceptions] == [Interrupt]
+    assert cancel_landing.still_requested or not cancel_landing.fired_during_call

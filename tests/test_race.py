@@ -11,6 +11,7 @@ import pytest
 
 import plait
 import plait.testing
+from conftest import CancelLanding
 from plait.testing import Clock
 
 
@@ -314,3 +315,25 @@ async def test_a_contestant_timing_out_on_its_own_is_a_failed_contestant() -> No
 
     assert await plait.race(times_out, healthy) == "healthy"
     assert await plait.race(times_out, healthy, stagger=0.5) == "healthy"
+
+
+@pytest.mark.parametrize("extra", range(12))
+async def test_a_task_cancel_as_the_race_ends_does_not_lose_a_failure(
+    cancel_landing: CancelLanding, extra: int
+) -> None:
+    """anyio #1069: Task.cancel() at the group's exit no longer drops the failure."""
+    failing = anyio.Event()
+
+    async def fails() -> None:
+        await anyio.lowlevel.checkpoint()
+        failing.set()
+        raise Fatal("contestant")
+
+    outcome = await cancel_landing.outcome(
+        lambda: plait.race(fails, anyio.sleep_forever, stagger=10), failing, extra
+    )
+    assert isinstance(outcome, BaseExceptionGroup)
+    failures = plait.non_cancel_subgroup(outcome)  # trio adds its Cancelled
+    assert failures is not None
+    assert [type(e) for e in failures.exceptions] == [Fatal]
+    assert cancel_landing.still_requested or not cancel_landing.fired_during_call

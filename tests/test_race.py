@@ -265,6 +265,27 @@ async def test_a_callable_that_raises_when_called_is_a_failed_contestant(
         await plait.race(cannot_start, cannot_start, stagger=stagger)
 
 
+@pytest.mark.parametrize("stagger", [None, 0.0, 0.5])
+@pytest.mark.virtual_time
+async def test_a_callable_raising_a_base_exception_ends_the_race_in_a_group(
+    stagger: float | None,
+) -> None:
+    """Both modes agree with the docstring: a BaseExceptionGroup, noted."""
+    healthy = Contestant("healthy")
+
+    def stops() -> Any:
+        raise Fatal("when called")
+
+    named = pytest.RaisesExc(
+        Fatal, check=lambda e: "race() argument 1" in str(e.__notes__)
+    )
+    with pytest.RaisesGroup(named):
+        await plait.race(lambda: healthy.run(result="healthy"), stops, stagger=stagger)
+    # Without stagger the callables are called before anything starts.
+    assert healthy.started is (stagger is not None)
+    assert healthy.finished is (stagger is not None)
+
+
 @pytest.mark.parametrize("seed", [None, *range(8)])
 def test_a_loser_failing_in_the_winners_tick_does_not_hide_the_winner(
     backend: Any, seed: int | None

@@ -42,11 +42,12 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
     failing) is never swallowed: it propagates in an ``ExceptionGroup``,
     whether race or an outer scope cancelled it, even though the winner's
     result is then lost. A ``BaseException`` that is not a cancellation
-    (``SystemExit``, one of your own) ends the race at once and propagates
-    in a ``BaseExceptionGroup``. Cancelled from outside, race cancels every
-    contestant, waits for them and propagates the cancellation, unless every
-    contestant had failed by then (their group is raised) or a cleanup
-    failed (its group is raised).
+    (``SystemExit``, one of your own), raised by a contestant or by its
+    callable when called, ends the race at once and propagates in a
+    ``BaseExceptionGroup``, with or without ``stagger``. Cancelled from
+    outside, race cancels every contestant, waits for them and propagates
+    the cancellation, unless every contestant had failed by then (their
+    group is raised) or a cleanup failed (its group is raised).
 
     Args:
         *aws: coroutine objects, awaitables, or zero-argument callables that
@@ -67,6 +68,8 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
             callable returns something not awaitable.
         ExceptionGroup: every contestant failed, or a contestant's cleanup
             failed while it was cancelled.
+        BaseExceptionGroup: a contestant, or its callable, raised a
+            ``BaseException`` that is not a cancellation.
 
     Example:
         >>> import anyio, plait
@@ -107,10 +110,16 @@ class _Race:
         try:
             for index, contestant in enumerate(self.contestants):
                 self.made.append(self._make(index, contestant))
-        except BaseException:
+        except BaseException as exc:
             close_unstarted(self.made)
             close_unstarted(self.contestants)
-            raise
+            if isinstance(exc, Exception) or is_cancelled(exc):
+                raise  # misuse (a TypeError at the call), or a cancellation
+            # As with stagger, where the callable is called in the race's
+            # task group: a BaseException ends the race in a group.
+            raise BaseExceptionGroup(
+                "race(): a contestant's callable raised", [exc]
+            ) from None
 
     def _make(self, index: int, contestant: object) -> Awaitable[Any] | None:
         """Return *contestant* as an awaitable, or None if calling it failed.
@@ -128,6 +137,9 @@ class _Race:
             add_origin_note(exc, "race", f"argument {index}", contestant)
             self.failures[index] = exc
             return None
+        except BaseException as exc:
+            add_origin_note(exc, "race", f"argument {index}", contestant)
+            raise
         return call_for_awaitable("race", f"argument {index}", call, made)
 
     async def run(self) -> Any:

@@ -501,3 +501,50 @@ async def test_a_task_cancel_as_the_block_ends_does_not_lose_a_failure(
     assert failures is not None
     assert [type(e) for e in failures.exceptions] == [Interrupt]
     assert cancel_landing.still_requested or not cancel_landing.fired_during_call
+
+
+def fails_to_close() -> AsyncIterator[int]:
+    async def items() -> AsyncIterator[int]:
+        try:
+            for x in range(10):
+                yield x
+        finally:
+            raise OSError("closing items")
+
+    return items()
+
+
+async def test_an_error_closing_items_alone_leaves_as_itself() -> None:
+    """After a clean break, as the lifecycle rule says: a lone error is itself."""
+    with pytest.raises(OSError, match="closing items"):
+        async with plait.imap(square_after, fails_to_close(), limit=2) as results:
+            async for _ in results:
+                break
+
+
+async def test_an_error_closing_items_leaves_last_with_the_blocks() -> None:
+    block = pytest.RaisesExc(KeyError, match="block")
+    closing = pytest.RaisesExc(OSError, match="closing items")
+    with pytest.RaisesGroup(block, closing):
+        async with plait.imap(square_after, fails_to_close(), limit=2) as results:
+            async for _ in results:
+                raise KeyError("block")
+
+
+async def test_an_error_closing_items_leaves_last_with_the_calls_failures() -> None:
+    failed = anyio.Event()
+
+    async def second_fails(x: int) -> int:
+        if x == 0:
+            await failed.wait()  # delivered first, item 1 failed already
+            return 0
+        failed.set()
+        raise LookupError(f"item {x}")
+
+    calls = pytest.RaisesGroup(LookupError)  # the calls' task group
+    closing = pytest.RaisesExc(OSError, match="closing items")
+    with pytest.RaisesGroup(calls, closing):
+        async with plait.imap(second_fails, fails_to_close(), limit=2) as results:
+            async for first in results:
+                assert first == 0
+                break  # item 1's failure is left unread

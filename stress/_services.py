@@ -191,7 +191,16 @@ def _check_jobworker(obs: Observation) -> list[str]:
         )
     records = run.extra.get("records") or []
     attempts = run.scenario["attempts"]
-    runs = [e.label for e in run.timeline if e.kind == "start"]
+    # The runs that raised on their own: a JobInterrupt ("fail"), or the
+    # self-cancelling handler's CancelledError (it never awaits, so its
+    # "cancel" is always its own). A run the worker's cancellation cut short
+    # ends "cancel" under the job's label: it was released, as documented,
+    # and spent no attempt, so it does not count.
+    raised = [
+        e.label
+        for e in run.timeline
+        if e.kind == "fail" or (e.kind == "cancel" and e.label.startswith("self"))
+    ]
     for job, record in zip(run.scenario.jobs, records, strict=False):
         if record is None:
             problems.append(f"job {job.index} vanished")
@@ -200,10 +209,12 @@ def _check_jobworker(obs: Observation) -> list[str]:
         ended = job.fails or job.interrupts or cancels_itself
         if job.interrupts or cancels_itself:
             # Every run that raised counts as an attempt, its error recorded.
-            made = runs.count(str(job.index)) + runs.count(f"self-cancel {record.id}")
+            made = raised.count(str(job.index)) + raised.count(
+                f"self-cancel {record.id}"
+            )
             if made and (record.attempts < min(made, attempts) or not record.error):
                 problems.append(
-                    f"job {job.index} ({_kind(job, cancels_itself)}) ran {made} "
+                    f"job {job.index} ({_kind(job, cancels_itself)}) raised {made} "
                     f"time(s), recorded {record.attempts} attempt(s), error "
                     f"{record.error!r}"
                 )

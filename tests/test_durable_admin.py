@@ -9,6 +9,7 @@ sorts them as the docs say, for random filters, page sizes and window sizes.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -266,6 +267,40 @@ async def test_overview_is_read_again_only_after_max_age(fresh: Seeded) -> None:
         assert again.taken_at > first.taken_at
         with pytest.raises(ValueError, match="overview\\(\\) max_age must be"):
             await backend.overview(max_age=-1)
+
+
+async def test_callers_missing_the_overview_cache_together_share_one_read(
+    fresh: Seeded,
+) -> None:
+    """Five dashboards polling at once: the first reads, the others wait for
+    its answer instead of reading the same figures again."""
+    async with plait.DurableBackend(fresh.dsn, work=False) as backend:
+        engine = backend._require_engine()
+        reads = 0
+        release = threading.Event()
+        original = engine.read_with
+
+        def read_with(fn: Callable[[Any], Any]) -> Any:
+            nonlocal reads
+            reads += 1
+            release.wait(30)  # in the engine's thread: the others arrive meanwhile
+            return original(fn)
+
+        answers: list[plait.QueueOverview] = []
+
+        async def look() -> None:
+            answers.append(await backend.overview(max_age=60))
+
+        with mock.patch.object(engine, "read_with", read_with):
+            async with anyio.create_task_group() as tg:
+                for _ in range(5):
+                    tg.start_soon(look)
+                await anyio.wait_all_tasks_blocked()
+                release.set()
+        assert reads == 1
+        assert len(answers) == 5
+        assert all(a is answers[0] for a in answers)
+        assert answers[0].counts["dead"] == len(fresh.ids["dead"])
 
 
 async def test_retry_queues_dead_jobs_again_with_a_fresh_budget(fresh: Seeded) -> None:

@@ -9,7 +9,7 @@ import time
 import anyio
 import pytest
 
-from plait._jobs.durable._calls import in_thread
+from plait._jobs.durable._calls import in_thread, in_thread_then
 
 pytestmark = pytest.mark.parametrize(
     "anyio_backend",
@@ -56,3 +56,41 @@ async def test_an_anyio_cancellation_waits_for_the_call() -> None:
     with anyio.move_on_after(0.01):
         await in_thread(slow)
     assert finished.is_set()
+
+
+async def test_a_native_cancel_still_hands_over_the_result_of_a_begun_call() -> None:
+    # The worker records what its round trip did even when Task.cancel()
+    # cuts the wait short: in_thread_then's `then` gets the result first.
+    begun, proceed = threading.Event(), threading.Event()
+    kept: list[str] = []
+
+    def slow() -> str:
+        begun.set()
+        proceed.wait(10)
+        return "claimed"
+
+    task = asyncio.ensure_future(in_thread_then(slow, kept.append))
+    await anyio.to_thread.run_sync(begun.wait)
+    task.cancel()
+    proceed.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert kept == ["claimed"]
+
+
+async def test_then_is_not_called_for_a_call_that_never_began_or_raised() -> None:
+    kept: list[object] = []
+    ran = threading.Event()
+    task = asyncio.ensure_future(in_thread_then(ran.set, kept.append))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    def fails() -> None:
+        raise ValueError("down")
+
+    with pytest.raises(ValueError, match="down"):
+        await in_thread_then(fails, kept.append)
+    assert await in_thread_then(lambda: 7, kept.append) == 7
+    assert not ran.is_set()
+    assert kept == [7]

@@ -23,6 +23,8 @@ from durable_scripts.support import ENGINES, Worker, make_dsn, start_worker
 from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._schedules import plan, to_record
 
+WANTED = 8
+"""Ticks the chaos test waits for, however long slow process starts make it."""
 SCHEDULED_APP = (
     str(Path(__file__).parent / "durable_scripts" / "scheduled.py") + ":handlers"
 )
@@ -231,19 +233,45 @@ def test_one_job_per_tick_while_worker_processes_are_killed_at_random(
             )
         )
 
+    def enqueued() -> list[str]:
+        engine = open_engine(dsn)
+        try:
+            return [
+                row[0]
+                for row in engine.execute(
+                    "SELECT idempotency_key FROM plait_jobs WHERE type = 'tick' "
+                    "ORDER BY id"
+                )
+            ]
+        finally:
+            engine.close()
+
     for _ in range(3):
         start()
+    # Kill for at least `seconds`, then on until the schedule has enqueued
+    # WANTED ticks: counted in the schedule's own ticks, not in wall time,
+    # so how fast processes start on a loaded machine changes how long the
+    # run takes, not what it shows.
     started = time.monotonic()
-    kills = 0
+    deadline = started + seconds + 120
+    kills = count = at_last_kill = 0
     try:
-        while time.monotonic() - started < seconds:
+        while time.monotonic() - started < seconds or count < WANTED or not kills:
+            assert time.monotonic() < deadline, (
+                f"seed {seed}: {count} ticks, {kills} kills in {seconds + 120:g} s"
+            )
             time.sleep(rng.uniform(0.1, 0.8))
+            count = len(enqueued())
             alive = [w for w in workers if w.poll() is None]
-            if alive and rng.random() < 0.7:
+            # At a random instant, but only once the schedule has moved since
+            # the last kill: where processes start slowly, every worker could
+            # otherwise die before it ever fires.
+            if alive and count > at_last_kill and rng.random() < 0.7:
                 victim = rng.choice(alive)
                 victim.send_signal(signal.SIGKILL)
                 victim.finish(30)
                 kills += 1
+                at_last_kill = count
             if len([w for w in workers if w.poll() is None]) < 3:
                 start()
     finally:
@@ -252,16 +280,7 @@ def test_one_job_per_tick_while_worker_processes_are_killed_at_random(
             if w.poll() is None:
                 w.send_signal(signal.SIGTERM)
             outcomes.append(w.finish(60))
-    engine = open_engine(dsn)
-    try:
-        keys = [
-            row[0]
-            for row in engine.execute(
-                "SELECT idempotency_key FROM plait_jobs WHERE type = 'tick' ORDER BY id"
-            )
-        ]
-    finally:
-        engine.close()
+    keys = enqueued()
     ticks = sorted(
         datetime.datetime.fromisoformat(k.rsplit("@", 1)[1]).timestamp() for k in keys
     )
@@ -271,9 +290,7 @@ def test_one_job_per_tick_while_worker_processes_are_killed_at_random(
         # yet installed) dies of the SIGTERM itself.
         assert code in (0, -signal.SIGKILL, -signal.SIGTERM), (context, err)
     assert kills > 0, context
-    # Enough ticks to mean something (how many depends on how fast the
-    # processes start on a loaded machine, so only a floor).
-    assert len(ticks) >= 3, context
+    assert len(ticks) >= WANTED, context
     assert len(set(keys)) == len(keys), context
     # No tick is missing between the first and the last one enqueued.
     gaps = [b - a for a, b in itertools.pairwise(ticks)]

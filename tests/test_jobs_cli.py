@@ -11,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
+import plait
 from durable_scripts.seed import Seeded
-from durable_scripts.support import ROOT
+from durable_scripts.support import ENGINES, ROOT, make_dsn
 from plait._jobs.durable._jobs_cli import parse_duration, parse_when
 
 
@@ -31,6 +33,11 @@ def plait_cmd(
         timeout=60,
         check=False,
     )
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def test_list_prints_a_table_and_pages_on(seeded: Seeded) -> None:
@@ -121,7 +128,9 @@ def test_show_prints_the_payload_every_failed_attempt_and_the_result(
         ("show", "1"),
         ("retry", "1"),
         ("cancel", "1"),
+        ("delete", "1"),
         ("purge", "--state", "done", "--older-than", "1d"),
+        ("schedules",),
     ],
 )
 def test_commands_refuse_a_missing_sqlite_file(
@@ -210,9 +219,67 @@ def test_retry_cancel_and_purge_change_the_queue(fresh: Seeded) -> None:
     keep = plait_cmd("jobs", dsn, "purge", "--state", "done", "--older-than", "7d")
     assert keep.stdout == "purged 0 done job(s) finished over 7d ago\n"
     purge = plait_cmd("jobs", dsn, "purge", "--state", "done", "--older-than", "0")
-    assert purge.stdout == "purged 10 done job(s) finished over 0 ago\n"
+    assert purge.stdout == "purged 10 done job(s) finished over 0 s ago\n"
     left = json.loads(plait_cmd("jobs", dsn, "list", "--json").stdout)["jobs"]
     assert {job["state"] for job in left} == {"queued", "running", "cancelled"}
+
+
+def test_delete_removes_a_finished_job_only(fresh: Seeded) -> None:
+    dsn, ids = fresh.dsn, fresh.ids
+    dead = ids["dead"][0]
+    deleted = plait_cmd("jobs", dsn, "delete", dead)
+    assert (deleted.returncode, deleted.stdout) == (0, f"job {dead} deleted\n")
+    assert plait_cmd("jobs", dsn, "show", dead).returncode == 3
+    assert plait_cmd("jobs", dsn, "delete", dead).returncode == 3
+    waiting = plait_cmd("jobs", dsn, "delete", ids["mail"][0])
+    assert waiting.returncode == 4
+    assert f"job {ids['mail'][0]} is queued: only finished jobs" in waiting.stderr
+    assert plait_cmd("jobs", dsn, "show", ids["mail"][0]).returncode == 0
+
+
+def test_schedules_lists_each_schedule_with_its_next_run(
+    tmp_path: Path, engine: str
+) -> None:
+    for dsn in make_dsn(engine, tmp_path):
+        empty = plait_cmd("jobs", dsn, "enqueue", "noop", "{}")
+        assert empty.returncode == 0, empty.stderr
+        none = plait_cmd("jobs", dsn, "schedules")
+        assert none.stdout.splitlines()[1].startswith("(no schedules")
+        handlers = plait.JobHandlers()
+        handlers.schedule("report.hourly", every=3600, queue="reports")
+        handlers.schedule("noop", every=86400, missed="catch_up", max_catch_up=3)
+        handlers.register("report.hourly", queue="reports")(noop)
+        handlers.register("noop")(noop)
+        worker = plait.JobWorker(dsn, handlers, until_empty=True, poll_interval=0.05)
+        anyio.run(worker.run)
+        table = plait_cmd("jobs", dsn, "schedules")
+        assert table.returncode == 0, table.stderr
+        lines = table.stdout.splitlines()
+        assert lines[0].split() == [
+            "NAME", "TYPE", "QUEUE", "TIMING", "MISSED", "NEXT", "RUN", "LAST", "JOB"
+        ]  # fmt: skip
+        rows = {line.split()[0]: line.split() for line in lines[1:]}
+        assert set(rows) == {"noop", "report.hourly"}
+        hourly_row = ["report.hourly", "reports", "every", "3600", "s", "skip"]
+        assert rows["report.hourly"][1:7] == hourly_row
+        daily_row = ["noop", "default", "every", "86400", "s", "catch_up"]
+        assert rows["noop"][1:7] == daily_row
+        assert re.fullmatch(r"\d{4}-\d\d-\d\d", rows["noop"][7])
+        found = json.loads(plait_cmd("jobs", dsn, "schedules", "--json").stdout)
+        by_name = {s["name"]: s for s in found}
+        hourly = by_name["report.hourly"]
+        assert (hourly["type"], hourly["every"], hourly["cron"]) == (
+            "report.hourly",
+            3600.0,
+            None,
+        )
+        # Ticks fall on multiples of the interval: the next hour's start.
+        assert hourly["next_run"] % 3600 == 0
+        assert time.time() < hourly["next_run"] <= time.time() + 3600
+
+
+async def noop(job: plait.Job) -> None:
+    return None
 
 
 def test_durations_and_times() -> None:
@@ -237,6 +304,6 @@ def test_help_documents_the_grammar_and_the_exit_codes() -> None:
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     assert "usage: plait jobs [DSN]" in text
-    for word in ("list", "show", "retry", "cancel", "purge", "enqueue"):
+    for word in ("list", "show", "retry", "cancel", "delete", "purge", "enqueue"):
         assert word in text
     assert "Exit status: 0 done, 1 could not run" in text

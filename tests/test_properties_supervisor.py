@@ -378,7 +378,7 @@ def check(plan: Plan, log: Log, observer: Observer, outcome: Outcome) -> None:
             assert log.held[name] <= grace, (name, report)
 
 
-def run_plan(backend: Backend, plan: Plan, fuzz_seed: int) -> None:
+def run_plan(backend: Backend, plan: Plan, fuzz_seed: int | None) -> None:
     log = Log(unit=REAL_TICK if backend == "uvloop" else TICK)
     observer = Observer()
 
@@ -441,6 +441,7 @@ def test_supervisor_with_asyncio_task_cancel(plan: Plan, fuzz_seed: int) -> None
 
 
 @settings(SETTINGS, max_examples=25)
-@given(plan=plans(task_cancel=True), fuzz_seed=plait.testing.fuzz_seeds())
-def test_supervisor_on_uvloop(plan: Plan, fuzz_seed: int) -> None:
-    run_plan("uvloop", plan, fuzz_seed)
+@given(plan=plans(task_cancel=True))
+def test_supervisor_on_uvloop(plan: Plan) -> None:
+    # uvloop's scheduler cannot be explored: real time, the loop's own order.
+    run_plan("uvloop", plan, None)

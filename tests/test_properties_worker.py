@@ -3,14 +3,16 @@ from outside at a drawn instant.
 
 Handlers succeed, fail, hang, fail in their cleanup, catch the cancellation
 and return, raise a BaseException, or raise a cancellation of their own.
-Whatever the mix and the instant, once ``run()`` is over: no job is lost
-(each is done, dead, or queued and claimable again), every failure a
-handler raised is recorded exactly once as an attempt, ``run()`` ended as
-the outer cancellation and nothing else, and no handler is still running.
-"""
+The cancellation is a cancel scope's or, on asyncio, a native
+``Task.cancel()`` of the task running the worker. Whatever the mix and the
+instant, once ``run()`` is over: no job is lost (each is done, dead, or
+queued and claimable again), every failure a handler raised is recorded
+exactly once as an attempt, ``run()`` ended as the outer cancellation and
+nothing else, and no handler is still running."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import tempfile
@@ -98,7 +100,12 @@ def make_handlers(seen: Observed, cancel_at: int) -> plait.JobHandlers:
 
 
 async def scenario(
-    dsn: str, kinds: list[str], cancel_at: int, delay: float, concurrency: int
+    dsn: str,
+    kinds: list[str],
+    cancel_at: int,
+    delay: float,
+    concurrency: int,
+    native: bool,
 ) -> Observed:
     seen = Observed()
     handlers = make_handlers(seen, cancel_at)
@@ -107,6 +114,15 @@ async def scenario(
     worker = plait.JobWorker(
         dsn, handlers, concurrency=concurrency, poll_interval=0.01, lease=10
     )
+    if native:
+        # asyncio's Task.cancel(), which gets through anyio's shields.
+        task = asyncio.ensure_future(worker.run())
+        with anyio.move_on_after(delay):
+            await seen.start.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return seen
     # run() must end as this cancellation and nothing else: any other error
     # would leave the task group and fail the test.
     async with anyio.create_task_group() as tg:
@@ -155,6 +171,7 @@ SCENARIOS = {
     "delay": st.floats(0.0, 0.3),
     "concurrency": st.integers(1, 4),
     "fuzz_seed": st.none() | st.integers(0, 2**16),
+    "native": st.booleans(),
 }
 
 
@@ -169,6 +186,7 @@ def play(dsn: str, backend: Any, scenario_args: dict[str, Any]) -> None:
         scenario_args["cancel_at"],
         scenario_args["delay"],
         scenario_args["concurrency"],
+        scenario_args["native"] and backend != "trio",  # Task.cancel is asyncio's
         backend=backend,
         virtual_time=False,
         # uvloop's scheduler cannot be explored: there the run is unexplored.

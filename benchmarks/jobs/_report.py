@@ -27,6 +27,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"wall time {meta['elapsed']:.0f} s._",
         "",
     ]
+    if meta.get("note"):
+        out += [f"_{meta['note']}_", ""]
     out += _throughput(records, meta)
     out += _latency(records)
     out += _admin(records)
@@ -127,10 +129,13 @@ def _admin(records: list[dict[str, Any]]) -> list[str]:
     out = [
         f"### Admin queries ({total:,} jobs)",
         "",
-        "Server time of each admin call (median and slowest of its repeats, in "
-        "milliseconds), on a table of "
+        "Server time of each admin call (median and slowest of 15 repeats after "
+        "one untimed call, in milliseconds), on a table of "
         f"{total:,} jobs spread over states, types and queues; the budget is "
-        "100 ms for the overview and a page of the jobs list.",
+        "100 ms for the overview and a page of the jobs list. The overview is "
+        "timed uncached (a backend keeps its answer for 2 s); its counts are "
+        "exact up to 10,000 jobs per state and estimated from a sample past "
+        f"that (here: {_estimated(rows)}).",
         "",
         "| query | " + " | ".join(ENGINES[e] for e in engines) + " |",
         "|---|" + "--:|" * len(engines),
@@ -146,6 +151,11 @@ def _admin(records: list[dict[str, Any]]) -> list[str]:
             )
         out.append(f"| {query} | " + " | ".join(cells) + " |")
     return [*out, ""]
+
+
+def _estimated(rows: list[dict[str, Any]]) -> str:
+    found = sorted({s for r in rows for s in r.get("estimated", ())})
+    return ", ".join(found) or "none"
 
 
 def _submit(records: list[dict[str, Any]]) -> list[str]:

@@ -58,11 +58,20 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--postgres", default=os.environ.get("PLAIT_TEST_POSTGRES_DSN"))
     p.add_argument("--page", type=Path, help="page to write the section into")
     p.add_argument("--json", type=Path, help="where the raw records go")
+    p.add_argument(
+        "--report-only", type=Path, metavar="RAW_JSON", help="re-render a raw run"
+    )
     return p.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    if args.report_only:
+        results = json.loads(args.report_only.read_text())
+        page = args.page or ROOT / "docs" / "performance.md"
+        write_page(page, markdown(results), BEGIN, END)
+        print(f"wrote {page}")
+        return 0
     quick = args.quick
     n = args.n or (2_000 if quick else 100_000)
     rounds = args.rounds or (1 if quick else 3)

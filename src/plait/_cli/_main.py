@@ -40,7 +40,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "jobs": Command(
         "plait._jobs.durable._jobs_cli",
-        "list, show, retry, cancel, purge or enqueue durable jobs",
+        "list, show, retry, cancel, delete, purge or enqueue durable jobs",
     ),
 }
 

@@ -12,6 +12,8 @@ import os
 import time
 from typing import Literal
 
+import anyio
+
 from ..._core._checks import check_positive_int, check_seconds, fail
 from ._calls import in_thread
 from ._engine import DatabaseUnavailableError, Engine, is_postgres, sqlite_path
@@ -49,6 +51,7 @@ class JobAdmin:
     """Admin calls mixed into ``DurableBackend`` (see its docs)."""
 
     _overview_cache: QueueOverview | None = None
+    _overview_lock: anyio.Lock | None = None
 
     def _require_engine(self) -> Engine:
         raise NotImplementedError
@@ -227,20 +230,26 @@ class JobAdmin:
         estimated from a sample of the table and the state is listed in
         ``estimated``. A result younger than *max_age* seconds is returned
         again without reading the database (``taken_at`` says when it was
-        read), so a dashboard polling every second reads every two.
+        read), so a dashboard polling every second reads every two; callers
+        that miss the cache together share one read (the first reads, the
+        others wait for it), so a dozen browser tabs cost one read too.
+        Cancelled while waiting or reading, the call leaves the cache as it
+        was for the next caller.
         """
         check_seconds("overview()", "max_age", max_age, finite=False)
-        cached = self._overview_cache
-        now = time.time()
-        if cached is not None and now - cached.taken_at < max_age:
-            return cached
-        engine = self._require_engine()
-        lister = Lister(engine.dialect)
-        result: QueueOverview = await in_thread(
-            engine.read_with, lambda tx: read_overview(tx, lister, time.time())
-        )
-        self._overview_cache = result
-        return result
+        if self._overview_lock is None:
+            self._overview_lock = anyio.Lock()
+        async with self._overview_lock:
+            cached = self._overview_cache
+            if cached is not None and time.time() - cached.taken_at < max_age:
+                return cached
+            engine = self._require_engine()
+            lister = Lister(engine.dialect)
+            result: QueueOverview = await in_thread(
+                engine.read_with, lambda tx: read_overview(tx, lister, time.time())
+            )
+            self._overview_cache = result
+            return result
 
     async def workers(self, *, include_expired: bool = False) -> list[WorkerRecord]:
         """Return the registered workers, alive ones only unless

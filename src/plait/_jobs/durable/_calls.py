@@ -36,13 +36,20 @@ async def in_thread(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) ->
     call outlives the worker or backend that made it (the stress harness saw a
     write land in a SQLite directory after ``run()`` had returned).
     """
-    call = _ThreadCall(functools.partial(fn, *args, **kwargs))
-    try:
-        return await anyio.to_thread.run_sync(call.run)
-    except BaseException:
-        if call.abandon():
-            await call.wait_until_finished()
-        raise
+    return await _ThreadCall(functools.partial(fn, *args, **kwargs)).call(None)
+
+
+async def in_thread_then(fn: Callable[[], T], then: Callable[[T], object]) -> T:
+    """Run *fn* in a worker thread, hand its result to *then*, return it.
+
+    For a call whose effects the caller must record, such as the worker's
+    round trip that claims jobs and records outcomes: a native
+    ``Task.cancel()`` that interrupts the wait after the call has begun waits
+    for it and calls *then* with its result before the cancellation goes on,
+    where ``in_thread`` would drop the result. *then* runs in the event loop,
+    never when the call raised or never began (it then never will).
+    """
+    return await _ThreadCall(fn).call(then)
 
 
 class _ThreadCall(Generic[T]):
@@ -53,11 +60,27 @@ class _ThreadCall(Generic[T]):
     worker checking that the call is still wanted and the call beginning.
     """
 
+    _value: T  # what the call returned, once _returned
+
     def __init__(self, fn: Callable[[], T]) -> None:
         self._fn = fn
         self._lock = threading.Lock()
-        self._begun = self._abandoned = False
+        self._begun = self._abandoned = self._returned = False
         self._finished = threading.Event()
+
+    async def call(self, then: Callable[[T], object] | None) -> T:
+        try:
+            value = await anyio.to_thread.run_sync(self.run)
+        except BaseException:
+            if self.abandon():
+                await self.wait_until_finished()
+                if then is not None and self._returned:
+                    # A native cancellation cut the wait short, after the call.
+                    then(self._value)
+            raise
+        if then is not None:
+            then(value)
+        return value
 
     def run(self) -> T:
         with self._lock:
@@ -66,7 +89,9 @@ class _ThreadCall(Generic[T]):
             # Its caller has gone; anyio drops what a cancelled call returns.
             raise RuntimeError("engine call abandoned by its cancelled caller")
         try:
-            return self._fn()
+            self._value = value = self._fn()
+            self._returned = True
+            return value
         finally:
             self._finished.set()
 

@@ -1,11 +1,14 @@
-"""``plait jobs``: list, show, retry, cancel, purge and enqueue durable jobs.
+"""``plait jobs``: list, show, retry, cancel, delete, purge and enqueue
+durable jobs, and list the schedules.
 
     plait jobs [DSN] list [--state S] [--type T] [--queue Q] [--key-prefix P]
                           [--limit N] [--cursor C] [--json]
     plait jobs [DSN] show ID [--json]
     plait jobs [DSN] retry ID | --dead [--type T] [--queue Q]
     plait jobs [DSN] cancel ID
+    plait jobs [DSN] delete ID
     plait jobs [DSN] purge --state done|dead|cancelled --older-than DURATION
+    plait jobs [DSN] schedules [--json]
     plait jobs [DSN] enqueue TYPE PAYLOAD_JSON [--queue Q] [--priority N]
                           [--not-before WHEN] [--key KEY]
 
@@ -17,21 +20,19 @@ every other subcommand refuses a SQLite file that does not exist.
 Exit status: 0 done; 1 the command could not run (database unreachable,
 SQLite file missing, schema too new); 2 bad arguments; 3 no such job; 4 the
 job's state does not allow it (retry of a job that is not dead or
-cancelled, cancel of a finished job).
+cancelled, cancel of a finished job, delete of one that is not finished).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import json
 import os
 import sys
-import textwrap
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TextIO, cast
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import anyio
 
@@ -39,12 +40,28 @@ from .._model import Job
 from ._admin import require_database
 from ._backend import DurableBackend
 from ._engine import DatabaseUnavailableError, SchemaVersionError
-from ._listing import JobDetail, JobPage
+from ._jobs_output import (
+    detail_json,
+    page_json,
+    print_detail,
+    print_page,
+    print_schedules,
+    schedules_json,
+)
 from ._rows import STATES
 
 PROG = "plait jobs"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_JOB, EXIT_REFUSED = 0, 1, 2, 3, 4
-SUBCOMMANDS = ("list", "show", "retry", "cancel", "purge", "enqueue")
+SUBCOMMANDS = (
+    "list",
+    "show",
+    "retry",
+    "cancel",
+    "delete",
+    "purge",
+    "enqueue",
+    "schedules",
+)
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -126,6 +143,8 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--queue", help="with --dead: in this queue only")
     cancel = sub.add_parser("cancel", help="cancel a queued or running job")
     cancel.add_argument("id")
+    delete = sub.add_parser("delete", help="delete a finished job and its history")
+    delete.add_argument("id")
     purge = sub.add_parser("purge", help="delete old finished jobs")
     purge.add_argument("--state", choices=("done", "dead", "cancelled"), required=True)
     purge.add_argument(
@@ -145,6 +164,8 @@ def _parser() -> argparse.ArgumentParser:
         help="ISO 8601 time (local if no offset), UNIX seconds, or +DURATION",
     )
     enqueue.add_argument("--key", help="idempotency key")
+    schedules = sub.add_parser("schedules", help="the schedules and their next run")
+    schedules.add_argument("--json", action="store_true")
     return parser
 
 
@@ -217,7 +238,7 @@ def _list(args: argparse.Namespace) -> Run:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         if args.json:
-            print(json.dumps(_page_json(page), sort_keys=True))
+            print(json.dumps(page_json(page), sort_keys=True))
         else:
             print_page(page, _again(args), out=sys.stdout)
         return EXIT_OK
@@ -243,7 +264,7 @@ def _show(args: argparse.Namespace) -> Run:
         if detail is None:
             return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
         if args.json:
-            print(json.dumps(_detail_json(detail), sort_keys=True))
+            print(json.dumps(detail_json(detail), sort_keys=True))
         else:
             print_detail(detail, out=sys.stdout)
         return EXIT_OK
@@ -268,17 +289,12 @@ def _retry(args: argparse.Namespace) -> Run:
             )
             print(f"queued again {count} dead job(s){what}")
             return EXIT_OK
-        try:
-            if await backend.retry(job_id):
-                print(f"job {job_id} queued again")
-                return EXIT_OK
-        except KeyError:
-            return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
-        record = await backend.get(job_id)
-        state = "gone" if record is None else record.state
-        return _refuse(
-            f"job {job_id} is {state}: only dead or cancelled jobs can be retried",
-            EXIT_REFUSED,
+        return await _act(
+            backend,
+            backend.retry,
+            job_id,
+            f"job {job_id} queued again",
+            "only dead or cancelled jobs can be retried",
         )
 
     return run
@@ -315,7 +331,57 @@ def _purge(args: argparse.Namespace) -> Run:
 
     async def run(backend: DurableBackend) -> int:
         count = await backend.purge(state=args.state, older_than=seconds)
-        print(f"purged {count} {args.state} job(s) finished over {args.older_than} ago")
+        age = args.older_than.strip()
+        unit = "" if age[-1:].isalpha() else " s"
+        print(f"purged {count} {args.state} job(s) finished over {age}{unit} ago")
+        return EXIT_OK
+
+    return run
+
+
+def _delete(args: argparse.Namespace) -> Run:
+    job_id = _job_id(args.id)
+
+    async def run(backend: DurableBackend) -> int:
+        return await _act(
+            backend,
+            backend.delete,
+            job_id,
+            f"job {job_id} deleted",
+            "only finished jobs (done, dead, cancelled) can be deleted; "
+            "cancel it first",
+        )
+
+    return run
+
+
+async def _act(
+    backend: DurableBackend,
+    action: Callable[[str], Awaitable[bool]],
+    job_id: str,
+    done: str,
+    rule: str,
+) -> int:
+    """Run *action* on one job: say *done*, or why not (no such job; its
+    state breaks *rule*); return the exit status."""
+    try:
+        if await action(job_id):
+            print(done)
+            return EXIT_OK
+    except KeyError:
+        return _refuse(f"no job with id {job_id}", EXIT_NO_JOB)
+    record = await backend.get(job_id)
+    state = "gone" if record is None else record.state
+    return _refuse(f"job {job_id} is {state}: {rule}", EXIT_REFUSED)
+
+
+def _schedules(args: argparse.Namespace) -> Run:
+    async def run(backend: DurableBackend) -> int:
+        found = await backend.schedules()
+        if args.json:
+            print(json.dumps(schedules_json(found), sort_keys=True))
+        else:
+            print_schedules(found, out=sys.stdout)
         return EXIT_OK
 
     return run
@@ -355,121 +421,11 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Run]] = {
     "show": _show,
     "retry": _retry,
     "cancel": _cancel,
+    "delete": _delete,
     "purge": _purge,
     "enqueue": _enqueue,
+    "schedules": _schedules,
 }
-
-
-def when(t: float | None) -> str:
-    """A UNIX time as local ``YYYY-MM-DD HH:MM:SS``, or ``-``."""
-    if t is None:
-        return "-"
-    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def print_page(page: JobPage, again: str, *, out: TextIO) -> None:
-    """Print a page of jobs as a table, and how to get the next page."""
-    header = (
-        "ID",
-        "STATE",
-        "QUEUE",
-        "TYPE",
-        "ATTEMPTS",
-        "CREATED",
-        "FINISHED",
-        "ERROR",
-    )
-    rows = [
-        (
-            j.id,
-            j.state,
-            j.queue,
-            j.type,
-            f"{j.attempts}/{'-' if j.max_attempts is None else j.max_attempts}",
-            when(j.created_at),
-            when(j.finished_at),
-            _clip(j.error_line or "", 60),
-        )
-        for j in page.jobs
-    ]
-    _table([header, *rows], out)
-    if not rows:
-        print("(no jobs on this page)", file=out)
-    if page.next_cursor is not None:
-        print(f"more: {again} --cursor {page.next_cursor}", file=out)
-
-
-def print_detail(detail: JobDetail, *, out: TextIO) -> None:
-    """Print a job: its fields, payload, result and every failed attempt."""
-    r = detail.record
-    budget = "?" if r.max_attempts is None else r.max_attempts
-    lines = [
-        f"job {r.id}: {r.state}",
-        f"  type:      {r.type}",
-        f"  queue:     {r.queue} (priority {r.priority})",
-        f"  key:       {r.idempotency_key or '-'}",
-        f"  attempts:  {r.attempts} of {budget}"
-        + (f", {r.lost_leases} lease(s) lost" if r.lost_leases else ""),
-        f"  created:   {when(r.created_at)}",
-        f"  due:       {when(r.not_before)}",
-        f"  started:   {when(r.started_at)}" + (f" on {r.worker}" if r.worker else ""),
-        f"  finished:  {when(r.finished_at)}",
-    ]
-    if r.lease_owner is not None:
-        lines.append(f"  lease:     {r.lease_owner} until {when(r.lease_expires)}")
-    if r.cancel_requested_at is not None:
-        lines.append(f"  cancel requested: {when(r.cancel_requested_at)}")
-    lines += ["payload:", _indent(json.dumps(r.payload, indent=2, sort_keys=True))]
-    if r.state == "done":
-        lines += ["result:", _indent(json.dumps(r.result, indent=2, sort_keys=True))]
-    if r.decode_error:
-        lines.append(f"warning: {r.decode_error}")
-    lines.append(f"failed attempts: {len(detail.attempts) or 'none'}")
-    for a in detail.attempts:
-        took = (
-            ""
-            if a.started_at is None or a.finished_at is None
-            else f", {a.finished_at - a.started_at:.2f} s"
-        )
-        lines.append(
-            f"  attempt {a.attempt}: {a.outcome} at {when(a.finished_at)}"
-            f" on {a.worker or '?'}{took}"
-        )
-        error = f"{a.error_type}: {a.message}" if a.error_type else (a.message or "")
-        if error:
-            lines.append(_indent(error, 4))
-        if a.traceback:
-            lines.append(_indent(a.traceback.rstrip(), 4))
-    print("\n".join(lines), file=out)
-
-
-def _page_json(page: JobPage) -> dict[str, Any]:
-    return {
-        "jobs": [dataclasses.asdict(j) for j in page.jobs],
-        "next_cursor": page.next_cursor,
-    }
-
-
-def _detail_json(detail: JobDetail) -> dict[str, Any]:
-    return {
-        "job": dataclasses.asdict(detail.record),
-        "attempts": [dataclasses.asdict(a) for a in detail.attempts],
-    }
-
-
-def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=True)]
-        print("  ".join(cells).rstrip(), file=out)
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _indent(text: str, spaces: int = 2) -> str:
-    return textwrap.indent(text, " " * spaces)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ of Oban Web and River UI do):
 - no state: newest first (the primary key, ``id`` descending);
 - ``queued``/``retrying``: due first (``not_before``, then ``id``), merged
   from the groups of ``plait_jobs_ready``, one per queue and priority in use
-  (found by skipping from one group to the next: a page costs a few index
-  seeks per group);
+  (found by skipping from one group to the next in one statement: a page
+  costs a few index seeks per group);
 - ``running``: started first (a running set is as small as the workers'
   concurrency);
 - ``done``/``dead``/``cancelled``: most recently finished first
@@ -223,6 +223,7 @@ SUMMARY_COLUMNS = (
     "id, type, queue, state, priority, attempts, max_attempts, idempotency_key, "
     "created_at, not_before, started_at, finished_at, worker"
 )
+_SUMMARY_NAMES: tuple[str, ...] = tuple(SUMMARY_COLUMNS.replace(",", " ").split())
 
 
 Page = tuple[list[JobSummary], list[Any] | None]
@@ -324,73 +325,168 @@ class Lister:
     ) -> Page:
         """Read *table* where *where* holds, in *sort* order (one direction
         for all columns); with *post* filters, only the first *window* rows
-        of that range.
+        of that range."""
+        ranges = [(where, params)]
+        ((rows, nxt),) = self._window_rows(
+            tx, table, ranges, sort, post, post_params, limit, window, full=True
+        )
+        return [summary(row) for row in rows], nxt
 
-        The window's end is found first, walking the index alone (no table
-        rows); the page is then one ordered read of the range up to it, the
-        filters applied as it goes, stopping at *limit* + 1 matches.
+    def _window_rows(
+        self,
+        tx: Tx,
+        table: str,
+        ranges: list[tuple[list[str], list[Any]]],
+        sort: list[str],
+        post: list[str],
+        post_params: list[Any],
+        limit: int,
+        window: int,
+        *,
+        full: bool,
+    ) -> list[tuple[list[Sequence[Any]], list[Any] | None]]:
+        """Read several ranges of one index, each in *sort* order (one
+        direction for all columns), with the *post* filters applied to the
+        first *window* rows of each: every range's matching rows (``full``:
+        the summary columns; else the sort key only) up to *limit*, and the
+        key its next page starts after (``None`` at the range's end).
+
+        Each range is read in order, its filters applied as it goes, up to
+        *limit* + 1 matches or *window* rows, whichever comes first. On
+        PostgreSQL that is one statement while the pages fill (a page whose
+        filters match often reads little more than the page); only a range
+        that ran out of window first needs a second one, which finds where
+        its window ended (walking the index alone) so that the next page
+        starts there. SQLite would sort the rows of a window read that way,
+        so there every window's end is found first and each page is read up
+        to it: two statements, both along the index.
         """
+        if not ranges:
+            return []
         order_by = ", ".join(sort)
         keys = [s.split()[0] for s in sort]
-        edge: list[Any] | None = None
-        if post:
-            found = tx.rows(
-                f"SELECT {', '.join(keys)} {_from(table, where)} ORDER BY {order_by} "
-                "LIMIT 1 OFFSET ?",
-                (*params, window - 1),
+        descending = sort[0].endswith(" DESC")
+        if full:
+            select, inner = self.columns, f"{SUMMARY_COLUMNS}, error"
+            at = [_SUMMARY_NAMES.index(k) for k in keys]
+        else:
+            # The key and what the filters read: from the index alone where
+            # it holds them.
+            select = ", ".join(keys)
+            inner = ", ".join(dict.fromkeys(keys + [p.split()[0] for p in post]))
+            at = list(range(len(keys)))
+        nested = bool(post) and not self.sqlite
+        edges: dict[int, list[Any]] = {}
+        if post and not nested:
+            every = list(range(len(ranges)))
+            edges = self._edges(tx, table, ranges, order_by, keys, window, every)
+        arms: list[str] = []
+        values: list[Any] = []
+        op = ">=" if descending else "<="
+        for n, (where, params) in enumerate(ranges):
+            if nested:
+                # The inner LIMIT bounds the rows read; the outer one stops
+                # at the page. Both read in index order, so neither sorts.
+                source = (
+                    f"FROM (SELECT {inner} {_from(table, where)} "
+                    f"ORDER BY {order_by} LIMIT ?) AS w{n} WHERE {' AND '.join(post)}"
+                )
+                values += [*params, window, *post_params, limit + 1]
+            else:
+                bounded, bound_params = list(where), list(params)
+                if n in edges:
+                    marks = ", ".join("?" * len(keys))
+                    bounded.append(f"({', '.join(keys)}) {op} ({marks})")
+                    bound_params += edges[n]
+                source = _from(table, bounded + post)
+                values += [*bound_params, *post_params, limit + 1]
+            arms.append(
+                f"SELECT {n}, p{n}.* FROM (SELECT {select} {source} "
+                f"ORDER BY {order_by} LIMIT ?) AS p{n}"
             )
-            edge = list(found[0]) if found else None
-        bounded = list(where)
-        bound_params = list(params)
-        if edge is not None:
-            op = ">=" if sort[0].endswith(" DESC") else "<="
-            marks = ", ".join("?" * len(keys))
-            bounded.append(f"({', '.join(keys)}) {op} ({marks})")
-            bound_params += edge
-        rows = tx.rows(
-            f"SELECT {self.columns} {_from(table, bounded + post)} "
-            f"ORDER BY {order_by} LIMIT ?",
-            (*bound_params, *post_params, limit + 1),
-        )
-        jobs = [summary(row) for row in rows[:limit]]
-        if len(rows) > limit:
-            return jobs, _key_of(jobs[-1], keys)
-        # Fewer matches than asked for: the window's end is where the next
-        # page starts, if the range went on past it.
-        return jobs, edge
+        found: dict[int, list[Sequence[Any]]] = {n: [] for n in range(len(ranges))}
+        for row in tx.rows(" UNION ALL ".join(arms), values):
+            found[int(row[0])].append(row[1:])
+        if nested:
+            short = [n for n in range(len(ranges)) if len(found[n]) <= limit]
+            edges = self._edges(tx, table, ranges, order_by, keys, window, short)
+        pages: list[tuple[list[Sequence[Any]], list[Any] | None]] = []
+        for n in range(len(ranges)):
+            # UNION ALL promises no order across or within its arms: restore it.
+            rows = sorted(
+                found[n], key=lambda r: tuple(r[i] for i in at), reverse=descending
+            )
+            if len(rows) > limit:
+                pages.append((rows[:limit], [rows[limit - 1][i] for i in at]))
+            else:
+                # Fewer matches than asked for: the window's end is where the
+                # next page starts, if the range went on past it.
+                pages.append((rows, edges.get(n)))
+        return pages
 
-    def groups(self, tx: Tx, queue: str | None) -> list[tuple[str, int]]:
-        """The (queue, priority) groups of waiting jobs, in index order, by
-        skipping from one group to the next (each probe one index seek)."""
+    def _edges(
+        self,
+        tx: Tx,
+        table: str,
+        ranges: list[tuple[list[str], list[Any]]],
+        order_by: str,
+        keys: list[str],
+        window: int,
+        short: list[int],
+    ) -> dict[int, list[Any]]:
+        """The sort key of the last row of each *short* range's window, for
+        the ranges that go on past it (a range read to its end has none)."""
+        if not short:
+            return {}
+        arms: list[str] = []
+        values: list[Any] = []
+        for n in short:
+            where, params = ranges[n]
+            arms.append(
+                f"SELECT {n}, {', '.join(keys)} FROM (SELECT {', '.join(keys)} "
+                f"{_from(table, where)} ORDER BY {order_by} LIMIT 1 OFFSET ?) "
+                f"AS e{n}"
+            )
+            values += [*params, window - 1]
+        return {
+            int(r[0]): list(r[1:]) for r in tx.rows(" UNION ALL ".join(arms), values)
+        }
+
+    def groups(self, tx: Tx, queue: str | None) -> list[tuple[str, int, float]]:
+        """The (queue, priority) groups of waiting jobs in index order, each
+        with its earliest not-before: one statement that skips from one
+        group to the next (a loose index scan, a few index seeks a group)."""
         ready = f"plait_jobs {self.hint('plait_jobs_ready')}"
         waiting = "state IN ('queued', 'retrying')"
-        found: list[tuple[str, int]] = []
+        lower = (
+            f"(SELECT max(priority) FROM {ready} WHERE queue = g.queue AND "
+            f"{waiting} AND priority < g.priority)"
+        )
         if queue is None:
-            rows = tx.rows(
-                f"SELECT queue, priority FROM {ready} WHERE {waiting} "
-                "ORDER BY queue, priority DESC LIMIT 1"
+            first = f"{waiting} ORDER BY queue, priority DESC LIMIT 1"
+            params: tuple[Any, ...] = ()
+            later = (
+                f"(SELECT min(queue) FROM {ready} WHERE queue > g.queue AND {waiting})"
             )
         else:
-            rows = tx.rows(
-                f"SELECT queue, priority FROM {ready} WHERE queue = ? AND {waiting} "
-                "ORDER BY priority DESC LIMIT 1",
-                (queue,),
-            )
-        while rows:
-            name, priority = rows[0]
-            found.append((name, int(priority)))
-            rows = tx.rows(
-                f"SELECT queue, priority FROM {ready} WHERE queue = ? AND "
-                f"{waiting} AND priority < ? ORDER BY priority DESC LIMIT 1",
-                (name, priority),
-            )
-            if not rows and queue is None:
-                rows = tx.rows(
-                    f"SELECT queue, priority FROM {ready} WHERE queue > ? AND "
-                    f"{waiting} ORDER BY queue, priority DESC LIMIT 1",
-                    (name,),
-                )
-        return found
+            first = f"queue = ? AND {waiting} ORDER BY priority DESC LIMIT 1"
+            params = (queue,)
+            later = "NULL"
+        rows = tx.rows(
+            "WITH RECURSIVE g(queue, priority) AS ("
+            f"SELECT queue, priority FROM (SELECT queue, priority FROM {ready} "
+            f"WHERE {first}) AS first "
+            "UNION ALL "
+            f"SELECT CASE WHEN {lower} IS NOT NULL THEN g.queue ELSE {later} END, "
+            f"coalesce({lower}, (SELECT max(priority) FROM {ready} WHERE "
+            f"queue = {later} AND {waiting})) "
+            "FROM g WHERE g.queue IS NOT NULL) "
+            f"SELECT queue, priority, (SELECT min(not_before) FROM {ready} WHERE "
+            f"queue = g.queue AND priority = g.priority AND {waiting}) "
+            "FROM g WHERE queue IS NOT NULL",
+            params,
+        )
+        return [(q, int(p), float(nb)) for q, p, nb in rows]
 
     def _due(self, tx: Tx, f: Filters, limit: int, key: list[Any] | None) -> Page:
         """Waiting jobs due first: each (queue, priority) group is one index
@@ -402,44 +498,63 @@ class Lister:
         if f.type is not None:
             post.append("type = ?")
             post_params.append(f.type)
-        merged: list[JobSummary] = []
-        next_keys: list[list[Any]] = []
         # The window is shared out, so a page reads at most WINDOW rows.
         window = max(limit + 1, WINDOW // max(1, len(groups)))
-        for queue, priority in groups:
+        ranges: list[tuple[list[str], list[Any]]] = []
+        for queue, priority, _ in groups:
             where = ["queue = ? AND priority = ? AND state IN ('queued', 'retrying')"]
             params: list[Any] = [queue, priority]
             if key is not None:
                 where.append("(not_before, id) > (?, ?)")
                 params += key[:2]
-            jobs, nxt = self._window(
-                tx,
-                ready,
-                where,
-                params,
-                ["not_before", "id"],
-                post,
-                post_params,
-                limit,
-                window,
-            )
-            merged.extend(jobs)
+            ranges.append((where, params))
+        next_keys: list[list[Any]] = []
+        pages = self._window_rows(
+            tx,
+            ready,
+            ranges,
+            ["not_before", "id"],
+            post,
+            post_params,
+            limit,
+            window,
+            full=False,
+        )
+        merged: list[tuple[float, int]] = []
+        for rows, nxt in pages:
+            merged.extend((float(nb), int(id_)) for nb, id_ in rows)
             if nxt is not None:
                 next_keys.append(nxt)
-        merged = heapq.nsmallest(
-            limit + 1, merged, key=lambda j: (j.not_before, int(j.id))
-        )
+        merged = heapq.nsmallest(limit + 1, merged)
         # The page ends where the first group's own page ended, or at the
         # limit; nothing before that point was left unread in any group.
-        bound = min((tuple(k) for k in next_keys), default=None)
-        page = [
-            j for j in merged if bound is None or (j.not_before, int(j.id)) <= bound
-        ]
-        if len(page) > limit:
-            page = page[:limit]
-            last = page[-1]
-            return page, [last.not_before, int(last.id)]
-        return page, None if bound is None else list(bound)
+        bound = min(((float(nb), int(i)) for nb, i in next_keys), default=None)
+        chosen = [k for k in merged if bound is None or k <= bound]
+        nxt_key: list[Any] | None = None if bound is None else list(bound)
+        if len(chosen) > limit:
+            chosen = chosen[:limit]
+            nxt_key = list(chosen[-1])
+        return self._summaries(tx, chosen, post, post_params), nxt_key
+
+    def _summaries(
+        self,
+        tx: Tx,
+        chosen: list[tuple[float, int]],
+        post: list[str],
+        post_params: list[Any],
+    ) -> list[JobSummary]:
+        """The summaries of the jobs keyed in *chosen*, in that order; a job
+        that no longer matches *post* (claimed since, say) is left out."""
+        if not chosen:
+            return []
+        marks = ", ".join("?" * len(chosen))
+        rows = tx.rows(
+            f"SELECT {self.columns} FROM plait_jobs "
+            f"WHERE id IN ({marks}) AND {' AND '.join(post)}",
+            [i for _, i in chosen] + post_params,
+        )
+        by_id = {int(row[0]): summary(row) for row in rows}
+        return [by_id[i] for _, i in chosen if i in by_id]
 
 
 def _from(table: str, where: list[str]) -> str:
@@ -450,10 +565,6 @@ def _after_prefix(prefix: str) -> str:
     """The smallest string above every string starting with *prefix*, in
     code-point (SQLite BINARY, PostgreSQL "C") order."""
     return prefix + "\U0010ffff"
-
-
-def _key_of(job: JobSummary, columns: list[str]) -> list[Any]:
-    return [int(job.id) if c == "id" else getattr(job, c) for c in columns]
 
 
 def summary(row: Sequence[Any]) -> JobSummary:

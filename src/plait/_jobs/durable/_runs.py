@@ -26,7 +26,6 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Literal
 
 import anyio
-import anyio.lowlevel
 from anyio import CancelScope, WouldBlock, get_cancelled_exc_class
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -162,13 +161,17 @@ class Runs:
                     return
             except anyio.EndOfStream:
                 return
-            if not await self._run(claimed):
-                # A failure may be a cleanup error of a run cancelled from
-                # outside: start nothing more under that cancellation.
-                await anyio.lowlevel.checkpoint_if_cancelled()
+            if _worker_cancelled():
+                # Start nothing once the worker is cancelled (a checkpoint may
+                # not raise yet on asyncio): the worker releases the jobs it
+                # holds. A handler started now would only see the
+                # cancellation, or, raising its own first, be taken for
+                # cancelled and released as if it had never run.
+                return
+            await self._run(claimed)
 
-    async def _run(self, claimed: Claimed) -> bool:
-        """Run one job and report its outcome; True if it succeeded."""
+    async def _run(self, claimed: Claimed) -> None:
+        """Run one job and report its outcome."""
         started = time.time()
         handler = self.handlers.find(claimed.type)
         if handler is None:
@@ -210,7 +213,6 @@ class Runs:
             else:
                 outcome = timed_out(claimed, handler, started)
         self.on_outcome(claimed, outcome)
-        return isinstance(outcome, Ack) and outcome.kind == "done"
 
 
 def _cancelled_from_outside(exc: BaseException) -> bool:
@@ -220,7 +222,9 @@ def _cancelled_from_outside(exc: BaseException) -> bool:
     leaves it while an enclosing scope is cancelled is that scope's; one
     raised while nothing around is cancelled is the handler's own doing.
     """
-    return (
-        isinstance(exc, get_cancelled_exc_class())
-        and anyio.current_effective_deadline() == -math.inf
-    )
+    return isinstance(exc, get_cancelled_exc_class()) and _worker_cancelled()
+
+
+def _worker_cancelled() -> bool:
+    """Whether a scope around the runner (the worker's) is cancelled."""
+    return anyio.current_effective_deadline() == -math.inf

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import socket
@@ -18,6 +19,7 @@ from ._calls import (
     connect_retrying,
     describe,
     in_thread,
+    in_thread_then,
     listen_for_jobs,
     watch_for_commits,
 )
@@ -62,8 +64,11 @@ class JobWorker:
     ``worker.stop()`` (the CLI calls it on SIGTERM) stops claiming, lets
     running jobs finish for up to ``grace`` seconds, then cancels the rest
     and releases them so another worker takes them at once. Cancelling
-    ``run()`` from outside does the same without the grace period, and
-    ``run()`` then ends with that cancellation.
+    ``run()`` from outside (a cancel scope, or asyncio's ``Task.cancel()``)
+    does the same without the grace period: no job starts once it is
+    cancelled, outcomes already known are recorded, and every job it holds,
+    including any claimed by a round trip the cancellation interrupted, is
+    released; ``run()`` then ends with that cancellation.
 
     The worker registers itself (``plait_workers``) and refreshes the entry
     at each heartbeat, and keeps the schedules declared with its handlers.
@@ -244,8 +249,13 @@ class JobWorker:
                     self._runs.closed()
                 tg.cancel_scope.cancel()
         finally:
-            with CancelScope(shield=True), anyio.move_on_after(30):
-                await self._final_flush(engine)
+            # In a task of its own: asyncio's Task.cancel() gets through
+            # shields, and after one a further cancellation was seen to reach
+            # this task in its shielded flush, cutting it short with the jobs
+            # it held unreleased. The task group waits for the flush whatever
+            # this task is sent meanwhile.
+            async with create_task_group() as flush:
+                flush.start_soon(self._final_flush, engine)
 
     def _kick(self) -> None:
         self._wake.set()
@@ -287,29 +297,16 @@ class JobWorker:
             claims = wants if self._maybe_work else {}
             self._poked = False
             now = time.time()
-            # Shielded: outcomes taken from the lists and jobs claimed must be
-            # settled and handed to runners, or a cancellation arriving now
-            # would drop recorded outcomes and strand claimed jobs until
-            # their lease expired. It delays a cancellation by one round trip.
+            # Shielded: outcomes taken from the ledger and jobs claimed must be
+            # settled, or a cancellation arriving now would drop recorded
+            # outcomes and strand claimed jobs until their lease expired. It
+            # delays a cancellation by one round trip.
             result: Exchange | None = None
-            with CancelScope(shield=True):
-                try:
-                    result = await in_thread(
-                        engine.exchange,
-                        acks,
-                        [(c.id, c.token) for c in releases],
-                        claims,
-                        owner=self.name,
-                        lease=self.lease,
-                        now=now,
-                    )
-                except DatabaseUnavailableError as exc:
-                    ledger.put_back(acks, releases)
-                    logger.warning("worker %s: %s; retrying", self.name, exc)
-                else:
-                    self._settle(acks, releases, result, now)
-                    for claimed in result.claimed:
-                        ledger.hold(claimed)
+            try:
+                with CancelScope(shield=True):
+                    result = await self._exchange(engine, acks, releases, claims, now)
+            except DatabaseUnavailableError as exc:
+                logger.warning("worker %s: %s; retrying", self.name, exc)
             if result is None:
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, self.poll_interval)
@@ -334,6 +331,49 @@ class JobWorker:
             if retries:
                 # Nothing announces a retry falling due: wake for it here.
                 wait_for = max(0.001, min(wait_for, min(retries) - time.time()))
+
+    async def _exchange(
+        self,
+        engine: Engine,
+        acks: list[Ack],
+        releases: list[Claimed],
+        claims: dict[str, int],
+        now: float,
+    ) -> Exchange:
+        """Send *acks* and *releases*, claim *claims*; settle what was recorded.
+
+        The caller shields it; a native ``Task.cancel()`` gets through a
+        shield, so what the round trip recorded and claimed is settled (its
+        claimed jobs held, to be released) before that cancellation goes on.
+        Outcomes it did not record (it failed, or never began) are owed again.
+        """
+        ledger = self._ledger
+        settled = False
+
+        def settle(result: Exchange) -> None:
+            nonlocal settled
+            settled = True
+            self._settle(acks, releases, result, now)
+            for claimed in result.claimed:
+                ledger.hold(claimed)
+
+        try:
+            return await in_thread_then(
+                functools.partial(
+                    engine.exchange,
+                    acks,
+                    [(c.id, c.token) for c in releases],
+                    claims,
+                    owner=self.name,
+                    lease=self.lease,
+                    now=now,
+                ),
+                settle,
+            )
+        except BaseException:
+            if not settled:
+                ledger.put_back(acks, releases)
+            raise
 
     async def _until_due(self, engine: Engine) -> float:
         """The idle wait: the poll interval, or less if a job falls due sooner."""
@@ -388,22 +428,17 @@ class JobWorker:
             log_lease_lost(self.name, claimed)
 
     async def _final_flush(self, engine: Engine) -> None:
+        with CancelScope(shield=True), anyio.move_on_after(30):
+            await self._flush(engine)
+
+    async def _flush(self, engine: Engine) -> None:
         try:
             ledger = self._ledger
             ledger.release_unsettled()
             acks, releases = ledger.take()
             now = time.time()
             if acks or releases:
-                result = await in_thread(
-                    engine.exchange,
-                    acks,
-                    [(c.id, c.token) for c in releases],
-                    {},
-                    owner=self.name,
-                    lease=self.lease,
-                    now=now,
-                )
-                self._settle(acks, releases, result, now)
+                await self._exchange(engine, acks, releases, {}, now)
             await in_thread(
                 engine.heartbeat,
                 [],

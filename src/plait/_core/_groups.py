@@ -7,8 +7,8 @@ errors its children raised (anyio issue #1069; the fix, PR #1071, is not
 released). plait promises that no failure is lost, so the tasks of a
 pattern tell the group what they raise (``keep``), and an exit that gives
 back a bare cancellation after a failure raises the group anyio would have
-raised. Remove this module, and the ``keep`` calls, once plait requires an
-anyio with the fix.
+raised. Once plait requires an anyio with the fix, the repair in
+``__aexit__``, ``keep`` and its calls, and ``handles`` can go.
 """
 
 from __future__ import annotations
@@ -35,10 +35,10 @@ class KeepingTaskGroup(TaskGroup):
     instead. Only the exit reads them, and only when anyio's group raised a
     bare cancellation: then the failures leave in the group anyio raises
     for failed children (``ExceptionGroup`` or ``BaseExceptionGroup``),
-    the block's own error first. The cancellation stays requested as
-    anyio's group leaves it whenever it raises its children's errors
-    rather than the cancellation (asyncio counts it in
-    ``Task.cancelling()``); an enclosing cancel scope sees it as it would.
+    the block's own error first. The cancellation stays requested
+    (``Task.cancelling()`` counts it), as anyio leaves it when it raises
+    the children's errors instead of a ``Task.cancel()`` met while waiting
+    for them.
     """
 
     __slots__ = ("_group", "_kept", "cancel_scope", "handles")

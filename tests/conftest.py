@@ -13,11 +13,15 @@ under ``--plait-seeds N`` seeds.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+import anyio
+import anyio.lowlevel
 import pytest
 from hypothesis import HealthCheck, settings
 
+import plait
 from plait import testing
 
 # Hypothesis' per-example deadline measures wall time, which a 2-core machine
@@ -52,3 +56,70 @@ def backend(
     if options.get("use_uvloop"):
         return "uvloop"
     return "trio" if name == "trio" else "asyncio"
+
+
+class CancelLanding:
+    """Cancel the test's task a given number of checkpoints after an event.
+
+    On asyncio (and uvloop) with ``Task.cancel()``, which gets through
+    shields and is what anyio issue #1069 is about; on trio, which has no
+    such thing, by cancelling a scope around the call. Sweeping ``extra``
+    lands the cancellation at each step of a pattern's way out.
+    """
+
+    fired_during_call = False
+    """The cancellation was requested before the call ended."""
+    still_requested = False
+    """Just after the call, the cancellation was still requested: asyncio's
+    ``Task.cancelling()`` above 0, or trio's scope cancelled."""
+
+    async def outcome(
+        self, call: Callable[[], Awaitable[object]], after: anyio.Event, extra: int
+    ) -> BaseException | None:
+        """Await *call*; return its error, cancelled *extra* steps after *after*."""
+        fired = anyio.Event()
+        caught: BaseException | None = None
+        host: Any = None
+        if plait.current_backend() != "trio":
+            import asyncio
+
+            host = asyncio.current_task()
+        async with anyio.create_task_group() as tg:
+            with anyio.CancelScope() as scope:
+
+                async def canceller() -> None:
+                    await after.wait()
+                    for _ in range(extra):
+                        await anyio.lowlevel.checkpoint()
+                    if host is None:
+                        scope.cancel()
+                    else:
+                        host.cancel()
+                    fired.set()
+
+                tg.start_soon(canceller)
+                try:
+                    await call()
+                except BaseException as exc:
+                    caught = exc
+                self.fired_during_call = fired.is_set()
+                self.still_requested = (
+                    scope.cancel_called if host is None else host.cancelling() > 0
+                )
+                after.set()  # the call may have ended before it got there
+                try:
+                    # A cancellation that came after the call is met here.
+                    await fired.wait()
+                    await anyio.lowlevel.checkpoint()
+                except anyio.get_cancelled_exc_class():
+                    pass
+            if host is not None:
+                while host.uncancel():
+                    pass
+        return caught
+
+
+@pytest.fixture
+def cancel_landing() -> CancelLanding:
+    """Cancel the test's task at a chosen step (see ``CancelLanding``)."""
+    return CancelLanding()

@@ -11,6 +11,7 @@ import pytest
 
 import plait
 import plait.testing
+from conftest import CancelLanding
 
 
 async def square_after(x: int) -> int:
@@ -465,3 +466,85 @@ def test_a_failure_its_worker_and_a_reader_both_could_raise_is_raised_once(
             fuzz_seed=seed if explored else None,
             strategy=plait.testing.RandomDelay(1.0, 1) if explored else None,
         )
+
+
+class Interrupt(BaseException):
+    """A BaseException of the user's own, not a cancellation."""
+
+
+@pytest.mark.parametrize("extra", range(12))
+async def test_a_task_cancel_as_the_block_ends_does_not_lose_a_failure(
+    cancel_landing: CancelLanding, extra: int
+) -> None:
+    """anyio #1069: Task.cancel() at the group's exit no longer drops fn's failure."""
+    failing = anyio.Event()
+
+    async def fn(x: int) -> int:
+        await anyio.lowlevel.checkpoint()
+        failing.set()
+        raise Interrupt("fn")
+
+    async def read(results: AsyncIterator[int]) -> None:
+        async for _ in results:
+            pass
+
+    async def consume() -> None:
+        async with (
+            plait.imap(fn, [0], limit=1) as results,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(read, results)
+
+    outcome = await cancel_landing.outcome(consume, failing, extra)
+    assert isinstance(outcome, BaseExceptionGroup)
+    failures = plait.non_cancel_subgroup(outcome)  # trio adds its Cancelled
+    assert failures is not None
+    assert [type(e) for e in failures.exceptions] == [Interrupt]
+    assert cancel_landing.still_requested or not cancel_landing.fired_during_call
+
+
+def fails_to_close() -> AsyncIterator[int]:
+    async def items() -> AsyncIterator[int]:
+        try:
+            for x in range(10):
+                yield x
+        finally:
+            raise OSError("closing items")
+
+    return items()
+
+
+async def test_an_error_closing_items_alone_leaves_as_itself() -> None:
+    """After a clean break, as the lifecycle rule says: a lone error is itself."""
+    with pytest.raises(OSError, match="closing items"):
+        async with plait.imap(square_after, fails_to_close(), limit=2) as results:
+            async for _ in results:
+                break
+
+
+async def test_an_error_closing_items_leaves_last_with_the_blocks() -> None:
+    block = pytest.RaisesExc(KeyError, match="block")
+    closing = pytest.RaisesExc(OSError, match="closing items")
+    with pytest.RaisesGroup(block, closing):
+        async with plait.imap(square_after, fails_to_close(), limit=2) as results:
+            async for _ in results:
+                raise KeyError("block")
+
+
+async def test_an_error_closing_items_leaves_last_with_the_calls_failures() -> None:
+    failed = anyio.Event()
+
+    async def second_fails(x: int) -> int:
+        if x == 0:
+            await failed.wait()  # delivered first, item 1 failed already
+            return 0
+        failed.set()
+        raise LookupError(f"item {x}")
+
+    calls = pytest.RaisesGroup(LookupError)  # the calls' task group
+    closing = pytest.RaisesExc(OSError, match="closing items")
+    with pytest.RaisesGroup(calls, closing):
+        async with plait.imap(second_fails, fails_to_close(), limit=2) as results:
+            async for first in results:
+                assert first == 0
+                break  # item 1's failure is left unread

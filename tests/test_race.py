@@ -11,6 +11,7 @@ import pytest
 
 import plait
 import plait.testing
+from conftest import CancelLanding
 from plait.testing import Clock
 
 
@@ -264,6 +265,27 @@ async def test_a_callable_that_raises_when_called_is_a_failed_contestant(
         await plait.race(cannot_start, cannot_start, stagger=stagger)
 
 
+@pytest.mark.parametrize("stagger", [None, 0.0, 0.5])
+@pytest.mark.virtual_time
+async def test_a_callable_raising_a_base_exception_ends_the_race_in_a_group(
+    stagger: float | None,
+) -> None:
+    """Both modes agree with the docstring: a BaseExceptionGroup, noted."""
+    healthy = Contestant("healthy")
+
+    def stops() -> Any:
+        raise Fatal("when called")
+
+    named = pytest.RaisesExc(
+        Fatal, check=lambda e: "race() argument 1" in str(e.__notes__)
+    )
+    with pytest.RaisesGroup(named):
+        await plait.race(lambda: healthy.run(result="healthy"), stops, stagger=stagger)
+    # Without stagger the callables are called before anything starts.
+    assert healthy.started is (stagger is not None)
+    assert healthy.finished is (stagger is not None)
+
+
 @pytest.mark.parametrize("seed", [None, *range(8)])
 def test_a_loser_failing_in_the_winners_tick_does_not_hide_the_winner(
     backend: Any, seed: int | None
@@ -314,3 +336,25 @@ async def test_a_contestant_timing_out_on_its_own_is_a_failed_contestant() -> No
 
     assert await plait.race(times_out, healthy) == "healthy"
     assert await plait.race(times_out, healthy, stagger=0.5) == "healthy"
+
+
+@pytest.mark.parametrize("extra", range(12))
+async def test_a_task_cancel_as_the_race_ends_does_not_lose_a_failure(
+    cancel_landing: CancelLanding, extra: int
+) -> None:
+    """anyio #1069: Task.cancel() at the group's exit no longer drops the failure."""
+    failing = anyio.Event()
+
+    async def fails() -> None:
+        await anyio.lowlevel.checkpoint()
+        failing.set()
+        raise Fatal("contestant")
+
+    outcome = await cancel_landing.outcome(
+        lambda: plait.race(fails, anyio.sleep_forever, stagger=10), failing, extra
+    )
+    assert isinstance(outcome, BaseExceptionGroup)
+    failures = plait.non_cancel_subgroup(outcome)  # trio adds its Cancelled
+    assert failures is not None
+    assert [type(e) for e in failures.exceptions] == [Fatal]
+    assert cancel_landing.still_requested or not cancel_landing.fired_during_call

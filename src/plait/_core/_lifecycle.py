@@ -42,10 +42,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Self, final
 
-from anyio import AsyncContextManagerMixin, CancelScope, create_task_group
+from anyio import AsyncContextManagerMixin, CancelScope
 from anyio.abc import TaskGroup
 
 from ._cancellation import is_cancelled, is_exception_group, non_cancel_subgroup
+from ._groups import KeepingTaskGroup, create_task_group
 
 
 class TaskGroupOwner(AsyncContextManagerMixin):
@@ -76,8 +77,13 @@ class TaskGroupOwner(AsyncContextManagerMixin):
 
     __entered = False
 
-    async def _open(self, tg: TaskGroup) -> None:
-        """Start the owned work in *tg*; an error here leaves ``async with``."""
+    async def _open(self, tg: KeepingTaskGroup) -> None:
+        """Start the owned work in *tg*; an error here leaves ``async with``.
+
+        A task of the owned work that ends with an exception it raised
+        itself passes it to ``tg.keep`` first, so that it is not lost
+        to a ``Task.cancel()`` met as the group exits (see ``_groups``).
+        """
 
     async def _close(self) -> None:
         """Stop the owned work, within the owner's grace; runs shielded.

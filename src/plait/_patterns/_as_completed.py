@@ -12,7 +12,6 @@ from anyio import (
     ClosedResourceError,
     TaskHandle,
     create_memory_object_stream,
-    create_task_group,
 )
 from anyio.streams.memory import MemoryObjectReceiveStream
 
@@ -24,6 +23,7 @@ from .._core._awaitables import (
 )
 from .._core._checks import check_positive_int
 from .._core._fuzz import current_fuzz_hook
+from .._core._groups import create_task_group
 from .._core._observers import (
     ItemHooks,
     Observer,
@@ -91,6 +91,7 @@ async def as_completed(
         hooks.opened()
     try:
         async with run.receive, create_task_group() as tg:
+            tg.handles = run.handles
             run.start(tg)
             try:
                 yield run.receive

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any, Literal, TypeVar, overload
 
-from anyio import TaskHandle, create_task_group
+from anyio import TaskHandle
 
 from .._core._awaitables import (
     AwaitableOrFn,
@@ -17,6 +17,7 @@ from .._core._awaitables import (
 from .._core._cancellation import cancellation_pending
 from .._core._checks import check_bool
 from .._core._fuzz import current_fuzz_hook
+from .._core._groups import create_task_group
 
 T = TypeVar("T")
 T1 = TypeVar("T1")
@@ -255,6 +256,7 @@ async def _gather_fail_fast(awaitables: list[Awaitable[Any]]) -> tuple[Any, ...]
     fuzz = current_fuzz_hook()
     try:
         async with create_task_group() as tg:
+            tg.handles = handles
             for aw in awaitables:
                 if fuzz is not None:
                     await fuzz("task_start")
@@ -287,8 +289,12 @@ async def _gather_settled(awaitables: list[Awaitable[Any]]) -> tuple[Any, ...]:
         except Exception as exc:
             add_origin_note(exc, "gather", f"argument {index}", aw)
             if cancellation_pending():
+                tg.keep(exc)
                 raise  # raised while gather is cancelled: a failure, not a result
             results[index] = exc
+        except BaseException as exc:
+            tg.keep(exc)
+            raise
 
     started = 0
     try:

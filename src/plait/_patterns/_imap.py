@@ -151,12 +151,17 @@ def imap(
 
     Leaving the block, early or not, stops the pulling, cancels what is still
     in flight and waits for it; an async generator given as ``items`` is then
-    closed. No failure is lost on the way out: a failure the iterator had not
-    raised yet (the block left before reaching it, or a second failure after
-    the first), an ``Exception`` fn raises while the block closes (a call's
-    cleanup failing as it is cancelled) and an error closing ``items`` leave
-    the ``async with`` in an ``ExceptionGroup``, after the block's own
-    exception if it raised one; unread results are dropped. The block can be
+    closed. No failure is lost on the way out, and unread results are
+    dropped. A failure the iterator had not raised yet (the block left
+    before reaching it, or a second failure after the first) and an
+    ``Exception`` fn raises while the block closes (a call's cleanup failing
+    as it is cancelled) leave the ``async with`` in the ``ExceptionGroup``
+    of the calls' task group, or with the block's own exception in one
+    ``ExceptionGroup``, the block's first. An error closing ``items`` alone
+    (the block ended cleanly and nothing else failed) leaves as itself, as
+    an error in the block does; beside other errors it leaves last in one
+    ``ExceptionGroup`` with them (the block's exception, or the group of
+    the failures). ``except*`` catches each in every case. The block can be
     entered once (a second ``async with`` raises ``RuntimeError``).
 
     Cancelled from outside, the block propagates the cancellation, unless a

@@ -7,9 +7,6 @@ from contextvars import copy_context
 from itertools import repeat
 from typing import Any, Generic, Literal, TypeVar, overload
 
-from anyio import create_task_group
-from anyio.abc import TaskGroup
-
 from .._core._cancellation import (
     cancellation_pending,
     is_cancelled,
@@ -18,6 +15,7 @@ from .._core._cancellation import (
 )
 from .._core._checks import check_bool, check_positive_int
 from .._core._fuzz import current_fuzz_hook
+from .._core._groups import KeepingTaskGroup, create_task_group
 from .._core._observers import Observer, check_observers, item_hooks, observed_call
 from ._call import (
     NOT_CALLED,
@@ -203,7 +201,7 @@ class _BoundedMap(Generic[T, R]):
         self.results: list[R | Exception] = [_MISSING] * (source.length or 0)
         self.started_for = source.length or 0  # items the first workers cover
         self.first_workers = starting_workers(limit, source.length)
-        self.tg: TaskGroup
+        self.tg: KeepingTaskGroup
         self.spawner: WorkerSpawner
 
     async def run(self) -> list[R | Exception]:
@@ -300,11 +298,15 @@ class _BoundedMap(Generic[T, R]):
             if exc is not failure:  # else the items iterable raised it
                 note_items_error(exc, "bounded_map", self.source.iterator)
                 self.stopped = True
+            self.tg.keep(exc)
             raise
         except BaseException as exc:
             if is_cancelled(exc) and not cancellation_pending():
                 self.stopped = True
-                raise lost_call_error("bounded_map") from exc
+                lost = lost_call_error("bounded_map")
+                self.tg.keep(lost)
+                raise lost from exc
+            self.tg.keep(exc)
             raise
         finally:
             spawner.exited()

@@ -8,11 +8,11 @@ from contextvars import copy_context
 from typing import Any, Generic, TypeVar
 
 from anyio import Event
-from anyio.abc import TaskGroup
 from anyio.lowlevel import checkpoint_if_cancelled
 
 from .._core._cancellation import cancellation_pending, is_cancelled
 from .._core._fuzz import current_fuzz_hook
+from .._core._groups import KeepingTaskGroup
 from .._core._lifecycle import TaskGroupOwner
 from ._call import NOT_CALLED, Invoke, lost_call_error, misuse_error, note_item
 from ._items import ItemSource
@@ -84,7 +84,8 @@ class MappedStream(TaskGroupOwner, AsyncIterator[Any], Generic[T, R]):
         self.first_workers = starting_workers(limit, source.length)
         self.spawner: WorkerSpawner
 
-    async def _open(self, tg: TaskGroup) -> None:
+    async def _open(self, tg: KeepingTaskGroup) -> None:
+        self.tg = tg
         self.spawner = WorkerSpawner(tg, self._work, "plait.imap worker")
         for _ in range(self.first_workers):
             self.spawner.spawn()
@@ -201,6 +202,7 @@ class MappedStream(TaskGroupOwner, AsyncIterator[Any], Generic[T, R]):
         a scope (the block closing, or an outer cancellation) propagates.
         """
         if not is_cancelled(exc) or self.closing or cancellation_pending():
+            self.tg.keep(exc)
             raise exc
         error = lost_call_error("imap")
         error.__cause__ = exc
@@ -222,6 +224,7 @@ class MappedStream(TaskGroupOwner, AsyncIterator[Any], Generic[T, R]):
         elif held.delivered.is_set():
             return
         held.raised = True
+        self.tg.keep(held.error)
         raise held.error
 
     async def _wait_for_slot(self) -> bool:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from anyio import Event, create_task_group, move_on_after
-from anyio.abc import TaskGroup
+from anyio import Event, move_on_after
 
 from .._core._awaitables import (
     AwaitableOrFn,
@@ -20,6 +19,7 @@ from .._core._awaitables import (
 from .._core._cancellation import is_cancelled, raised_while_cancelled
 from .._core._checks import check_optional_seconds
 from .._core._fuzz import current_fuzz_hook
+from .._core._groups import KeepingTaskGroup, create_task_group
 
 T = TypeVar("T")
 
@@ -42,11 +42,12 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
     failing) is never swallowed: it propagates in an ``ExceptionGroup``,
     whether race or an outer scope cancelled it, even though the winner's
     result is then lost. A ``BaseException`` that is not a cancellation
-    (``SystemExit``, one of your own) ends the race at once and propagates
-    in a ``BaseExceptionGroup``. Cancelled from outside, race cancels every
-    contestant, waits for them and propagates the cancellation, unless every
-    contestant had failed by then (their group is raised) or a cleanup
-    failed (its group is raised).
+    (``SystemExit``, one of your own), raised by a contestant or by its
+    callable when called, ends the race at once and propagates in a
+    ``BaseExceptionGroup``, with or without ``stagger``. Cancelled from
+    outside, race cancels every contestant, waits for them and propagates
+    the cancellation, unless every contestant had failed by then (their
+    group is raised) or a cleanup failed (its group is raised).
 
     Args:
         *aws: coroutine objects, awaitables, or zero-argument callables that
@@ -67,6 +68,8 @@ async def race(*aws: AwaitableOrFn[T], stagger: float | None = None) -> T:
             callable returns something not awaitable.
         ExceptionGroup: every contestant failed, or a contestant's cleanup
             failed while it was cancelled.
+        BaseExceptionGroup: a contestant, or its callable, raised a
+            ``BaseException`` that is not a cancellation.
 
     Example:
         >>> import anyio, plait
@@ -107,10 +110,16 @@ class _Race:
         try:
             for index, contestant in enumerate(self.contestants):
                 self.made.append(self._make(index, contestant))
-        except BaseException:
+        except BaseException as exc:
             close_unstarted(self.made)
             close_unstarted(self.contestants)
-            raise
+            if isinstance(exc, Exception) or is_cancelled(exc):
+                raise  # misuse (a TypeError at the call), or a cancellation
+            # As with stagger, where the callable is called in the race's
+            # task group: a BaseException ends the race in a group.
+            raise BaseExceptionGroup(
+                "race(): a contestant's callable raised", [exc]
+            ) from None
 
     def _make(self, index: int, contestant: object) -> Awaitable[Any] | None:
         """Return *contestant* as an awaitable, or None if calling it failed.
@@ -128,6 +137,9 @@ class _Race:
             add_origin_note(exc, "race", f"argument {index}", contestant)
             self.failures[index] = exc
             return None
+        except BaseException as exc:
+            add_origin_note(exc, "race", f"argument {index}", contestant)
+            raise
         return call_for_awaitable("race", f"argument {index}", call, made)
 
     async def run(self) -> Any:
@@ -159,7 +171,7 @@ class _Race:
             f"race(): all {len(self.contestants)} contestants failed", failures
         )
 
-    def _start_all(self, tg: TaskGroup) -> None:
+    def _start_all(self, tg: KeepingTaskGroup) -> None:
         """Start every contestant (already made awaitable) at once."""
         contestant = self._contestant
         for index, aw in enumerate(self.made):
@@ -170,7 +182,7 @@ class _Race:
                 # Naming the task spares anyio from deriving a name per spawn.
                 tg.create_task(contestant(tg, index, aw, None), name=_TASK_NAME)
 
-    async def _start_staggered(self, tg: TaskGroup) -> None:
+    async def _start_staggered(self, tg: KeepingTaskGroup) -> None:
         """Start contestant i + 1 after ``stagger``, or at once when i fails."""
         last = len(self.contestants) - 1
         for index, contestant in enumerate(self.contestants):
@@ -193,25 +205,29 @@ class _Race:
                     await out.wait()
 
     async def _contestant(
-        self, tg: TaskGroup, index: int, aw: Awaitable[Any], out: Event | None
+        self, tg: KeepingTaskGroup, index: int, aw: Awaitable[Any], out: Event | None
     ) -> None:
-        fuzz = self.fuzz
-        if fuzz is not None:
-            try:
-                await fuzz("task_start")
-            except BaseException:
-                close_unstarted((aw,))
-                raise
         try:
-            value = await aw
-        except Exception as exc:
-            add_origin_note(exc, "race", f"argument {index}", aw)
-            if raised_while_cancelled(exc):
-                raise  # a cleanup failing: never swallowed
-            self.failures[index] = exc
-            if out is not None:
-                out.set()
-            return
+            fuzz = self.fuzz
+            if fuzz is not None:
+                try:
+                    await fuzz("task_start")
+                except BaseException:
+                    close_unstarted((aw,))
+                    raise
+            try:
+                value = await aw
+            except Exception as exc:
+                add_origin_note(exc, "race", f"argument {index}", aw)
+                if raised_while_cancelled(exc):
+                    raise  # a cleanup failing: never swallowed
+                self.failures[index] = exc
+                if out is not None:
+                    out.set()
+                return
+        except BaseException as exc:
+            tg.keep(exc)
+            raise
         if not self.winner:
             self.winner.append(value)
             tg.cancel_scope.cancel()

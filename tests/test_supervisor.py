@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -400,13 +401,15 @@ async def test_exceeding_intensity_raises_every_cause_and_stops_everything() -> 
 # -- ends at one instant: answered at once (review/repro_5.py) ---------------
 
 
-def fails_once(name: str, go: anyio.Event, runs: dict[str, int]) -> Callable[..., Any]:
-    """A service whose first run fails once *go* is set; later runs wait."""
+def fails_once(
+    name: str, until: Callable[[], Awaitable[object]], runs: dict[str, int]
+) -> Callable[..., Any]:
+    """A service whose first run fails once *until* returns; later runs wait."""
 
     async def service(stopping: anyio.Event) -> None:
         runs[name] = runs.get(name, 0) + 1
         if runs[name] == 1:
-            await go.wait()
+            await until()
             raise ValueError(f"{name} failed")
         await stopping.wait()
 
@@ -433,7 +436,7 @@ async def test_services_failing_together_each_wait_one_backoff(
         max_restarts=10,
     ) as sup:
         for name in ("a", "b", "c"):
-            await sup.start(fails_once(name, go, runs), name=name)
+            await sup.start(fails_once(name, go.wait, runs), name=name)
         failed_at = anyio.current_time()
         go.set()
         await recorder.wait_until(lambda: len(recorder.kinds("restart")) == 3)
@@ -483,7 +486,7 @@ async def test_failures_beyond_the_intensity_at_one_instant_give_up_at_once() ->
             max_restarts=1,
         ) as sup:
             for name in ("a", "b"):
-                await sup.start(fails_once(name, go, runs), name=name)
+                await sup.start(fails_once(name, go.wait, runs), name=name)
             go.set()
             await anyio.sleep_forever()
     assert not outer.cancelled_caught
@@ -497,21 +500,17 @@ async def test_a_give_up_at_one_instant_beats_a_later_deadline(clock: Clock) -> 
         pytest.skip("two instants half a second apart: virtual time only")
     go_at = 1.0
     runs: dict[str, int] = {}
-
-    async def fails_at_one(stopping: anyio.Event) -> None:
-        runs[str(len(runs))] = 1
-        await anyio.sleep(go_at)
-        raise ValueError("down")
-
     with pytest.raises(ExceptionGroup, match="gave up") as info:
         with anyio.move_on_after(1.5):
             async with plait.Supervisor(
                 observers=(), backoff=1, jitter=0, max_restarts=1
             ) as sup:
                 for name in ("a", "b"):
-                    await sup.start(fails_at_one, name=name)
+                    until = functools.partial(anyio.sleep, go_at)
+                    await sup.start(fails_once(name, until, runs), name=name)
                 await anyio.sleep(5)
-    assert [str(e) for e in info.value.exceptions] == ["down", "down"]
+    assert [str(e) for e in info.value.exceptions] == ["a failed", "b failed"]
+    assert runs == {"a": 1, "b": 1}
     assert anyio.current_time() == clock.approx(go_at)
 
 
@@ -522,17 +521,6 @@ async def test_group_restarts_run_one_at_a_time(clock: Clock) -> None:
         pytest.skip("instants of a schedule: virtual time only")
     recorder = Recorder()
     runs: dict[str, int] = {}
-
-    def service(name: str, fail_after: float) -> Callable[..., Any]:
-        async def run(stopping: anyio.Event) -> None:
-            runs[name] = runs.get(name, 0) + 1
-            if runs[name] == 1:
-                await anyio.sleep(fail_after)
-                raise ValueError(f"{name} failed")
-            await stopping.wait()
-
-        return run
-
     async with plait.Supervisor(
         observers=[recorder],
         strategy="rest_for_one",
@@ -541,8 +529,9 @@ async def test_group_restarts_run_one_at_a_time(clock: Clock) -> None:
         max_restarts=10,
     ) as sup:
         started = anyio.current_time()
-        await sup.start(service("a", 1.5), name="a")
-        await sup.start(service("b", 1.0), name="b")
+        for name, fail_after in (("a", 1.5), ("b", 1.0)):
+            until = functools.partial(anyio.sleep, fail_after)
+            await sup.start(fails_once(name, until, runs), name=name)
         await recorder.wait_until(lambda: ("a", 2) in recorder.kinds("ready"))
         await wait_all_tasks_blocked()
     starts = [

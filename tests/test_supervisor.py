@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -395,6 +396,158 @@ async def test_exceeding_intensity_raises_every_cause_and_stops_everything() -> 
     assert len(raised) == 3
     assert sibling_cleaned.is_set()
     assert all(s.state in ("stopped", "failed") for s in sup.stats().values())
+
+
+# -- ends at one instant: answered at once (review/repro_5.py) ---------------
+
+
+def fails_once(
+    name: str, until: Callable[[], Awaitable[object]], runs: dict[str, int]
+) -> Callable[..., Any]:
+    """A service whose first run fails once *until* returns; later runs wait."""
+
+    async def service(stopping: anyio.Event) -> None:
+        runs[name] = runs.get(name, 0) + 1
+        if runs[name] == 1:
+            await until()
+            raise ValueError(f"{name} failed")
+        await stopping.wait()
+
+    return service
+
+
+@pytest.mark.parametrize("strategy", ["one_for_one", "one_for_all", "rest_for_one"])
+async def test_services_failing_together_each_wait_one_backoff(
+    clock: Clock, strategy: str
+) -> None:
+    # Each end was handled after the previous one's backoff (and its restart's
+    # readiness): restarts came at 1, 2 and 3 backoffs, under one_for_all a
+    # service restarted twice. On real time the backoff is an hour: the three
+    # restarts are announced at once or the wait below times out.
+    recorder = Recorder()
+    go = anyio.Event()
+    runs: dict[str, int] = {}
+    backoff = 1.0 if clock.virtual else 3600.0
+    async with plait.Supervisor(
+        observers=[recorder],
+        strategy=strategy,
+        backoff=backoff,
+        jitter=0,
+        max_restarts=10,
+    ) as sup:
+        for name in ("a", "b", "c"):
+            await sup.start(fails_once(name, go.wait, runs), name=name)
+        failed_at = anyio.current_time()
+        go.set()
+        await recorder.wait_until(lambda: len(recorder.kinds("restart")) == 3)
+        restarts = [e for e in recorder.details if e.delay is not None]
+        assert all(e.time - failed_at == clock.approx(0) for e in restarts)
+        assert {e.delay for e in restarts} == {backoff}
+        if clock.virtual:
+            await recorder.wait_until(lambda: len(recorder.kinds("ready")) == 6)
+            await wait_all_tasks_blocked()
+            starts = {
+                e.service: e.time
+                for (kind, _, run), e in zip(
+                    recorder.events, recorder.details, strict=True
+                )
+                if kind == "start" and run == 2
+            }
+            assert starts == dict.fromkeys("abc", failed_at + backoff)
+            assert runs == dict.fromkeys("abc", 2)
+    for name in "abc":
+        kinds = [k for k, s, _ in recorder.events if s == name]
+        assert kinds[:5] == ["start", "ready", "failure", "exit:failed", "restart"]
+
+
+async def test_failures_beyond_the_intensity_at_one_instant_give_up_at_once() -> None:
+    # The second failure, over max_restarts=1, was examined only after the
+    # first one's backoff; an outer cancellation meanwhile ended the block as
+    # a plain cancellation, caught by its scope: no give-up, and the second
+    # failure reported nowhere. Here the outer scope is cancelled as the
+    # second failure is reported, before the supervisor has answered it.
+    outer = anyio.CancelScope()
+    go = anyio.Event()
+    runs: dict[str, int] = {}
+    failures: list[BaseException] = []
+
+    class CancelOuterAtSecondFailure(plait.SupervisorObserver):
+        def on_failure(self, event: plait.ServiceEvent) -> None:
+            assert event.error is not None
+            failures.append(event.error)
+            if len(failures) == 2:
+                outer.cancel()
+
+    with pytest.raises(ExceptionGroup, match="gave up") as info, outer:
+        async with plait.Supervisor(
+            observers=[CancelOuterAtSecondFailure()],
+            backoff=1,
+            jitter=0,
+            max_restarts=1,
+        ) as sup:
+            for name in ("a", "b"):
+                await sup.start(fails_once(name, go.wait, runs), name=name)
+            go.set()
+            await anyio.sleep_forever()
+    assert not outer.cancelled_caught
+    assert list(info.value.exceptions) == failures
+    assert runs == {"a": 1, "b": 1}  # nothing restarted
+
+
+async def test_a_give_up_at_one_instant_beats_a_later_deadline(clock: Clock) -> None:
+    # review/repro_5.py as it was found: failures at t=1, deadline at t=1.5.
+    if not clock.virtual:
+        pytest.skip("two instants half a second apart: virtual time only")
+    go_at = 1.0
+    runs: dict[str, int] = {}
+    with pytest.raises(ExceptionGroup, match="gave up") as info:
+        with anyio.move_on_after(1.5):
+            async with plait.Supervisor(
+                observers=(), backoff=1, jitter=0, max_restarts=1
+            ) as sup:
+                for name in ("a", "b"):
+                    until = functools.partial(anyio.sleep, go_at)
+                    await sup.start(fails_once(name, until, runs), name=name)
+                await anyio.sleep(5)
+    assert sorted(str(e) for e in info.value.exceptions) == ["a failed", "b failed"]
+    assert runs == {"a": 1, "b": 1}
+    assert anyio.current_time() == clock.approx(go_at)
+
+
+async def test_group_restarts_run_one_at_a_time(clock: Clock) -> None:
+    # rest_for_one, a before b: b fails, then a while b waits out its
+    # backoff. a's restart (which restarts b again) waits for b's to be over.
+    if not clock.virtual:
+        pytest.skip("instants of a schedule: virtual time only")
+    recorder = Recorder()
+    runs: dict[str, int] = {}
+    async with plait.Supervisor(
+        observers=[recorder],
+        strategy="rest_for_one",
+        backoff=1,
+        jitter=0,
+        max_restarts=10,
+    ) as sup:
+        started = anyio.current_time()
+        for name, fail_after in (("a", 1.5), ("b", 1.0)):
+            until = functools.partial(anyio.sleep, fail_after)
+            await sup.start(fails_once(name, until, runs), name=name)
+        await recorder.wait_until(lambda: ("a", 2) in recorder.kinds("ready"))
+        await wait_all_tasks_blocked()
+    starts = [
+        (s, r, e.time - started)
+        for (k, s, r), e in zip(recorder.events, recorder.details, strict=True)
+        if k == "start"
+    ]
+    # b restarts at 2 (b's backoff); a's group restart begins then: b stops,
+    # and a and b restart one backoff later, in start order.
+    assert starts == [
+        ("a", 1, 0.0),
+        ("b", 1, 0.0),
+        ("b", 2, 2.0),
+        ("a", 2, 3.0),
+        ("b", 3, 3.0),
+    ]
 
 
 async def test_restarts_spread_beyond_the_period_do_not_give_up(clock: Clock) -> None:

@@ -274,9 +274,9 @@ def _install_supervisor_control(module: ModuleType) -> None:
         return label
 
     _register(role("watching its services"), cls.run)
-    _register(role("restarting a service"), cls._handle_end)
+    _register(role("restarting a service"), cls._restart_group, cls._relaunch)
     _register(role("shutting down"), cls.shut_down)
-    _register(role("giving up"), cls._give_up)
+    _register(role("giving up"), cls._abandon)
 
 
 def _install_periodic(module: ModuleType) -> None:

@@ -1,9 +1,24 @@
 """A supervisor at work: its children, its restart decisions, its stop.
 
 ``Supervisor`` is the face users hold; from the time it is entered, a
-``SupervisorControl`` does the work: it keeps the children, decides on each
-ended run in one task (as an OTP supervisor's process does), gives up when
-the restarts exceed the intensity, and stops everything, once.
+``SupervisorControl`` does the work: it keeps the children, answers each
+ended run, gives up when the restarts exceed the intensity, and stops
+everything, once.
+
+An ended run is answered in the run-end transition itself, synchronously:
+the restart policy says whether it restarts, its restart is counted against
+the intensity at that instant, and a give-up is decided there and then (its
+stop runs in a task of its own). What takes time runs elsewhere, so one
+service's backoff never delays the answer to another's end:
+
+- ``one_for_one``: each restart waits out its backoff in a task of its own.
+- ``one_for_all``, ``rest_for_one``: a restart is of a group (siblings are
+  stopped, then everyone restarts in start order, each ready before the
+  next), and two restarts of a group must not interleave; so the control
+  task runs group restarts one at a time, in the order their ends came (as
+  an OTP supervisor's one process does). A group restart takes in every
+  service whose end awaits a restart when it begins: services that fail
+  together restart together, once, after the longest of their backoffs.
 """
 
 from __future__ import annotations
@@ -20,6 +35,7 @@ from anyio import (
     create_memory_object_stream,
     current_time,
     sleep,
+    sleep_until,
 )
 from anyio.abc import TaskGroup
 
@@ -63,10 +79,13 @@ class SupervisorControl:
         self.closed = Event()  # set once that is over: the report is final
         self.report = ShutdownReport()
         self.gave_up: ExceptionGroup[Exception] | None = None
-        # Ended runs, for the control task to decide on, one at a time.
-        self._ends_tx, self._ends_rx = create_memory_object_stream[tuple[Child, Run]](
-            math.inf
-        )
+        # Children whose ended run awaits a restart (insertion-ordered set).
+        self._due: dict[Child, None] = {}
+        # The backoff of each one_for_one restart under way, to cut short on
+        # a shutdown.
+        self._backoffs: dict[Child, CancelScope] = {}
+        # Group restarts due, for the control task to run one at a time.
+        self._groups_tx, self._groups_rx = create_memory_object_stream[Child](math.inf)
         self._scope = CancelScope()
         self._done = Event()
 
@@ -76,25 +95,19 @@ class SupervisorControl:
         self.children[child.name] = child
 
     async def run(self) -> None:
-        """Decide restarts, one ended run at a time, until the shutdown."""
+        """Run the group restarts, one at a time, until the shutdown."""
         try:
             with self._scope:
-                async for child, run in self._ends_rx:
-                    # An end that waited in the queue while a shutdown was
-                    # asked for is the shutdown's to handle, not a restart's.
-                    if (
-                        not self.closing
-                        and run is child.run
-                        and not run.stop_requested
-                        and not run.initial
-                    ):
-                        await self._handle_end(child, run)
+                async for child in self._groups_rx:
+                    # A group restart already under way may have taken it in.
+                    if not self.closing and child in self._due:
+                        await self._restart_group()
         finally:
-            self._ends_rx.close()
+            self._groups_rx.close()
             self._done.set()
 
     async def shut_down(self, grace: float) -> None:
-        """Stop the control task, then every service (the shutdown's task)."""
+        """Stop the restarts under way, then every service (the shutdown's task)."""
         # Shielded (the grace periods bound it), so a caller that is
         # cancelled, or is itself a service being stopped, does not cut the
         # shutdown short. The shield is entered before the first checkpoint,
@@ -102,61 +115,97 @@ class SupervisorControl:
         # task first.
         with CancelScope(shield=True):
             self._scope.cancel()
+            for backoff in self._backoffs.values():
+                backoff.cancel()
             await self._done.wait()
             await self._stop_everything(grace)
 
     def _on_run_end(self, child: Child, run: Run) -> None:
+        """Answer *run*'s end at once: restart it, or give up (run-end transition)."""
         if run.escaped:
             # Its error leaves the async with through the task group, or a
             # foreign cancellation ended it: either way, no restart.
             self.closing = self.closing or run.error is not None
             return
-        if not self.closing:
-            with contextlib.suppress(BrokenResourceError, ClosedResourceError):
-                self._ends_tx.send_nowait((child, run))
-
-    async def _handle_end(self, child: Child, run: Run) -> None:
-        restart_policy = child.spec.restart
-        if restart_policy is RestartPolicy.TEMPORARY or (
-            restart_policy is RestartPolicy.TRANSIENT
-            and run.outcome is not Outcome.FAILED
+        # Ends during a shutdown are the shutdown's; a run stopped by the
+        # supervisor (a sibling of a restart) restarts with its group; an
+        # early end of a first run is start()'s to raise.
+        if self.closing or run.stop_requested or run.initial:
+            return
+        policy = child.spec.restart
+        if policy is RestartPolicy.TEMPORARY or (
+            policy is RestartPolicy.TRANSIENT and run.outcome is not Outcome.FAILED
         ):
             return
         now = current_time()
         causes = self.budget.record(child.name, run.error, now)
         if causes is not None:
-            await self._give_up(child, run, causes)
+            self._give_up(child, run, causes)
+            return
+        self._due[child] = None
+        self.runner.back_off(child)  # its name stays taken meanwhile
+        if self.strategy is not RestartStrategy.ONE_FOR_ONE:
+            with contextlib.suppress(BrokenResourceError, ClosedResourceError):
+                self._groups_tx.send_nowait(child)
             return
         delay = self.budget.delay(child.name, now)
-        affected = self._affected(child)
-        siblings = [other for other in affected if other is not child and other.active]
-        await stop_in_tiers(self.runner, siblings, self.grace)
-        restart = [child] + [
-            other
-            for other in affected
-            if other is not child and other.spec.restart is not RestartPolicy.TEMPORARY
-        ]
-        for other in restart:
-            self.runner.back_off(other)
-            run_number = other.runs + 1
-            event = ServiceEvent(self.name, other.name, run_number, now, delay=delay)
+        self._announce([child], now, delay)
+        backoff = self._backoffs[child] = CancelScope()
+        self.tg.start_soon(
+            self._relaunch,
+            child,
+            backoff,
+            now + delay,
+            name=f"plait.restart.{child.name}",
+        )
+
+    def _announce(self, restart: list[Child], now: float, delay: float) -> None:
+        """Mark *restart* as backing off and tell the observers (on_restart)."""
+        for child in restart:
+            self._due.pop(child, None)
+            self.runner.back_off(child)
+            run = child.runs + 1
+            event = ServiceEvent(self.name, child.name, run, now, delay=delay)
             notify(self.observers, "on_restart", event)
+
+    async def _relaunch(self, child: Child, backoff: CancelScope, at: float) -> None:
+        """Restart *child* (one_for_one) once its backoff is over, at *at*."""
+        try:
+            with backoff:
+                # Every restart passes a checkpoint first: a restart due as
+                # the supervisor's group is cancelled from outside never runs.
+                await sleep_until(at)
+                await fuzz_point("restart")
+                if not self.closing and self.children.get(child.name) is child:
+                    self.runner.launch(child, initial=False)
+        finally:
+            if self._backoffs.get(child) is backoff:
+                del self._backoffs[child]
+
+    async def _restart_group(self) -> None:
+        """Restart the due services and their group (one_for_all, rest_for_one)."""
+        now = current_time()
+        due = [child for child in self.children.values() if child in self._due]
+        if not due:
+            return
+        live = [c for c in self.children.values() if c.active or c in self._due]
+        if self.strategy is RestartStrategy.REST_FOR_ONE:
+            live = live[live.index(due[0]) :]
+        delay = max(self.budget.delay(child.name, now) for child in due)
+        await stop_in_tiers(self.runner, [c for c in live if c.active], self.grace)
+        # A temporary sibling stopped for the restart is not restarted (as
+        # in OTP); a due service never is temporary.
+        restart = [c for c in live if c.spec.restart is not RestartPolicy.TEMPORARY]
+        self._announce(restart, now, delay)
         await sleep(delay)
         await fuzz_point("restart")
-        for other in [c for c in self.children.values() if c in restart]:
+        for child in [c for c in self.children.values() if c in restart]:
             if self.closing:  # asked while its shutdown task is yet to run
                 return
-            await self.runner.launch(other, initial=False).settled.wait()
+            await self.runner.launch(child, initial=False).settled.wait()
 
-    def _affected(self, child: Child) -> list[Child]:
-        if self.strategy is RestartStrategy.ONE_FOR_ONE:
-            return [child]
-        live = [c for c in self.children.values() if c is child or c.active]
-        if self.strategy is RestartStrategy.ONE_FOR_ALL:
-            return live
-        return live[live.index(child) :]
-
-    async def _give_up(self, child: Child, run: Run, causes: list[Exception]) -> None:
+    def _give_up(self, child: Child, run: Run, causes: list[Exception]) -> None:
+        """Give up now: stop everything in a task of its own, then end the block."""
         budget = self.budget
         group = ExceptionGroup(
             f"supervisor {self.name!r} gave up: more than {budget.max_restarts} "
@@ -167,8 +216,11 @@ class SupervisorControl:
         notify(self.observers, "on_give_up", self.runner.event(child, run, error=group))
         self.gave_up = group
         self.closing = self.stopping = True
-        with CancelScope(shield=True):
-            await self._stop_everything(self.grace)
+        self.tg.start_soon(self._abandon, name="plait.shutdown")
+
+    async def _abandon(self) -> None:
+        """Stop everything after a give-up, then cancel the block."""
+        await self.shut_down(self.grace)
         self.tg.cancel_scope.cancel()  # the block ends; the supervisor raises
 
     async def _stop_everything(self, grace: float) -> None:
@@ -178,5 +230,6 @@ class SupervisorControl:
             for child in children:
                 self.runner.settle(child)  # was waiting to restart
         finally:
-            self._ends_tx.close()
+            self._due.clear()
+            self._groups_tx.close()
             self.closed.set()

@@ -62,7 +62,8 @@ class ServiceState(enum.StrEnum):
     Attributes:
         STARTING: running, but has not reported ready yet.
         RUNNING: reported ready (or needs no report) and runs.
-        BACKING_OFF: ended and waits out its backoff before a restart.
+        BACKING_OFF: ended and waits to be restarted: out its backoff, or
+            for its group's restart under way.
         STOPPING: asked to stop; runs until it exits or its grace runs out.
         STOPPED: ended and will not be restarted.
         FAILED: raised and will not be restarted.

@@ -31,6 +31,17 @@ class Supervisor(TaskGroupOwner, ServiceStarter):
     ``ExceptionGroup`` of the failures that caused it (as itself, even if
     the block was being cancelled from outside).
 
+    Each end is answered when it happens: its restart counts against the
+    intensity at that instant, so the give-up comes with the failure that
+    exceeds it. Under ``one_for_one`` every service waits out its own
+    backoff, whatever the others do. Under ``one_for_all`` and
+    ``rest_for_one`` a restart is of a group (the others are stopped, then
+    all restart in start order, each ready before the next), and group
+    restarts run one at a time, in the order of the ends that caused them,
+    never interleaved (as in OTP); one takes in every service whose end
+    awaits a restart when it begins, so services that fail together restart
+    together, once, after the longest of their backoffs.
+
     Leaving the block (normally, by an exception or by cancellation) shuts
     the services down gracefully, tier by tier (see ``shutdown``); the
     shutdown is shielded and bounded by the grace periods. An error raised

@@ -14,11 +14,7 @@ from anyio.abc import TaskStatus
 
 from ..._core._checks import check_seconds
 from .._model import JobHandlers
-from ._calls import (
-    connect_retrying,
-    listen_for_jobs,
-    watch_for_commits,
-)
+from ._calls import connect_retrying, listen_for_jobs, watch_for_commits
 from ._engine import Claimed, DatabaseUnavailableError, Engine, Exchange
 from ._ledger import Ledger
 from ._logs import log_lease_lost, logger

@@ -21,7 +21,7 @@ import nox
 ROOT = Path(__file__).parent
 # The supported Pythons: the matrix, and what the classifiers must say.
 PYTHONS = ["3.11", "3.12", "3.13"]
-LOWEST_ANYIO = "anyio==4.15.0"
+LOWEST_ANYIO = "anyio==4.16.0"
 LINTED = [
     "src",
     "tests",

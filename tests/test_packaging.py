@@ -105,7 +105,7 @@ def test_wheel_metadata_is_what_pyproject_says(wheel: zipfile.ZipFile) -> None:
     assert meta.get_all("License-File") == ["LICENSE"]
     assert meta["Requires-Python"] == ">=3.11"
     runtime = [r for r in meta.get_all("Requires-Dist") or [] if "extra ==" not in r]
-    assert sorted(runtime) == ["anyio>=4.15", "sniffio>=1.3"]
+    assert sorted(runtime) == ["anyio>=4.16", "sniffio>=1.3"]
     assert meta.get_all("Classifier") == project["classifiers"]
     urls = dict(url.split(", ", 1) for url in meta.get_all("Project-URL") or [])
     assert set(urls) == URL_LABELS

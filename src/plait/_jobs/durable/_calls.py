@@ -129,8 +129,20 @@ def open_engine(dsn: str, *, create: bool = True) -> Engine:
 
 
 async def connect(dsn: str, *, create: bool = True) -> Engine:
-    """Open *dsn* once; DatabaseUnavailableError (naming it, redacted) if down."""
-    return await in_thread(functools.partial(open_engine, dsn, create=create))
+    """Open *dsn* once; DatabaseUnavailableError (naming it, redacted) if down.
+
+    A native ``Task.cancel()`` that waited for the open to finish closes the
+    engine it opened before the cancellation goes on: nothing else holds it.
+    """
+    opened: list[Engine] = []
+    try:
+        return await in_thread_then(
+            functools.partial(open_engine, dsn, create=create), opened.append
+        )
+    except BaseException:
+        for engine in opened:
+            engine.close()
+        raise
 
 
 async def connect_retrying(dsn: str, *, what: str) -> Engine:
@@ -177,10 +189,11 @@ async def watch_for_commits(
     commit by another connection and costs microseconds to read, so this
     polls it (every 5 ms, backing off to 25 ms while nothing changes).
     """
+    opened: list[Any] = []  # filled even when a cancellation waited for it
     watch: Any = None
     try:
         try:
-            watch = await in_thread(engine.open_watch)
+            watch = await in_thread_then(engine.open_watch, opened.append)
         finally:
             task_status.started()
         delay = WATCH_FASTEST
@@ -201,7 +214,7 @@ async def watch_for_commits(
     except DatabaseUnavailableError as exc:
         logger.warning("worker %s: no commit watch (%s); polling only", name, exc)
     finally:
-        if watch is not None:
+        for watch in opened:
             watch.close()
 
 

@@ -30,10 +30,16 @@ async def flaky(job: plait.Job) -> int:
 
 @handlers.register("once-blocks", retry=plait.RetryPolicy(attempts=1))
 async def once_blocks(job: plait.Job) -> int:
-    """The first run marks a file and blocks for ever; later runs finish."""
+    """The first run marks a file and blocks for ever; later runs finish.
+
+    The mark is written beside and renamed into place, so a watcher that
+    sees the file also sees the pid in it.
+    """
     marker = anyio.Path(job.payload["marker"])
     if not await marker.exists():
-        await marker.write_text(str(os.getpid()))
+        draft = marker.with_name(marker.name + ".draft")
+        await draft.write_text(str(os.getpid()))
+        await draft.rename(marker)
         await anyio.sleep_forever()
     return os.getpid()
 

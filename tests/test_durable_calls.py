@@ -9,7 +9,12 @@ import time
 import anyio
 import pytest
 
-from plait._jobs.durable._calls import in_thread, in_thread_then
+from plait._jobs.durable._calls import (
+    close_in_thread,
+    in_thread,
+    in_thread_then,
+    open_in_thread,
+)
 
 pytestmark = pytest.mark.parametrize(
     "anyio_backend",
@@ -94,3 +99,55 @@ async def test_then_is_not_called_for_a_call_that_never_began_or_raised() -> Non
     assert await in_thread_then(lambda: 7, kept.append) == 7
     assert not ran.is_set()
     assert kept == [7]
+
+
+class Connection:
+    """Counts its closes, as a leak check would."""
+
+    def __init__(self) -> None:
+        self.closes = 0
+
+    def close(self) -> None:
+        self.closes += 1
+
+
+async def test_a_native_cancel_during_an_open_closes_what_it_opened() -> None:
+    begun, proceed = threading.Event(), threading.Event()
+    conn = Connection()
+
+    def open_slowly() -> Connection:
+        begun.set()
+        proceed.wait(10)
+        return conn
+
+    task = asyncio.ensure_future(open_in_thread(open_slowly))
+    await anyio.to_thread.run_sync(begun.wait)
+    task.cancel()
+    proceed.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert conn.closes == 1
+
+
+async def test_a_native_cancel_before_a_close_begins_still_closes() -> None:
+    # Every worker thread busy: the close waits for one, and Task.cancel()
+    # lands there, before the call begins. The resource is closed anyway.
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    saved = limiter.total_tokens
+    limiter.total_tokens = limiter.borrowed_tokens + 1
+    holder = object()
+    await limiter.acquire_on_behalf_of(holder)
+    conn = Connection()
+    try:
+        task = asyncio.ensure_future(close_in_thread(conn))
+        await anyio.wait_all_tasks_blocked()
+        assert conn.closes == 0
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        limiter.release_on_behalf_of(holder)
+        limiter.total_tokens = saved
+    assert conn.closes == 1
+    await close_in_thread(conn)
+    assert conn.closes == 2

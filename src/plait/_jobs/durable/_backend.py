@@ -15,7 +15,7 @@ from ..._core._checks import check_bool, check_optional_seconds, check_seconds, 
 from ..._core._lifecycle import TaskGroupOwner
 from .._model import DrainReport, Job, JobHandlers, payload_json
 from ._admin import JobAdmin
-from ._calls import connect, in_thread
+from ._calls import close_in_thread, connect, in_thread, open_in_thread
 from ._engine import CommitWatch, Engine, NewJob
 from ._options import DEFAULT_RETENTION, Queues, check_dsn, check_options
 from ._rows import FINISHED, JobRecord, QueueStats
@@ -165,7 +165,7 @@ class DurableBackend(JobAdmin, TaskGroupOwner):
         engine, self._engine = self._engine, None
         if engine is not None:
             with anyio.CancelScope(shield=True):
-                await in_thread(engine.close)
+                await close_in_thread(engine)
 
     async def shutdown(self, *, drain_timeout: float | None = None) -> DrainReport:
         """Stop the in-process worker: finish running jobs or release them.
@@ -231,7 +231,7 @@ class DurableBackend(JobAdmin, TaskGroupOwner):
         )
         watch: CommitWatch | None = None
         if open_watch is not None:
-            watch = await in_thread(open_watch)
+            watch = await open_in_thread(open_watch)
         waiter = self._waiters.setdefault(key, anyio.Event())
         try:
             with anyio.fail_after(timeout):

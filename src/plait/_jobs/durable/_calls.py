@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -18,6 +18,13 @@ from ._logs import logger
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closeable)
 
 
 # Reconnection backoff: 0.1 s doubling to 10 s, full jitter so a fleet of
@@ -50,6 +57,41 @@ async def in_thread_then(fn: Callable[[], T], then: Callable[[T], object]) -> T:
     never when the call raised or never began (it then never will).
     """
     return await _ThreadCall(fn).call(then)
+
+
+async def open_in_thread(open_: Callable[[], C]) -> C:
+    """Run *open_* (a connection's opener) in a worker thread; return what it opened.
+
+    A native ``Task.cancel()`` that waited for the open to finish closes what
+    it opened before the cancellation goes on: nothing else holds it.
+    """
+    opened: list[C] = []
+    try:
+        return await in_thread_then(open_, opened.append)
+    except BaseException:
+        for resource in opened:
+            resource.close()
+        raise
+
+
+async def close_in_thread(resource: Closeable) -> None:
+    """Close *resource* in a worker thread; a cancellation never leaves it open.
+
+    Where ``in_thread`` drops a call a native ``Task.cancel()`` stopped before
+    it began, this closes *resource* in the event loop instead, before the
+    cancellation goes on (closing is quick; an error doing so is logged, so
+    the cancellation is what leaves).
+    """
+    call = _ThreadCall(resource.close)
+    try:
+        await call.call(None)
+    except BaseException:
+        if not call.begun:
+            try:
+                resource.close()
+            except Exception:
+                logger.exception("closing %r after a cancellation failed", resource)
+        raise
 
 
 class _ThreadCall(Generic[T]):
@@ -95,6 +137,11 @@ class _ThreadCall(Generic[T]):
         finally:
             self._finished.set()
 
+    @property
+    def begun(self) -> bool:
+        """Whether the call began (once abandoned, it never will)."""
+        return self._begun
+
     def abandon(self) -> bool:
         """Stop the call if it has not begun; return whether it had."""
         with self._lock:
@@ -134,15 +181,7 @@ async def connect(dsn: str, *, create: bool = True) -> Engine:
     A native ``Task.cancel()`` that waited for the open to finish closes the
     engine it opened before the cancellation goes on: nothing else holds it.
     """
-    opened: list[Engine] = []
-    try:
-        return await in_thread_then(
-            functools.partial(open_engine, dsn, create=create), opened.append
-        )
-    except BaseException:
-        for engine in opened:
-            engine.close()
-        raise
+    return await open_in_thread(functools.partial(open_engine, dsn, create=create))
 
 
 async def connect_retrying(dsn: str, *, what: str) -> Engine:
@@ -189,11 +228,10 @@ async def watch_for_commits(
     commit by another connection and costs microseconds to read, so this
     polls it (every 5 ms, backing off to 25 ms while nothing changes).
     """
-    opened: list[Any] = []  # filled even when a cancellation waited for it
     watch: Any = None
     try:
         try:
-            watch = await in_thread_then(engine.open_watch, opened.append)
+            watch = await open_in_thread(engine.open_watch)
         finally:
             task_status.started()
         delay = WATCH_FASTEST
@@ -214,7 +252,7 @@ async def watch_for_commits(
     except DatabaseUnavailableError as exc:
         logger.warning("worker %s: no commit watch (%s); polling only", name, exc)
     finally:
-        for watch in opened:
+        if watch is not None:
             watch.close()
 
 
@@ -236,7 +274,7 @@ async def listen_for_jobs(
         listener: Any = None
         try:
             try:
-                listener = await in_thread(open_listener)
+                listener = await open_in_thread(open_listener)
             finally:
                 task_status.started()
                 task_status = TASK_STATUS_IGNORED

@@ -11,7 +11,7 @@ import anyio
 from anyio import TASK_STATUS_IGNORED
 from anyio.abc import TaskStatus
 
-from ._calls import connect, in_thread
+from ._calls import close_in_thread, connect, in_thread
 from ._engine import DatabaseUnavailableError
 from ._rows import FINISHED, QueueStats
 
@@ -46,7 +46,7 @@ async def show_progress(
                 bar.close()
                 print(f"drain: final counts unavailable: {exc}", file=sys.stderr)
             finally:
-                await in_thread(engine.close)
+                await close_in_thread(engine)
 
 
 def _since(first: QueueStats, now: QueueStats) -> dict[str, int]:

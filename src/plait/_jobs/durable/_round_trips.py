@@ -14,7 +14,7 @@ from typing import Protocol
 import anyio
 from anyio import CancelScope
 
-from ._calls import describe, in_thread, in_thread_then
+from ._calls import close_in_thread, describe, in_thread, in_thread_then
 from ._engine import Ack, Claimed, DatabaseUnavailableError, Engine, Exchange
 from ._ledger import Ledger
 from ._logs import logger
@@ -138,4 +138,4 @@ class RoundTrips:
                 exc,
             )
         finally:
-            await in_thread(engine.close)
+            await close_in_thread(engine)

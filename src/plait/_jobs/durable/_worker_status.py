@@ -8,7 +8,7 @@ import json
 import time
 from typing import TextIO
 
-from ._calls import connect, in_thread
+from ._calls import close_in_thread, connect, in_thread
 from ._rows import QueueStats, WorkerRecord
 
 
@@ -18,7 +18,7 @@ async def read_status(dsn: str) -> tuple[QueueStats, list[WorkerRecord]]:
         stats = await in_thread(engine.stats, now=time.time())
         workers = await in_thread(engine.workers)
     finally:
-        await in_thread(engine.close)
+        await close_in_thread(engine)
     now = time.time()
     return stats, [w for w in workers if w.alive(now)]
 

@@ -93,16 +93,17 @@ async def _wake_together_past_a_cancelled_waiter(clock: Clock) -> list[str]:
 
 
 async def test_cancelled_last_waiter_gives_its_slot_back(clock: Clock) -> None:
-    limiter = plait.RateLimiter(1)  # one a second
-    start = clock.now()
+    limiter = plait.RateLimiter(1, per=2)  # one every 2 s
     await limiter.acquire()
     # Measured from the first slot, not from the timeout: on real time the
-    # timeout fires late by however loaded the machine is.
+    # timeout fires late by however loaded the machine is. It gives up 1.5 s
+    # before its slot, so only a timeout that late would find the slot gone.
     start = clock.now()
     with anyio.move_on_after(0.5):
-        await limiter.acquire()  # would wait until t=1
+        await limiter.acquire()  # would wait until t=2
+    assert clock.now() - start < 2.0
     await limiter.acquire()
-    assert clock.now() - start == clock.approx(1.0)  # slot at t=1, not t=2
+    assert clock.now() - start == clock.approx(2.0)  # slot at t=2, not t=4
 
 
 def test_bad_arguments_are_named() -> None:

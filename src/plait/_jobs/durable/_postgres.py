@@ -264,7 +264,7 @@ class PostgresEngine(ManagedQueries):
                         },
                         prepare=False,
                     )
-                    claimed += [Claimed(*row) for row in cur.fetchall()]
+                    claimed += list(map(Claimed._make, cur.fetchall()))
             claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
             return Exchange(
                 tuple(a.id for a in acks if a.id in accepted),

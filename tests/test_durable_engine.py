@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,46 @@ def test_retry_stores_backoff_as_not_before(engine: Any) -> None:
     assert record.max_attempts == 3
     assert claim(engine, 1, "a").claimed == ()
     assert engine.next_due(["default"]) == pytest.approx(due)
+
+
+# What an array in text would have to quote or could misread (results are
+# stored as JSON, errors as they are).
+AWKWARD = ['"quoted"', "back\\slash", "{braces}", "a,b", "NULL", "", "é ✓", " pad "]
+
+
+def test_results_and_errors_of_a_batch_are_stored_as_given(engine: Any) -> None:
+    ids = engine.insert([job() for _ in range(2 * len(AWKWARD) + 1)])
+    claimed = claim(engine, len(ids), "a").claimed
+    done, failed, plain = (
+        claimed[: len(AWKWARD)],
+        claimed[len(AWKWARD) : -1],
+        claimed[-1],
+    )
+    due = time.time() + 3600
+    acks = [
+        Ack(c.id, c.token, "done", result=json.dumps(text), max_attempts=None)
+        for c, text in zip(done, AWKWARD, strict=True)
+    ]
+    acks += [
+        Ack(c.id, c.token, "retry", error=text, not_before=due, max_attempts=2 + i)
+        for i, (c, text) in enumerate(zip(failed, AWKWARD, strict=True))
+    ]
+    acks.append(Ack(plain.id, plain.token, "done"))
+    result = engine.exchange(acks, [], {}, owner="a", lease=30, now=time.time())
+    assert sorted(result.accepted) == sorted(ids)
+    for c, text in zip(done, AWKWARD, strict=True):
+        record = engine.get(c.id)
+        assert (record.state, record.result, record.error) == ("done", text, None)
+    for i, (c, text) in enumerate(zip(failed, AWKWARD, strict=True)):
+        record = engine.get(c.id)
+        assert (record.state, record.error, record.max_attempts) == (
+            "retrying",
+            text,
+            2 + i,
+        )
+        assert record.not_before == pytest.approx(due)
+    record = engine.get(plain.id)
+    assert (record.state, record.result) == ("done", None)
 
 
 def test_a_job_that_keeps_killing_workers_is_dead_lettered(engine: Any) -> None:

@@ -163,6 +163,8 @@ def test_a_first_release_database_is_migrated_in_place(v1_dsn: str) -> None:
         assert engine.get(int(by_payload[13].id)).result == "late v1"  # type: ignore[union-attr]
         # A second open finds the current version: nothing is migrated twice.
         assert rows(engine, "SELECT count(*) FROM plait_schema_version") == [(1,)]
+        if v1_dsn.startswith("postgresql"):
+            assert key_indexes(engine) == [PARTIAL_KEY]
     finally:
         engine.close()
     again = open_engine(v1_dsn)
@@ -242,6 +244,71 @@ def test_a_schema_newer_than_the_code_is_refused(
 
         with pytest.raises(plait.SchemaVersionError):
             anyio.run(_enter, dsn)
+
+
+PARTIAL_KEY = (
+    "CREATE UNIQUE INDEX plait_jobs_key ON plait_jobs USING btree "
+    "(idempotency_key) WHERE (idempotency_key IS NOT NULL)"
+)
+
+
+def key_indexes(engine: Any) -> list[str]:
+    """The definitions of PostgreSQL's indexes on the idempotency key, with
+    the schema left out."""
+    return [
+        definition.replace(f" {schema}.", " ")
+        for schema, definition in rows(
+            engine,
+            "SELECT schemaname, indexdef FROM pg_indexes "
+            "WHERE tablename = 'plait_jobs' AND schemaname = current_schema() "
+            "AND strpos(indexdef, ?) > 0",
+            "(idempotency_key)",
+        )
+    ]
+
+
+def test_a_version_2_postgres_database_gets_the_partial_key_index(
+    tmp_path: Path,
+) -> None:
+    for dsn in make_dsn("postgres", tmp_path):
+        engine = open_engine(dsn)
+        try:
+            assert key_indexes(engine) == [PARTIAL_KEY]
+            # Back to version 2: the key's uniqueness a column constraint.
+            engine.execute("DROP INDEX plait_jobs_key")
+            engine.execute(
+                "ALTER TABLE plait_jobs ADD CONSTRAINT plait_jobs_idempotency_key_key "
+                "UNIQUE (idempotency_key)"
+            )
+            engine.execute("DELETE FROM plait_schema_version")
+            engine.execute(
+                "INSERT INTO plait_schema_version (version, plait_version, "
+                "applied_at) VALUES (2, '0.1.0', ?)",
+                (time.time(),),
+            )
+            kept = engine.insert([_job(idempotency_key="k1"), _job(), _job()])
+        finally:
+            engine.close()
+        engine = open_engine(dsn)
+        try:
+            assert rows(
+                engine, "SELECT version FROM plait_schema_version ORDER BY 1"
+            ) == [(2,), (SCHEMA_VERSION,)]
+            assert key_indexes(engine) == [PARTIAL_KEY]
+            assert rows(
+                engine,
+                "SELECT count(*) FROM pg_constraint WHERE contype = 'u' "
+                "AND conrelid = 'plait_jobs'::regclass",
+            ) == [(0,)]
+            # A key still submits once; jobs without one are all kept.
+            again = engine.insert(
+                [_job(idempotency_key="k1"), _job(idempotency_key="k2"), _job()]
+            )
+            assert again[0] == kept[0]
+            assert len(set(kept + again)) == 5
+            assert rows(engine, "SELECT count(*) FROM plait_jobs") == [(5,)]
+        finally:
+            engine.close()
 
 
 async def _enter(dsn: str) -> None:

@@ -66,6 +66,23 @@ class WorkerStats:
     cancelled: int = 0
 
 
+# Job's slots, set directly: a frozen dataclass refuses setattr, and
+# object.__setattr__ per field cost more than a small job's handler.
+(_TYPE, _PAYLOAD, _PRIORITY, _NOT_BEFORE, _KEY, _ID, _ATTEMPT, _QUEUE) = (
+    getattr(Job, name).__set__
+    for name in (
+        "type",
+        "payload",
+        "priority",
+        "not_before",
+        "idempotency_key",
+        "id",
+        "attempt",
+        "queue",
+    )
+)
+
+
 def make_job(claimed: Claimed, payload: object) -> Job:
     """Build the handler's Job from a claimed row whose payload decoded.
 
@@ -73,17 +90,14 @@ def make_job(claimed: Claimed, payload: object) -> Job:
     checks (a JSON round trip of the payload per job, on the hot path).
     """
     job = object.__new__(Job)
-    for name, value in (
-        ("type", claimed.type),
-        ("payload", payload),
-        ("priority", claimed.priority),
-        ("not_before", claimed.not_before),
-        ("idempotency_key", claimed.idempotency_key),
-        ("id", str(claimed.id)),
-        ("attempt", claimed.attempts),
-        ("queue", claimed.queue),
-    ):
-        object.__setattr__(job, name, value)
+    _TYPE(job, claimed.type)
+    _PAYLOAD(job, payload)
+    _PRIORITY(job, claimed.priority)
+    _NOT_BEFORE(job, claimed.not_before)
+    _KEY(job, claimed.idempotency_key)
+    _ID(job, str(claimed.id))
+    _ATTEMPT(job, claimed.attempts)
+    _QUEUE(job, claimed.queue)
     return job
 
 

@@ -50,6 +50,8 @@ WHERE id = ANY(ARRAY(
 RETURNING {CLAIMED_COLUMNS}
 """
 
+# The arrays go in binary: in text, psycopg quotes every element, checking
+# each string with a regex, and the server parses them back.
 ACK = """
 UPDATE plait_jobs j SET
     state = CASE WHEN j.cancel_requested_at IS NOT NULL AND v.state = 'retrying'
@@ -60,8 +62,8 @@ UPDATE plait_jobs j SET
     not_before = coalesce(v.nb, j.not_before),
     max_attempts = coalesce(v.ma, j.max_attempts),
     lease_owner = NULL, lease_expires = NULL
-FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[],
-    %s::float8[], %s::int[]) AS v(id, token, state, result, error, nb, ma)
+FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[],
+    %b::float8[], %b::int[]) AS v(id, token, state, result, error, nb, ma)
 WHERE j.id = v.id AND j.state = 'running' AND j.lease_token = v.token
     AND j.lease_expires >= %s
 RETURNING j.id
@@ -264,7 +266,7 @@ class PostgresEngine(ManagedQueries):
                         },
                         prepare=False,
                     )
-                    claimed += [Claimed(*row) for row in cur.fetchall()]
+                    claimed += list(map(Claimed._make, cur.fetchall()))
             claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
             return Exchange(
                 tuple(a.id for a in acks if a.id in accepted),

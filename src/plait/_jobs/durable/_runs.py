@@ -1,10 +1,14 @@
 """Running claimed jobs: a fixed set of runner tasks per queue, no task per job.
 
-Each queue a worker serves is a ``Lane``: a memory stream of claimed jobs and
-as many runner tasks as the queue's concurrency. The worker claims at most
-twice that many jobs per queue (the stream holds them all, so handing one
-over never blocks); a runner takes the next job without waiting while there
+Each queue a worker serves is a ``Lane``: a queue of claimed jobs and as many
+runner tasks as the queue's concurrency. The worker claims at most twice that
+many jobs per queue; a runner takes the next job without waiting while there
 is one (an anyio task spawn per job would cost about as much as a small job).
+Jobs handed over wake one idle runner, and a runner taking a job while more
+wait wakes the next: a handler that suspends has the following job started
+by another runner one scheduling step later, while jobs that finish without
+suspending run one after the other in the runner already awake, with no
+task switch per job (that switch cost more than a small job itself).
 
 A run ends in one outcome, handed to ``on_outcome``: an ``Ack`` to record,
 ``RELEASE`` (hand the job back unfinished: the worker is stopping) or
@@ -22,13 +26,13 @@ import enum
 import json
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from typing import Literal
 
 import anyio
-from anyio import CancelScope, WouldBlock, get_cancelled_exc_class
+from anyio import CancelScope, Event, get_cancelled_exc_class
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._model import JobHandlers
 from ._engine import Ack, Claimed
@@ -50,10 +54,7 @@ Outcome = Ack | Handoff
 
 
 class Lane:
-    """One queue's claimed jobs and the count of jobs held for it."""
-
-    send: MemoryObjectSendStream[Claimed]
-    receive: MemoryObjectReceiveStream[Claimed]
+    """One queue's claimed jobs, its idle runners, and the count of jobs held."""
 
     def __init__(self, name: str, limit: int) -> None:
         self.name = name
@@ -65,11 +66,48 @@ class Lane:
         # Held jobs whose outcome waits to be sent: their slots free up in the
         # round trip that sends it, so that round trip may claim for them.
         self.finishing = 0
+        self.jobs: deque[Claimed] = deque()
+        # The events idle runners wait on, and whether one was set and its
+        # runner has not yet looked at the jobs (then no other is woken).
+        self.idle: list[Event] = []
+        self.waking = False
+        self.closed = False
 
     @property
     def free(self) -> int:
         """Jobs the next round trip may claim."""
         return self.limit + self.ahead - self.held + self.finishing
+
+    def wake_one(self) -> None:
+        """Wake an idle runner for the waiting jobs, unless one is on its way."""
+        if not self.waking and self.idle:
+            self.waking = True
+            self.idle.pop().set()
+
+    def close(self) -> None:
+        """No more jobs come: wake every idle runner to end once it is empty."""
+        self.closed = True
+        while self.idle:
+            self.idle.pop().set()
+
+    async def next_job(self) -> Claimed | None:
+        """The next job, waiting while there is none; None once closed and empty."""
+        while not self.jobs:
+            if self.closed:
+                return None
+            wake = Event()
+            self.idle.append(wake)
+            try:
+                await wake.wait()
+            finally:
+                if wake.is_set():
+                    self.waking = False
+                else:
+                    self.idle.remove(wake)
+        claimed = self.jobs.popleft()
+        if self.jobs:
+            self.wake_one()
+        return claimed
 
 
 class Runs:
@@ -95,29 +133,21 @@ class Runs:
     def running(self, tg: TaskGroup) -> Generator[None, None, None]:
         """Start every lane's runners in *tg*; when the block ends, let them
         end once their lanes are empty (the caller then leaves *tg*)."""
-        for lane in self.lanes.values():
-            lane.send, lane.receive = anyio.create_memory_object_stream[Claimed](
-                lane.limit + lane.ahead
-            )
         try:
             for lane in self.lanes.values():
                 for _ in range(lane.limit):
-                    tg.start_soon(self._runner, lane.receive)
+                    tg.start_soon(self._runner, lane)
             yield
         finally:
             for lane in self.lanes.values():
-                lane.send.close()
-
-    def closed(self) -> None:
-        """Close the lanes' receiving ends once the runners have ended."""
-        for lane in self.lanes.values():
-            lane.receive.close()
+                lane.close()
 
     def dispatch(self, claimed: Claimed) -> None:
-        """Hand a claimed job to its lane (it never blocks: see the module doc)."""
+        """Hand a claimed job to its lane's runners."""
         lane = self.lanes[claimed.queue]
         lane.held += 1
-        lane.send.send_nowait(claimed)
+        lane.jobs.append(claimed)
+        lane.wake_one()
 
     def finishing(self, claimed: Claimed) -> None:
         """Count a held job whose outcome is ready to be sent."""
@@ -150,17 +180,8 @@ class Runs:
         for job_id in list(self.scopes):
             self.cancel(job_id, why)
 
-    async def _runner(self, receive: MemoryObjectReceiveStream[Claimed]) -> None:
-        while True:
-            try:
-                claimed = receive.receive_nowait()
-            except WouldBlock:
-                try:
-                    claimed = await receive.receive()
-                except anyio.EndOfStream:
-                    return
-            except anyio.EndOfStream:
-                return
+    async def _runner(self, lane: Lane) -> None:
+        while (claimed := await lane.next_job()) is not None:
             if _worker_cancelled():
                 # Start nothing once the worker is cancelled (a checkpoint may
                 # not raise yet on asyncio): the worker releases the jobs it

@@ -1,6 +1,6 @@
 """The job tables, their versions, and the migration of older databases.
 
-Schema version 2 (this code's) has five tables, the same on SQLite and
+Schema version 3 (this code's) has five tables, the same on SQLite and
 PostgreSQL (``REAL``/``DOUBLE PRECISION`` times are UNIX seconds):
 
 - ``plait_jobs``: one row per job. ``state`` is ``queued``, ``running``,
@@ -21,8 +21,11 @@ order, covering the counts of waiting jobs), the reaper (``plait_jobs_lease``)
 and, state first, the lists, counts and pruning of finished jobs
 (``plait_jobs_finished``: each state's jobs by finishing time is one range).
 On PostgreSQL idempotency keys sort bytewise (``COLLATE "C"``), so a
-key-prefix filter is an index range whatever the server's locale. Nothing
-counts rows on the claim or ack path.
+key-prefix filter is an index range whatever the server's locale, and their
+uniqueness is a partial index of the keys that are set (version 3): a claim
+and an ack change the state, which indexes hold, so each writes a new entry
+in every index of the table, and a full index took one for every keyless
+job each time. Nothing counts rows on the claim or ack path.
 
 A database made before versioning (version 1: ``plait_jobs`` alone) is
 migrated in place on first use, in one transaction; one that a newer plait
@@ -38,7 +41,7 @@ from typing import Any, Literal
 
 from ._engine import SchemaVersionError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Dialect = Literal["sqlite", "postgres"]
 # Run one statement with ``?`` placeholders; return its rows (if any).
@@ -208,6 +211,8 @@ def ensure_schema(execute: Execute, dialect: Dialect, *, where: str) -> int:
                 (),
             )
         _copy_v1_errors(execute)
+    if found < 3 and dialect == "postgres":
+        _partial_key_index(execute)
     if found < SCHEMA_VERSION:
         execute(
             "INSERT INTO plait_schema_version (version, plait_version, applied_at) "
@@ -215,6 +220,27 @@ def ensure_schema(execute: Execute, dialect: Dialect, *, where: str) -> int:
             (SCHEMA_VERSION, plait_version(), time.time()),
         )
     return found
+
+
+def _partial_key_index(execute: Execute) -> None:
+    """Make the idempotency key unique among the jobs that have one (version 3).
+
+    SQLite keeps its column constraint: dropping it means rebuilding the
+    table, and SQLite updates only the indexes whose columns change.
+    """
+    rows = execute(
+        "SELECT conname FROM pg_constraint "
+        "WHERE conrelid = 'plait_jobs'::regclass AND contype = 'u'",
+        (),
+    )
+    for (name,) in rows:
+        quoted = name.replace('"', '""')
+        execute(f'ALTER TABLE plait_jobs DROP CONSTRAINT "{quoted}"', ())
+    execute(
+        "CREATE UNIQUE INDEX plait_jobs_key ON plait_jobs (idempotency_key) "
+        "WHERE idempotency_key IS NOT NULL",
+        (),
+    )
 
 
 def _copy_v1_errors(execute: Execute) -> None:

@@ -47,11 +47,14 @@ ACK_STATE = {
     "cancelled": "cancelled",
 }
 
+# The WHERE names PostgreSQL's partial unique index on the key (see
+# _schema.py); SQLite's column constraint satisfies it as well.
 INSERT = """
 INSERT INTO plait_jobs (type, payload, priority, not_before, idempotency_key,
     max_attempts, created_at, queue)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id
 """
 
 # A job whose cancellation was asked for while it ran ends cancelled, not

@@ -170,7 +170,7 @@ class SQLiteEngine(ManagedQueries):
                     rows = cur.execute(
                         CLAIM, (owner, now + lease, now, owner, queue, now, n)
                     ).fetchall()
-                    claimed += [Claimed(*row) for row in rows]
+                    claimed += list(map(Claimed._make, rows))
         claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
         return Exchange(tuple(a.id for a in accepted), tuple(rejected), tuple(claimed))
 

@@ -232,12 +232,9 @@ class JobWorker:
                     keep_schedules, engine, self.handlers, self.name, self.poke
                 )
                 task_status.started()
-                try:
-                    async with create_task_group() as runners:
-                        with self._runs.running(runners):
-                            await self._pump(engine)
-                finally:
-                    self._runs.closed()
+                async with create_task_group() as runners:
+                    with self._runs.running(runners):
+                        await self._pump(engine)
                 tg.cancel_scope.cancel()
         finally:
             # In a task of its own: asyncio's Task.cancel() gets through

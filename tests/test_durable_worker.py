@@ -139,6 +139,12 @@ def test_job_fields_are_checked_at_construction() -> None:
         plait.Job("t", idempotency_key=7)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"Job\(\) type must be a non-empty str"):
         plait.Job(None)  # type: ignore[arg-type]
+    for field in ("type", "queue", "idempotency_key"):
+        fields: dict[str, Any] = {"type": "t", field: "a\x00b"}
+        with pytest.raises(
+            ValueError, match=rf"Job\(\) {field} must be a str without NUL"
+        ):
+            plait.Job(**fields)
     assert plait.Job("t", not_before=0, priority=-(2**31)).not_before == 0
 
 
@@ -186,6 +192,16 @@ def test_bad_arguments_are_refused_at_the_call(tmp_path: Path) -> None:
             r"JobWorker\(\) queues must be at least one queue",
         ),
         (
+            lambda: plait.JobWorker(path, handlers, name=5),  # type: ignore[arg-type]
+            TypeError,
+            r"JobWorker\(\) name must be a non-empty str, got 5",
+        ),
+        (
+            lambda: plait.JobWorker(path, handlers, name="w\x00"),
+            ValueError,
+            r"JobWorker\(\) name must be a str without NUL",
+        ),
+        (
             lambda: handlers.register("t", timeout=0),
             ValueError,
             r"JobHandlers.register\(\) timeout must be",
@@ -195,6 +211,49 @@ def test_bad_arguments_are_refused_at_the_call(tmp_path: Path) -> None:
         with pytest.raises(error, match=message):
             make()
     assert not (tmp_path / "None").exists()
+
+
+class UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no words for it")
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (ValueError("bad\x00byte"), "bad\\x00byte"),
+        (UnprintableError(), "<exception str() failed>"),
+    ],
+    ids=["nul", "broken-str"],
+)
+async def test_any_error_text_is_recorded_and_the_worker_goes_on(
+    dsn: str, error: Exception, message: str
+) -> None:
+    # A NUL in an error made PostgreSQL refuse the ack: run() raised, and the
+    # job came back to fail the next worker the same way.
+    handlers = plait.JobHandlers()
+
+    @handlers.register("odd", retry=plait.RetryPolicy(attempts=1))
+    async def odd(job: plait.Job) -> None:
+        raise error
+
+    @handlers.register("ok")
+    async def ok(job: plait.Job) -> str:
+        return "ran"
+
+    async with plait.DurableBackend(dsn) as backend:
+        bad, good = await backend.submit_many(
+            [plait.Job("odd", priority=1), plait.Job("ok")]
+        )
+        await drain(dsn, handlers, concurrency=1)
+        record = await backend.get(bad)
+        assert (await backend.get(good)).state == "done"  # type: ignore[union-attr]
+    assert record is not None
+    assert record.state == "dead"
+    assert record.error is not None
+    assert type(error).__name__ in record.error
+    ((attempt, outcome, _, recorded),) = history(dsn, bad)
+    assert (attempt, outcome, recorded) == (1, "failed", message)
 
 
 async def test_a_corrupt_payload_is_inspectable_and_dead_lettered(dsn: str) -> None:

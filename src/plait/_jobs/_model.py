@@ -84,11 +84,17 @@ PRIORITY_MAX = 2**31 - 1
 
 
 def check_name(call: str, name: str, value: object) -> str:
-    """Return *value* if it is a non-empty str (a type, queue or key)."""
+    """Return *value* if it is a non-empty str (a type, queue, key or name).
+
+    NUL is refused: PostgreSQL's text cannot hold it, so such a name would
+    fail only at submit, on one engine.
+    """
     if not isinstance(value, str):
         fail(call, name, "a non-empty str", value, error=TypeError)
     if not value:
         fail(call, name, "a non-empty str", value, error=ValueError)
+    if "\x00" in value:
+        fail(call, name, "a str without NUL characters", value, error=ValueError)
     return value
 
 

@@ -140,13 +140,13 @@ def failed(
         claimed.id,
         claimed.token,
         "retry" if retried else "dead",
-        error="".join(traceback.format_exception(exc))[-ERROR_LIMIT:],
+        error=error_text(exc),
         not_before=time.time() + policy.delay(claimed.attempts) if retried else None,
         max_attempts=policy.attempts,
         attempt=claimed.attempts,
         started_at=started,
         error_type=error_type(exc),
-        message=str(exc)[:MESSAGE_LIMIT],
+        message=error_message(exc),
     )
 
 
@@ -171,16 +171,14 @@ def cancelled(
         claimed.id,
         claimed.token,
         "cancelled",
-        error=None
-        if exc is None
-        else "".join(traceback.format_exception(exc))[-ERROR_LIMIT:],
+        error=None if exc is None else error_text(exc),
         max_attempts=None if handler is None else handler.retry.attempts,
         attempt=claimed.attempts,
         started_at=started,
         error_type="Cancelled" if exc is None else error_type(exc),
         message="cancelled on request while it ran"
         if exc is None
-        else str(exc)[:MESSAGE_LIMIT],
+        else error_message(exc),
     )
 
 
@@ -195,12 +193,33 @@ def no_handler(claimed: Claimed, worker: str, known: list[str]) -> Ack:
         claimed.id,
         claimed.token,
         "dead",
-        error=message,
+        error=storable(message),
         attempt=claimed.attempts,
         started_at=time.time(),
         error_type="LookupError",
-        message=message,
+        message=storable(message),
     )
+
+
+def error_text(exc: BaseException) -> str:
+    """*exc*'s traceback, its last ``ERROR_LIMIT`` characters, storable."""
+    return storable("".join(traceback.format_exception(exc))[-ERROR_LIMIT:])
+
+
+def error_message(exc: BaseException) -> str:
+    """``str(exc)`` cut to ``MESSAGE_LIMIT``, storable; a broken ``__str__``
+    gives a placeholder, as in a traceback, instead of failing the ack."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<exception str() failed>"
+    return storable(message[:MESSAGE_LIMIT])
+
+
+def storable(text: str) -> str:
+    """*text* with each NUL written as ``\\x00``: PostgreSQL's text cannot
+    hold NUL, and an ack it refuses would fail every worker in turn."""
+    return text.replace("\x00", "\\x00")
 
 
 def error_type(exc: BaseException) -> str:

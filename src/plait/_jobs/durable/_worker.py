@@ -13,7 +13,7 @@ from anyio import TASK_STATUS_IGNORED, CancelScope, create_task_group
 from anyio.abc import TaskStatus
 
 from ..._core._checks import check_seconds
-from .._model import JobHandlers
+from .._model import JobHandlers, check_name
 from ._calls import connect_retrying, listen_for_jobs, watch_for_commits
 from ._engine import Claimed, DatabaseUnavailableError, Engine, Exchange
 from ._ledger import Ledger
@@ -141,6 +141,8 @@ class JobWorker:
         self.retention: float = options.retention
         self.dead_retention: float | None = options.dead_retention
         self.until_empty = until_empty
+        if name is not None:
+            check_name("JobWorker()", "name", name)
         self.name: str = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         is_pg = self.dsn.startswith(("postgresql://", "postgres://"))
         self.poll_interval: float = options.poll_interval or (5.0 if is_pg else 1.0)

@@ -37,6 +37,7 @@ from .._core._checks import check_seconds, fail
 from .._core._event_loop import current_backend
 from ._render import describe_blocked
 from ._runtime import (
+    check_socket_length,
     has_unix_sockets,
     peer_allowed,
     process_info,
@@ -219,6 +220,7 @@ class TaskMonitor:
             if wanted is True
             else Path(os.fspath(wanted))  # type: ignore[arg-type]
         )
+        check_socket_length(path)
         _remove_stale(path)
         listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_STREAM)
         try:

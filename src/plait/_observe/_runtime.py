@@ -77,6 +77,23 @@ def _check_private(path: Path) -> None:
         )
 
 
+# sockaddr_un.sun_path holds the path and its NUL: 108 bytes on Linux, 104
+# on the BSDs and macOS.
+_SUN_PATH = 108 if sys.platform.startswith("linux") else 104
+
+
+def check_socket_length(path: Path) -> None:
+    """Refuse a socket path too long to bind, saying how to shorten it."""
+    size = len(os.fsencode(path))
+    if size >= _SUN_PATH:
+        raise RuntimeError(
+            f"TaskMonitor(): the socket path {path} is {size} bytes, over the "
+            f"{_SUN_PATH - 1} a Unix socket's path may have here; set "
+            "XDG_RUNTIME_DIR (or TMPDIR) to a shorter directory, or pass "
+            "socket= a shorter path"
+        )
+
+
 def socket_path(pid: int, *, create: bool = False) -> Path:
     """Return the path of the monitor socket of process *pid*."""
     return runtime_dir(create=create) / f"{pid}.sock"

@@ -68,13 +68,17 @@ class Program:
                 self._stderr += line
                 self._changed.notify_all()
 
-    def wait_stderr(self, text: str, *, count: int = 1, timeout: float = 30) -> str:
-        """Wait until *text* appeared *count* times on stderr; return all of it."""
+    def wait_stderr(self, *texts: str, timeout: float = 30) -> str:
+        """Wait until every one of *texts* is on stderr; return all of it.
+
+        Stderr arrives line by line, so wait for every line to read, not
+        only for the first line of what printed them.
+        """
         with self._changed:
             found = self._changed.wait_for(
-                lambda: self._stderr.count(text) >= count, timeout
+                lambda: all(text in self._stderr for text in texts), timeout
             )
-            assert found, f"waited {timeout}s for {text!r}; stderr:\n{self._stderr}"
+            assert found, f"waited {timeout}s for {texts!r}; stderr:\n{self._stderr}"
             return self._stderr
 
     def read(self) -> dict[str, Any]:
@@ -148,9 +152,12 @@ def test_a_real_program_shows_its_tree_on_request_and_when_blocked(
 
     # The signal prints the same tree to the program's stderr.
     os.kill(program.pid, signal.SIGUSR1)
-    dump = program.wait_stderr("plait task tree (SIGUSR1):")
-    program.wait_stderr("[bounded_map item 2 ('https://example.org/2')]")
-    assert CRAWLER in program.wait_stderr("crawler")
+    dump = program.wait_stderr(
+        "plait task tree (SIGUSR1):",
+        CRAWLER,
+        "[bounded_map item 2 ('https://example.org/2')]",
+        "[supervisor 'app': watching its services]",
+    )
     assert "Traceback" not in dump
 
     # Blocked: both say so within seconds and show the loop thread's stack.
@@ -163,8 +170,10 @@ def test_a_real_program_shows_its_tree_on_request_and_when_blocked(
     assert "did not answer within 0.5s: something blocks it." in out
     assert "in block_the_loop\n    return sys.stdin.readline()" in out
     os.kill(program.pid, signal.SIGUSR1)
-    blocked = program.wait_stderr("did not answer within 0.5s")
-    assert "in block_the_loop" in blocked
+    program.wait_stderr(
+        "did not answer within 0.5s: something blocks it.",
+        "in block_the_loop\n    return sys.stdin.readline()",
+    )
     program.send("go on")
     assert program.read() == {"unblocked": True}
 

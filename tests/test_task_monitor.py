@@ -305,6 +305,81 @@ async def test_the_signal_handler_is_restored(runtime_dir: Path) -> None:
         signal.signal(signal.SIGUSR2, previous)
 
 
+class _Stderr:
+    """A stand-in for sys.stderr that says, across threads, once a dump is in."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.dumped = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.text += text
+        if "plait task tree (SIGUSR2):" in self.text:
+            self.dumped.set()
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_the_signal_dumps_even_when_it_lands_on_another_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kernel may hand a process's signal to any of its threads. Python
+    # runs the handler in the main thread only, once that thread runs again:
+    # an idle event loop with no wakeup fd (asyncio's, unless it has signal
+    # handlers of its own) would sleep on, and the dump never come.
+    stderr = _Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+
+    def signal_this_thread_and_wait() -> bool:
+        # This thread runs Python only while the loop's thread does not: the
+        # loop is on its way into waiting, past its last look for signals.
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR2)
+        return stderr.dumped.wait(10)
+
+    async with plait.TaskMonitor(signal="SIGUSR2", socket=False):
+        await anyio.to_thread.run_sync(lambda: None)  # the worker thread is up
+        dumped = await anyio.to_thread.run_sync(signal_this_thread_and_wait)
+    assert dumped, stderr.text
+    assert "at test_the_signal_dumps_even_when_it_lands_on_" in stderr.text
+
+
+def _wakeup_fd() -> int:
+    fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    return fd
+
+
+async def _hears(receiver: Any, signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    with anyio.fail_after(10):
+        async for received in receiver:
+            assert received == signum
+            return
+
+
+async def test_signal_receivers_around_the_monitor_keep_their_signals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = _wakeup_fd()
+    stderr = _Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    with anyio.open_signal_receiver(signal.SIGUSR1) as outer:
+        theirs = _wakeup_fd()
+        async with plait.TaskMonitor(signal="SIGUSR2", socket=False):
+            assert _wakeup_fd() == theirs  # the loop has one now: left alone
+            await _hears(outer, signal.SIGUSR1)
+        assert _wakeup_fd() == theirs
+        await _hears(outer, signal.SIGUSR1)
+    async with plait.TaskMonitor(signal="SIGUSR2", socket=False):
+        with anyio.open_signal_receiver(signal.SIGUSR1) as inner:
+            await _hears(inner, signal.SIGUSR1)
+            os.kill(os.getpid(), signal.SIGUSR2)
+            assert await anyio.to_thread.run_sync(stderr.dumped.wait, 10)
+    assert _wakeup_fd() == before
+
+
 async def test_one_monitor_per_process_entered_once(runtime_dir: Path) -> None:
     monitor = plait.TaskMonitor(signal=None)
     async with monitor:

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -36,6 +37,7 @@ from dashboard_scripts.support import (
     worker,
 )
 from durable_scripts.support import ENGINES, make_dsn, wait_until
+from plait.dashboard._render import iso
 
 pytest.importorskip("playwright")
 pytest.importorskip("hypercorn")
@@ -146,6 +148,14 @@ def overview(dsn: str) -> Any:
     return run_in_thread(read)
 
 
+def schedules(dsn: str) -> list[Any]:
+    async def read() -> list[Any]:
+        async with plait.DurableBackend(dsn, work=False) as backend:
+            return list(await backend.schedules())
+
+    return run_in_thread(read)
+
+
 def badge(page: Page) -> Any:
     return page.locator("main h1 .badge")
 
@@ -182,7 +192,17 @@ def test_schedules_show_their_next_run(page: Page, site: Site) -> None:
     expect(rows).to_have_count(2)
     hourly = page.locator('#schedules tr[data-schedule="hourly-report"]')
     expect(hourly).to_contain_text("every 1 h")
-    expect(hourly.locator("time").first).to_contain_text("in ")
+    (next_run,) = [s.next_run for s in schedules(site.dsn) if s.name == "hourly-report"]
+    assert next_run is not None
+    shown = hourly.locator("time").first
+    expect(shown).to_have_attribute("datetime", iso(next_run))
+    # Said from the time of the page, which refreshes every second: ahead of
+    # it, unless an hour began since the scenario's worker stored the
+    # schedule (none has run it since), or begins as the test looks.
+    ahead, behind = r"in \d+ (s|min|h)\b.*", r"now|\d+ (s|min|h)\b.* ago"
+    soon = next_run - time.time() < 60
+    shown_as = f"{ahead}|{behind}" if soon else ahead
+    expect(shown).to_have_text(re.compile(f"^({shown_as})$"))
 
 
 @screenshot_on_failure

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 import plait
 from durable_scripts.seed import Seeded
 from durable_scripts.support import ENGINES, make_dsn
-from plait._jobs.durable import _list_filters, _listing, _overview
+from plait._jobs.durable import _admin, _list_filters, _listing, _overview
 from plait._jobs.durable._calls import open_engine
 from plait._jobs.durable._rows import STATES, JobState
 
@@ -258,15 +259,23 @@ async def test_overview_estimates_past_the_bound(seeded: Seeded) -> None:
 
 
 async def test_overview_is_read_again_only_after_max_age(fresh: Seeded) -> None:
-    async with plait.DurableBackend(fresh.dsn) as backend:
-        first = await backend.overview()
-        await backend.submit(plait.Job("ok", {"n": 1}))
-        assert await backend.overview() is first
-        again = await backend.overview(max_age=0)
-        assert again.counts["queued"] == first.counts["queued"] + 1
-        assert again.taken_at > first.taken_at
-        with pytest.raises(ValueError, match="overview\\(\\) max_age must be"):
-            await backend.overview(max_age=-1)
+    # The cache ages on a clock of the test's own: a slow round trip on a
+    # loaded machine cannot age it past the default two seconds.
+    now = time.time()
+    clock = types.SimpleNamespace(time=lambda: now)
+    with mock.patch.object(_admin, "time", clock):
+        async with plait.DurableBackend(fresh.dsn) as backend:
+            first = await backend.overview()
+            await backend.submit(plait.Job("ok", {"n": 1}))
+            now += 1.9
+            assert await backend.overview() is first
+            now += 0.1
+            again = await backend.overview()
+            assert again.counts["queued"] == first.counts["queued"] + 1
+            assert again.taken_at == first.taken_at + 2.0
+            assert await backend.overview(max_age=0) is not again
+            with pytest.raises(ValueError, match="overview\\(\\) max_age must be"):
+                await backend.overview(max_age=-1)
 
 
 async def test_callers_missing_the_overview_cache_together_share_one_read(

@@ -399,3 +399,32 @@ async def test_a_service_ending_on_request_within_grace_is_not_forced(
     assert report.cancelled == ()
     assert report.overran == ()
     assert report.clean
+
+
+async def test_a_shutdown_during_a_group_restart_keeps_the_grace_already_running(
+    clock: Clock,
+) -> None:
+    # Found by the supervisor property: a group restart asks "slow" to stop
+    # at 1; the shutdown at 2 must not grant it a fresh grace (to 5): its
+    # grace runs out at 4, and it holds its shield to 4.5.
+    unit = 1.0 if clock.virtual else 0.1
+
+    async def slow(stopping: anyio.Event) -> None:
+        await stopping.wait()
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(3.5 * unit)
+
+    async def brief() -> None:
+        await anyio.sleep(unit)  # ends at 1: its group restarts
+
+    async with plait.Supervisor(
+        observers=(), strategy="one_for_all", backoff=0, grace=3 * unit
+    ) as sup:
+        await sup.start(slow)
+        await sup.start(brief)
+        await anyio.sleep(2 * unit)
+        report = await sup.shutdown()
+    assert report.stopped == ()
+    assert report.cancelled == ("slow",)
+    if clock.virtual:  # on real time both may fall due in one loop iteration
+        assert report.overran == (("slow", 0.5),)

@@ -68,13 +68,17 @@ class Program:
                 self._stderr += line
                 self._changed.notify_all()
 
-    def wait_stderr(self, text: str, *, count: int = 1, timeout: float = 30) -> str:
-        """Wait until *text* appeared *count* times on stderr; return all of it."""
+    def wait_stderr(self, *texts: str, timeout: float = 30) -> str:
+        """Wait until every one of *texts* is on stderr; return all of it.
+
+        Stderr arrives line by line, so wait for every line to read, not
+        only for the first line of what printed them.
+        """
         with self._changed:
             found = self._changed.wait_for(
-                lambda: self._stderr.count(text) >= count, timeout
+                lambda: all(text in self._stderr for text in texts), timeout
             )
-            assert found, f"waited {timeout}s for {text!r}; stderr:\n{self._stderr}"
+            assert found, f"waited {timeout}s for {texts!r}; stderr:\n{self._stderr}"
             return self._stderr
 
     def read(self) -> dict[str, Any]:
@@ -148,9 +152,12 @@ def test_a_real_program_shows_its_tree_on_request_and_when_blocked(
 
     # The signal prints the same tree to the program's stderr.
     os.kill(program.pid, signal.SIGUSR1)
-    dump = program.wait_stderr("plait task tree (SIGUSR1):")
-    program.wait_stderr("[bounded_map item 2 ('https://example.org/2')]")
-    assert CRAWLER in program.wait_stderr("crawler")
+    dump = program.wait_stderr(
+        "plait task tree (SIGUSR1):",
+        CRAWLER,
+        "[bounded_map item 2 ('https://example.org/2')]",
+        "[supervisor 'app': watching its services]",
+    )
     assert "Traceback" not in dump
 
     # Blocked: both say so within seconds and show the loop thread's stack.
@@ -163,8 +170,10 @@ def test_a_real_program_shows_its_tree_on_request_and_when_blocked(
     assert "did not answer within 0.5s: something blocks it." in out
     assert "in block_the_loop\n    return sys.stdin.readline()" in out
     os.kill(program.pid, signal.SIGUSR1)
-    blocked = program.wait_stderr("did not answer within 0.5s")
-    assert "in block_the_loop" in blocked
+    program.wait_stderr(
+        "did not answer within 0.5s: something blocks it.",
+        "in block_the_loop\n    return sys.stdin.readline()",
+    )
     program.send("go on")
     assert program.read() == {"unblocked": True}
 
@@ -294,6 +303,81 @@ async def test_the_signal_handler_is_restored(runtime_dir: Path) -> None:
         assert signal.getsignal(signal.SIGUSR2) is mine
     finally:
         signal.signal(signal.SIGUSR2, previous)
+
+
+class _Stderr:
+    """A stand-in for sys.stderr that says, across threads, once a dump is in."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self.dumped = threading.Event()
+
+    def write(self, text: str) -> int:
+        self.text += text
+        if "plait task tree (SIGUSR2):" in self.text:
+            self.dumped.set()
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+async def test_the_signal_dumps_even_when_it_lands_on_another_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The kernel may hand a process's signal to any of its threads. Python
+    # runs the handler in the main thread only, once that thread runs again:
+    # an idle event loop with no wakeup fd (asyncio's, unless it has signal
+    # handlers of its own) would sleep on, and the dump never come.
+    stderr = _Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+
+    def signal_this_thread_and_wait() -> bool:
+        # This thread runs Python only while the loop's thread does not: the
+        # loop is on its way into waiting, past its last look for signals.
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR2)
+        return stderr.dumped.wait(10)
+
+    async with plait.TaskMonitor(signal="SIGUSR2", socket=False):
+        await anyio.to_thread.run_sync(lambda: None)  # the worker thread is up
+        dumped = await anyio.to_thread.run_sync(signal_this_thread_and_wait)
+    assert dumped, stderr.text
+    assert "at test_the_signal_dumps_even_when_it_lands_on_" in stderr.text
+
+
+def _wakeup_fd() -> int:
+    fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    return fd
+
+
+async def _hears(receiver: Any, signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    with anyio.fail_after(10):
+        async for received in receiver:
+            assert received == signum
+            return
+
+
+async def test_signal_receivers_around_the_monitor_keep_their_signals(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    before = _wakeup_fd()
+    stderr = _Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    with anyio.open_signal_receiver(signal.SIGUSR1) as outer:
+        theirs = _wakeup_fd()
+        async with plait.TaskMonitor(signal="SIGUSR2", socket=False):
+            assert _wakeup_fd() == theirs  # the loop has one now: left alone
+            await _hears(outer, signal.SIGUSR1)
+        assert _wakeup_fd() == theirs
+        await _hears(outer, signal.SIGUSR1)
+    async with plait.TaskMonitor(signal="SIGUSR2", socket=False):
+        with anyio.open_signal_receiver(signal.SIGUSR1) as inner:
+            await _hears(inner, signal.SIGUSR1)
+            os.kill(os.getpid(), signal.SIGUSR2)
+            assert await anyio.to_thread.run_sync(stderr.dumped.wait, 10)
+    assert _wakeup_fd() == before
 
 
 async def test_one_monitor_per_process_entered_once(runtime_dir: Path) -> None:

@@ -45,6 +45,7 @@ from ._runtime import (
     socket_path,
 )
 from ._tree import TaskTree, snapshot_between_steps
+from ._wakeup import claim_wakeup_fd, release_wakeup_fd
 
 _CALL = "TaskMonitor()"
 _active_lock = threading.Lock()
@@ -72,7 +73,10 @@ class TaskMonitor:
     monitor costs the running program nothing between requests (no timer,
     no task waking up).
 
-    Leaving the block restores the previous handler of the signal, stops the
+    Where the event loop has no signal wakeup fd (asyncio without signal
+    handlers of its own), the monitor sets one while it runs, so that the
+    signal reaches it even while the loop sleeps. Leaving the block restores
+    the previous handler of the signal (and the wakeup fd), stops the
     monitor's two helper threads and removes the socket. One monitor runs per
     process at a time. Its helper threads are not tasks: the tree it shows
     holds the program's tasks only.
@@ -139,6 +143,7 @@ class TaskMonitor:
         self._orders: queue.SimpleQueue[Future[TaskTree] | None] = queue.SimpleQueue()
         self._pending: Future[TaskTree] | None = None
         self._previous_handler: Any = None
+        self._owns_wakeup_fd = False
 
     async def __aenter__(self) -> Self:
         global _active
@@ -167,14 +172,16 @@ class TaskMonitor:
                 self._listener = self._listen()
             self._wake_r, self._wake_w = sockets.socketpair()
             self._wake_w.setblocking(False)
+            if self.signal is not None:
+                self._previous_handler = signals.signal(self.signal, self._on_signal)
+                # Before the server reads the socket pair: see _wakeup.
+                self._owns_wakeup_fd = claim_wakeup_fd(self._wake_w, self._wake_r)
             for target in (self._serve, self._fetch):
                 thread = threading.Thread(
                     target=target, name="plait.monitor", daemon=True
                 )
                 thread.start()
                 self._threads.append(thread)
-            if self.signal is not None:
-                self._previous_handler = signals.signal(self.signal, self._on_signal)
         except BaseException:
             with CancelScope(shield=True):
                 await self._stop()
@@ -202,6 +209,10 @@ class TaskMonitor:
                 # In a worker thread: the courier may need this loop to finish.
                 await to_thread.run_sync(thread.join)
         finally:
+            wake_w, wake_r = self._wake_w, self._wake_r
+            if self._owns_wakeup_fd and wake_w is not None and wake_r is not None:
+                release_wakeup_fd(wake_w, wake_r)  # before the socket closes
+                self._owns_wakeup_fd = False
             for conn in (self._listener, self._wake_r, self._wake_w):
                 if conn is not None:
                     conn.close()
@@ -261,14 +272,25 @@ class TaskMonitor:
             selector.register(self._wake_r, selectors.EVENT_READ, "wake")
             if self._listener is not None:
                 selector.register(self._listener, selectors.EVENT_READ, "client")
+            # While the monitor holds the wakeup fd, a signal comes twice: as
+            # its number, written by Python's C-level handler as it lands, and
+            # as "d", from the handler once the main thread runs it (which it
+            # may do late). Either may come first, or be dropped on a flood;
+            # each batch that puts either count ahead gets one dump.
+            landed = handled = dumped = 0
             while True:
                 for key, _ in selector.select():
                     if key.data == "client":
                         self._serve_client()
                         continue
-                    for byte in self._wake_r.recv(256):
-                        if byte == ord("q"):
-                            return
+                    got = self._wake_r.recv(256)
+                    if b"q" in got:
+                        return
+                    if self.signal is not None:
+                        landed += got.count(self.signal)
+                    handled += got.count(b"d")
+                    if max(landed, handled) > dumped:
+                        dumped = max(landed, handled)
                         self._dump()
 
     def _dump(self) -> None:

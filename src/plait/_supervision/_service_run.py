@@ -18,6 +18,7 @@ it. The transitions, and the observer hook each one calls::
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -56,6 +57,10 @@ class Run:
         self.ready = False
         self.value: object = None
         self.stop_requested = False
+        # When its grace runs out: counted from the first request to stop
+        # it, never put off by a later one (a shutdown that comes while a
+        # group restart waits for it to stop).
+        self.stop_deadline = math.inf
         self.outcome: Outcome | None = None
         self.error: BaseException | None = None
         self.started_at: float | None = None
@@ -183,11 +188,13 @@ class ServiceRunner:
         if not child.active and not child.terminated:
             child.state = ServiceState.STOPPED
 
-    def request_stop(self, child: Child) -> Run | None:
-        """Ask *child*'s run under way to stop; return it (``None`` if none)."""
+    def request_stop(self, child: Child, grace: float) -> Run | None:
+        """Ask *child*'s run under way to stop within *grace* seconds; return
+        it (``None`` if none). A run asked again keeps the earlier deadline."""
         run = child.run
         if run is None or run.done.is_set():
             return None
+        run.stop_deadline = min(run.stop_deadline, current_time() + grace)
         run.stop_requested = True
         child.state = ServiceState.STOPPING
         run.stopping.set()

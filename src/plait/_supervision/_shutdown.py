@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from anyio import create_task_group, move_on_after
+from anyio import create_task_group, move_on_at
 
 from ._service_run import Child, Outcome, ServiceRunner
 
@@ -78,11 +78,12 @@ def stop_tiers(children: Iterable[Child]) -> list[list[Child]]:
 
 
 async def stop_child(runner: ServiceRunner, child: Child, grace: float) -> None:
-    """Ask *child*'s run to stop, and cancel it if *grace* seconds pass."""
-    run = runner.request_stop(child)
+    """Ask *child*'s run to stop, and cancel it once its grace runs out: *grace*
+    seconds from now, or sooner if it was asked to stop before."""
+    run = runner.request_stop(child, grace)
     if run is None:
         return
-    with move_on_after(grace):
+    with move_on_at(run.stop_deadline):
         await run.done.wait()
     if not run.done.is_set():
         runner.force_stop(run)

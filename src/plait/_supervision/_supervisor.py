@@ -218,10 +218,12 @@ class Supervisor(TaskGroupOwner, ServiceStarter):
         Tiers go from the lowest priority up; within a priority, services stop
         before the ones they depend on. Each service of a tier has its
         *stopping* event set, and is cancelled if it has not ended when its
-        grace period runs out; the next tier starts when the whole tier has
-        ended. No restarts happen during or after a shutdown, and ``start``
-        then raises. Calling it again returns the first call's report (before
-        the supervisor is entered: an empty one).
+        grace period runs out (a service already asked to stop, by a group
+        restart the shutdown interrupts, keeps the grace it was given then);
+        the next tier starts when the whole tier has ended. No restarts happen
+        during or after a shutdown, and ``start`` then raises. Calling it
+        again returns the first call's report (before the supervisor is
+        entered: an empty one).
 
         The work is done by the supervisor's own task, shielded and bounded
         by the grace periods: a caller that is cancelled meanwhile, or a

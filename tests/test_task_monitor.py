@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -35,12 +36,17 @@ CRAWLER = (
 
 
 @pytest.fixture
-def runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private XDG_RUNTIME_DIR for this test (and the programs it starts)."""
-    directory = tmp_path / "run"
-    directory.mkdir(mode=0o700)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
-    return directory
+def runtime_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private XDG_RUNTIME_DIR for this test (and the programs it starts).
+
+    Under /tmp, not in tmp_path: a socket's path must fit in 107 bytes, and
+    tmp_path lies under TMPDIR, which nox points deep into its session.
+    """
+    with tempfile.TemporaryDirectory(prefix="plait-run-", dir="/tmp") as base:
+        directory = Path(base)
+        directory.chmod(0o700)
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(directory))
+        yield directory
 
 
 class Program:
@@ -252,6 +258,28 @@ async def test_the_socket_is_private_and_removed_on_exit(runtime_dir: Path) -> N
         assert "test_the_socket_is_private_and_removed_on_exit" in _functions(tree)
     assert monitor.socket_path is None
     assert not path.exists()
+
+
+async def test_a_socket_path_too_long_is_refused_clearly(
+    runtime_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = runtime_dir / ("d" * 100)
+    deep.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    with pytest.raises(
+        RuntimeError, match=r"TaskMonitor\(\): the socket path .* set XDG_RUNTIME_DIR"
+    ):
+        async with plait.TaskMonitor(signal=None):
+            pass  # pragma: no cover
+    long_path = runtime_dir / ("s" * 120)
+    with pytest.raises(RuntimeError, match=r"is \d+ bytes, over the 10[37]"):
+        async with plait.TaskMonitor(signal=None, socket=long_path):
+            pass  # pragma: no cover
+    assert not long_path.exists()
+    # Nothing was left held: a monitor at a path that fits starts.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime_dir))
+    async with plait.TaskMonitor(signal=None) as monitor:
+        assert monitor.socket_path == runtime_dir / "plait" / f"{os.getpid()}.sock"
 
 
 def _functions(tree: plait.TaskTree) -> set[str]:

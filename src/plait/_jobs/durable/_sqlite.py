@@ -196,7 +196,12 @@ class SQLiteEngine(ManagedQueries):
         done: list[tuple[Any, ...]] = []
         other: list[tuple[Any, ...]] = []
         for a in distinct_acks(acks):
-            if a.kind == "done" and a.error is a.not_before is a.max_attempts is None:
+            if (
+                a.kind == "done"
+                and a.error is None
+                and a.max_attempts is None
+                and a.not_before is None
+            ):
                 done.append((a.id, a.token, a.result))
             else:
                 other.append(

@@ -26,7 +26,17 @@ from ._engine import (
     redact,
 )
 from ._schema import Dialect, ensure_schema
-from ._sql import ACK_STATE, INSERT, RELEASE_SET, Tx, insert_attempts
+from ._sql import (
+    ACK_SET,
+    ACK_STATE,
+    ACK_WHERE,
+    INSERT,
+    RELEASE_SET,
+    Tx,
+    distinct_acks,
+    insert_attempts,
+    verdicts,
+)
 from ._sql_manage import ManagedQueries
 
 T = TypeVar("T")
@@ -52,21 +62,12 @@ RETURNING {CLAIMED_COLUMNS}
 
 # The arrays go in binary: in text, psycopg quotes every element, checking
 # each string with a regex, and the server parses them back.
-ACK = """
-UPDATE plait_jobs j SET
-    state = CASE WHEN j.cancel_requested_at IS NOT NULL AND v.state = 'retrying'
-        THEN 'cancelled' ELSE v.state END,
-    finished_at = CASE WHEN j.cancel_requested_at IS NULL AND v.state = 'retrying'
-        THEN j.finished_at ELSE %s END,
-    result = v.result, error = coalesce(v.error, j.error),
-    not_before = coalesce(v.nb, j.not_before),
-    max_attempts = coalesce(v.ma, j.max_attempts),
-    lease_owner = NULL, lease_expires = NULL
+ACK = f"""
+UPDATE plait_jobs j SET {ACK_SET.replace("?", "%s")}
 FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[],
     %b::float8[], %b::int[]) AS v(id, token, state, result, error, nb, ma)
-WHERE j.id = v.id AND j.state = 'running' AND j.lease_token = v.token
-    AND j.lease_expires >= %s
-RETURNING j.id
+WHERE {ACK_WHERE.replace("?", "%s")}
+RETURNING j.id, j.lease_token
 """
 
 RELEASE = f"""
@@ -225,25 +226,27 @@ class PostgresEngine(ManagedQueries):
     ) -> Exchange:
         def work(tx: _PostgresTx) -> Exchange:
             cur = tx.cursor
-            accepted: set[int] = set()
+            won = [False] * len(acks)
             if acks:
+                distinct = distinct_acks(acks)
                 cur.execute(
                     ACK,
                     (
                         now,
-                        [a.id for a in acks],
-                        [a.token for a in acks],
-                        [ACK_STATE[a.kind] for a in acks],
-                        [a.result for a in acks],
-                        [a.error for a in acks],
-                        [a.not_before for a in acks],
-                        [a.max_attempts for a in acks],
+                        [a.id for a in distinct],
+                        [a.token for a in distinct],
+                        [ACK_STATE[a.kind] for a in distinct],
+                        [a.result for a in distinct],
+                        [a.error for a in distinct],
+                        [a.not_before for a in distinct],
+                        [a.max_attempts for a in distinct],
                         now,
                     ),
                     prepare=False,
                 )
-                accepted = {row[0] for row in cur.fetchall()}
-                insert_attempts(tx, [a for a in acks if a.id in accepted], owner, now)
+                won = verdicts(acks, set(cur.fetchall()))
+                accepted = [a for a, yes in zip(acks, won, strict=True) if yes]
+                insert_attempts(tx, accepted, owner, now)
             if release:
                 cur.execute(
                     RELEASE,
@@ -269,8 +272,8 @@ class PostgresEngine(ManagedQueries):
                     claimed += list(map(Claimed._make, cur.fetchall()))
             claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
             return Exchange(
-                tuple(a.id for a in acks if a.id in accepted),
-                tuple(a.id for a in acks if a.id not in accepted),
+                tuple(a.id for a, yes in zip(acks, won, strict=True) if yes),
+                tuple(a.id for a, yes in zip(acks, won, strict=True) if not yes),
                 tuple(claimed),
             )
 

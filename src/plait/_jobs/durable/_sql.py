@@ -57,19 +57,23 @@ ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id
 """
 
-# A job whose cancellation was asked for while it ran ends cancelled, not
-# retried: the handler's failure after the request changes nothing.
-ACK = """
-UPDATE plait_jobs SET
-    state = CASE WHEN cancel_requested_at IS NOT NULL AND ? = 'retrying'
-        THEN 'cancelled' ELSE ? END,
-    finished_at = CASE WHEN cancel_requested_at IS NULL AND ? = 'retrying'
-        THEN finished_at ELSE ? END,
-    result = ?, error = coalesce(?, error), not_before = coalesce(?, not_before),
-    max_attempts = coalesce(?, max_attempts), lease_owner = NULL,
-    lease_expires = NULL
-WHERE id = ? AND state = 'running' AND lease_token = ? AND lease_expires >= ?
+# A batch of acknowledgements joined as ``v(id, token, state, result, error,
+# nb, ma)`` to the jobs, aliased ``j``. A job whose cancellation was asked
+# for while it ran ends cancelled, not retried: the handler's failure after
+# the request changes nothing.
+ACK_SET = """
+    state = CASE WHEN j.cancel_requested_at IS NOT NULL AND v.state = 'retrying'
+        THEN 'cancelled' ELSE v.state END,
+    finished_at = CASE WHEN j.cancel_requested_at IS NULL AND v.state = 'retrying'
+        THEN j.finished_at ELSE ? END,
+    result = v.result, error = coalesce(v.error, j.error),
+    not_before = coalesce(v.nb, j.not_before),
+    max_attempts = coalesce(v.ma, j.max_attempts),
+    lease_owner = NULL, lease_expires = NULL
 """
+# Fencing: only the current claim's token, with its lease unexpired.
+ACK_WHERE = """j.id = v.id AND j.state = 'running' AND j.lease_token = v.token
+    AND j.lease_expires >= ?"""
 
 # A released job did not spend an attempt; one flagged for cancellation is
 # cancelled rather than handed to another worker.
@@ -160,6 +164,25 @@ def insert_attempts(tx: Tx, acks: Sequence[Ack], worker: str, now: float) -> Non
     ]
     if rows:
         tx.many(INSERT_ATTEMPT, rows)
+
+
+def distinct_acks(acks: Sequence[Ack]) -> list[Ack]:
+    """The first ack of each claim ``(id, token)`` in *acks*: a batch joins
+    each job once, and, alone, a second ack of one claim would find its job
+    no longer running."""
+    return list({(a.id, a.token): a for a in reversed(acks)}.values())
+
+
+def verdicts(acks: Sequence[Ack], written: set[tuple[int, int]]) -> list[bool]:
+    """Whether each ack of *acks* was accepted, given the claims ``(id,
+    token)`` the batch wrote: the first ack of each of those."""
+    seen: set[tuple[int, int]] = set()
+    won = []
+    for a in acks:
+        key = (a.id, a.token)
+        won.append(key in written and key not in seen)
+        seen.add(key)
+    return won
 
 
 def worker_params(w: WorkerRecord) -> tuple[Any, ...]:

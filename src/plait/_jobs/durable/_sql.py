@@ -177,7 +177,7 @@ def verdicts(acks: Sequence[Ack], written: set[tuple[int, int]]) -> list[bool]:
     """Whether each ack of *acks* was accepted, given the claims ``(id,
     token)`` the batch wrote: the first ack of each of those."""
     seen: set[tuple[int, int]] = set()
-    won = []
+    won: list[bool] = []
     for a in acks:
         key = (a.id, a.token)
         won.append(key in written and key not in seen)

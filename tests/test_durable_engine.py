@@ -10,20 +10,14 @@ from typing import Any
 
 import pytest
 
-from durable_scripts.support import ENGINES, make_dsn, wait_until
-from plait._jobs.durable._calls import open_engine
+from durable_scripts.support import ENGINES, make_engine, wait_until
 from plait._jobs.durable._engine import MAX_LOST_LEASES, Ack, NewJob
 from plait._jobs.durable._sqlite import SQLiteEngine
 
 
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    for dsn in make_dsn(request.param, tmp_path):
-        eng = open_engine(dsn)
-        try:
-            yield eng
-        finally:
-            eng.close()
+    yield from make_engine(request.param, tmp_path)
 
 
 def job(type_: str = "t", **fields: Any) -> NewJob:

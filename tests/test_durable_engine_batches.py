@@ -14,20 +14,14 @@ from typing import Any
 
 import pytest
 
-from durable_scripts.support import ENGINES, make_dsn
-from plait._jobs.durable._calls import open_engine
+from durable_scripts.support import ENGINES, make_engine
 from plait._jobs.durable._engine import Ack, NewJob
 from plait._jobs.durable._sqlite import CHUNK
 
 
 @pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    for dsn in make_dsn(request.param, tmp_path):
-        eng = open_engine(dsn)
-        try:
-            yield eng
-        finally:
-            eng.close()
+    yield from make_engine(request.param, tmp_path)
 
 
 def insert(engine: Any, n: int) -> list[int]:

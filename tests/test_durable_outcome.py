@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 import plait
 from plait._jobs.durable._engine import Claimed
-from plait._jobs.durable._outcome import make_job
+from plait._jobs.durable._outcome import error_type, make_job
 
-names = st.text(min_size=1, max_size=12)
+names = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=12)
 payloads = st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5))
 
 
@@ -59,3 +59,12 @@ def test_make_job_equals_the_checked_job(
         attempt=attempts,
         queue=queue,
     )
+
+
+def test_an_error_type_with_nul_is_storable() -> None:
+    # PostgreSQL's text cannot hold NUL: a class named so, unescaped, made the
+    # ack fail and the job fail every worker in turn.
+    odd = type("OddError", (Exception,), {"__module__": "plug\x00in"})
+    odd.__qualname__ = "Odd\x00Error"
+    assert error_type(odd()) == "plug\\x00in.Odd\\x00Error"
+    assert error_type(ValueError()) == "ValueError"

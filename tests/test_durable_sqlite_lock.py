@@ -6,11 +6,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from plait._jobs.durable._engine import DatabaseUnavailableError
-from plait._jobs.durable._sqlite import SQLiteEngine
+from plait._jobs.durable._sqlite import SQLiteEngine, _Transaction
 
 
 def hold_write_lock(path: Path) -> sqlite3.Connection:
@@ -56,3 +57,39 @@ def test_a_write_gives_up_after_the_busy_timeout(tmp_path: Path) -> None:
     assert timeout == 200
     assert engine.purge("done", before=0.0) == 0  # the lock is free again
     engine.close()
+
+
+class InterruptedConnection(sqlite3.Connection):
+    """Raises KeyboardInterrupt just after running the statement *after*."""
+
+    after = ""
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        cursor = super().execute(sql, *args)
+        if sql == self.after:
+            self.after = ""
+            raise KeyboardInterrupt
+        return cursor
+
+
+@pytest.mark.parametrize("after", ["PRAGMA busy_timeout = 0", "BEGIN IMMEDIATE"])
+def test_an_interrupt_while_beginning_a_write_leaves_nothing_held(
+    tmp_path: Path, after: str
+) -> None:
+    path = tmp_path / "jobs.db"
+    conn = sqlite3.connect(
+        path, isolation_level=None, factory=InterruptedConnection, timeout=2.0
+    )
+    assert isinstance(conn, InterruptedConnection)
+    conn.after = after
+    lock = threading.Lock()
+    with pytest.raises(KeyboardInterrupt), _Transaction(conn, lock, 2.0):
+        pass  # pragma: no cover
+    assert not conn.in_transaction
+    assert not lock.locked()
+    assert conn.execute("PRAGMA busy_timeout").fetchall() == [(2000,)]
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # the write lock is free
+    other.execute("ROLLBACK")
+    other.close()
+    conn.close()

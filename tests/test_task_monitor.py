@@ -25,7 +25,7 @@ import anyio
 import pytest
 
 import plait
-from plait._observe import _cli
+from plait._observe import _cli, _monitor, _wakeup
 from plait._observe._monitor import answer_text
 
 SCRIPT = Path(__file__).parent / "scripts" / "monitored.py"
@@ -373,6 +373,27 @@ async def test_the_signal_dumps_even_when_it_lands_on_another_thread(
     assert "at test_the_signal_dumps_even_when_it_lands_on_" in stderr.text
 
 
+async def test_a_signal_handled_while_the_monitor_starts_is_dumped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The handler is in place before the monitor looks at the wakeup fd; a
+    # signal handled in between leaves the monitor's own dump request in the
+    # socket, which must stay the monitor's, not go to the loop's fd.
+    stderr = _Stderr()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    claim = _wakeup.claim_wakeup_fd
+
+    def signal_then_claim(write: socket.socket, read: socket.socket) -> bool:
+        signal.raise_signal(signal.SIGUSR2)  # its handler runs here, at once
+        return claim(write, read)
+
+    monkeypatch.setattr(_monitor, "claim_wakeup_fd", signal_then_claim)
+    async with plait.TaskMonitor(signal="SIGUSR2", socket=False):
+        dumped = await anyio.to_thread.run_sync(stderr.dumped.wait, 10)
+    assert dumped, stderr.text
+    assert stderr.text.count("plait task tree (SIGUSR2):") == 1
+
+
 def _wakeup_fd() -> int:
     fd = signal.set_wakeup_fd(-1)
     signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
@@ -424,9 +445,9 @@ async def test_one_monitor_per_process_entered_once(runtime_dir: Path) -> None:
 
 
 async def test_a_socket_path_of_ones_own(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runtime_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "app.sock"
+    path = runtime_dir / "app.sock"
     async with plait.TaskMonitor(signal=None, socket=path) as monitor:
         assert monitor.socket_path == path
         code = await anyio.to_thread.run_sync(_cli.main, ["--socket", str(path)])

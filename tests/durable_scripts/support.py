@@ -31,6 +31,18 @@ def postgres_dsn() -> str:
     return dsn
 
 
+def make_engine(engine: str, tmp_path: Path) -> Iterator[Any]:
+    """Yield an open engine on an empty job table; close and drop it after."""
+    from plait._jobs.durable._calls import open_engine
+
+    for dsn in make_dsn(engine, tmp_path):
+        opened = open_engine(dsn)
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
 def make_dsn(engine: str, tmp_path: Path) -> Iterator[str]:
     """Yield a DSN for an empty job table; drop it afterwards (PostgreSQL)."""
     if engine == "sqlite":

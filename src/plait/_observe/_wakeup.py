@@ -24,6 +24,10 @@ import os
 import signal
 import socket
 
+# Signal numbers are below 65; the monitor's own wake-up bytes ("d", "q")
+# are letters.
+_FIRST_OWN_BYTE = ord("A")
+
 
 def claim_wakeup_fd(write: socket.socket, read: socket.socket) -> bool:
     """Make *write* (non-blocking) the wakeup fd unless one is set; return
@@ -31,7 +35,9 @@ def claim_wakeup_fd(write: socket.socket, read: socket.socket) -> bool:
     previous = signal.set_wakeup_fd(write.fileno(), warn_on_full_buffer=False)
     if previous == -1:
         return True
-    _hand_back(previous, read)
+    own = _hand_back(previous, read)
+    if own:  # a signal handled meanwhile: its dump request stays the monitor's
+        write.send(own)
     return False
 
 
@@ -46,14 +52,18 @@ def release_wakeup_fd(write: socket.socket, read: socket.socket) -> None:
         _hand_back(current, read)
 
 
-def _hand_back(owner: int, read: socket.socket) -> None:
+def _hand_back(owner: int, read: socket.socket) -> bytes:
+    """Give the wakeup fd back to *owner* with the signal numbers that reached
+    *read* meanwhile; return the other bytes there (the monitor's own)."""
     # An event loop's own fd: it never warns when full (trio's and uvloop's
     # do not; asyncio's would, on a flood of signals it drops anyway).
     signal.set_wakeup_fd(owner, warn_on_full_buffer=False)
     stray = _drain(read)
-    if stray:
+    numbers = bytes(b for b in stray if b < _FIRST_OWN_BYTE)
+    if numbers:
         with contextlib.suppress(OSError):  # full: the owner is awake anyway
-            os.write(owner, stray)
+            os.write(owner, numbers)
+    return bytes(b for b in stray if b >= _FIRST_OWN_BYTE)
 
 
 def _drain(read: socket.socket) -> bytes:

@@ -227,5 +227,5 @@ def error_type(exc: BaseException) -> str:
     cls = type(exc)
     module = cls.__module__
     if module in ("builtins", "__main__"):
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
+        return storable(cls.__qualname__)
+    return storable(f"{module}.{cls.__qualname__}")

@@ -328,18 +328,23 @@ class _Transaction:
                 self._conn.execute("BEGIN")
             else:
                 self._begin_write(self._write_wait)
-        except sqlite3.Error as exc:
-            self._lock.release()
-            raise _unavailable(exc) from exc
-        except BaseException:
-            self._lock.release()
+        except BaseException as exc:
+            try:
+                # An interrupt just after BEGIN must not leave the write lock
+                # held by a transaction nobody will end.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            finally:
+                self._lock.release()
+            if isinstance(exc, sqlite3.Error):
+                raise _unavailable(exc) from exc
             raise
         return self._conn.cursor()
 
     def _begin_write(self, wait: float) -> None:
         conn = self._conn
-        conn.execute("PRAGMA busy_timeout = 0")
         try:
+            conn.execute("PRAGMA busy_timeout = 0")
             deadline = time.monotonic() + wait
             while True:
                 try:

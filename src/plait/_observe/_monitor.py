@@ -78,9 +78,9 @@ class TaskMonitor:
     signal reaches it even while the loop sleeps. (asyncio clears the fd
     when its last signal handler is removed; from then on until the monitor
     is entered again, a signal landing on another thread is dumped when the
-    loop next wakes.) Leaving the block restores
-    the previous handler of the signal (and the wakeup fd), stops the
-    monitor's two helper threads and removes the socket. One monitor runs per
+    loop next wakes.) Leaving the block restores the previous handler of
+    the signal (and the wakeup fd), stops the monitor's two helper threads
+    and removes the socket. One monitor runs per
     process at a time. Its helper threads are not tasks: the tree it shows
     holds the program's tasks only.
 

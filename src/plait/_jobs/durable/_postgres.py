@@ -226,7 +226,8 @@ class PostgresEngine(ManagedQueries):
     ) -> Exchange:
         def work(tx: _PostgresTx) -> Exchange:
             cur = tx.cursor
-            won = [False] * len(acks)
+            accepted: list[Ack] = []
+            rejected: list[int] = []
             if acks:
                 distinct = distinct_acks(acks)
                 cur.execute(
@@ -244,8 +245,7 @@ class PostgresEngine(ManagedQueries):
                     ),
                     prepare=False,
                 )
-                won = verdicts(acks, set(cur.fetchall()))
-                accepted = [a for a, yes in zip(acks, won, strict=True) if yes]
+                accepted, rejected = verdicts(acks, set(cur.fetchall()))
                 insert_attempts(tx, accepted, owner, now)
             if release:
                 cur.execute(
@@ -272,8 +272,8 @@ class PostgresEngine(ManagedQueries):
                     claimed += list(map(Claimed._make, cur.fetchall()))
             claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
             return Exchange(
-                tuple(a.id for a, yes in zip(acks, won, strict=True) if yes),
-                tuple(a.id for a, yes in zip(acks, won, strict=True) if not yes),
+                tuple(a.id for a in accepted),
+                tuple(rejected),
                 tuple(claimed),
             )
 

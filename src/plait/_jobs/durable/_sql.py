@@ -173,16 +173,23 @@ def distinct_acks(acks: Sequence[Ack]) -> list[Ack]:
     return list({(a.id, a.token): a for a in reversed(acks)}.values())
 
 
-def verdicts(acks: Sequence[Ack], written: set[tuple[int, int]]) -> list[bool]:
-    """Whether each ack of *acks* was accepted, given the claims ``(id,
-    token)`` the batch wrote: the first ack of each of those."""
+def verdicts(
+    acks: Sequence[Ack], written: set[tuple[int, int]]
+) -> tuple[list[Ack], list[int]]:
+    """The acks of *acks* accepted, and the ids of those rejected, given the
+    claims ``(id, token)`` the batch wrote: the first ack of each of those
+    is accepted."""
     seen: set[tuple[int, int]] = set()
-    won: list[bool] = []
+    accepted: list[Ack] = []
+    rejected: list[int] = []
     for a in acks:
         key = (a.id, a.token)
-        won.append(key in written and key not in seen)
+        if key in written and key not in seen:
+            accepted.append(a)
+        else:
+            rejected.append(a.id)
         seen.add(key)
-    return won
+    return accepted, rejected
 
 
 def worker_params(w: WorkerRecord) -> tuple[Any, ...]:

@@ -220,8 +220,7 @@ class SQLiteEngine(ManagedQueries):
         with _Transaction(self._conn, self._lock, self._busy_timeout) as cur:
             for sql, params in batches:
                 ok.update(cur.execute(sql, params).fetchall())
-            won = verdicts(acks, ok)
-            accepted = [a for a, yes in zip(acks, won, strict=True) if yes]
+            accepted, rejected = verdicts(acks, ok)
             insert_attempts(_SQLiteTx(cur), accepted, owner, now)
             for params in releases:
                 cur.execute(RELEASE, params)
@@ -231,11 +230,7 @@ class SQLiteEngine(ManagedQueries):
                 ).fetchall()
                 claimed += map(Claimed._make, rows)
         claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
-        return Exchange(
-            tuple(a.id for a in accepted),
-            tuple(a.id for a, yes in zip(acks, won, strict=True) if not yes),
-            tuple(claimed),
-        )
+        return Exchange(tuple(a.id for a in accepted), tuple(rejected), tuple(claimed))
 
     def explain_claim(self) -> list[str]:
         """Return SQLite's plan for the claim query (for tests)."""

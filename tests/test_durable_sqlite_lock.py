@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from plait._jobs.durable._engine import DatabaseUnavailableError
-from plait._jobs.durable._sqlite import SQLiteEngine, _Transaction
+from plait._jobs.durable._sqlite import SQLiteEngine
+from plait._jobs.durable._sqlite_tx import Transaction
 
 
 def hold_write_lock(path: Path) -> sqlite3.Connection:
@@ -83,7 +84,7 @@ def test_an_interrupt_while_beginning_a_write_leaves_nothing_held(
     assert isinstance(conn, InterruptedConnection)
     conn.after = after
     lock = threading.Lock()
-    with pytest.raises(KeyboardInterrupt), _Transaction(conn, lock, 2.0):
+    with pytest.raises(KeyboardInterrupt), Transaction(conn, lock, 2.0):
         pass  # pragma: no cover
     assert not conn.in_transaction
     assert not lock.locked()

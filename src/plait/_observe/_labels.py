@@ -317,8 +317,8 @@ def _install_inproc(module: ModuleType) -> None:
 
 
 def _install_durable_runs(module: ModuleType) -> None:
-    def run(frame: FrameType, awaiting: object) -> Labels:
-        claimed = _local(frame, "claimed")
+    def call(frame: FrameType, awaiting: object) -> Labels:
+        claimed = _local(frame, "run").claimed
         return {
             "job": claimed.id,
             "job_type": claimed.type,
@@ -326,11 +326,12 @@ def _install_durable_runs(module: ModuleType) -> None:
         }
 
     def runner(frame: FrameType, awaiting: object) -> Labels | None:
-        if awaiting is not None and not _runs(awaiting, code_of(module.Runs._run)):
+        running = code_of(module.Runs._run_in_scope)
+        if awaiting is not None and not _runs(awaiting, running):
             return {"role": "job runner waiting for a job"}
         return None
 
-    _register(run, module.Runs._run)
+    _register(call, module.Runs._call)
     _register(runner, module.Runs._runner)
 
 

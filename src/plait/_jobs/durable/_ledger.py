@@ -43,6 +43,14 @@ class Ledger:
         self.stats.claimed += 1
         self.runs.dispatch(claimed)
 
+    def took_claims(self, asked: dict[str, int], claimed: Sequence[Claimed]) -> None:
+        """Tell each lane asked for jobs how many its claim brought."""
+        got = dict.fromkeys(asked, 0)
+        for c in claimed:
+            got[c.queue] += 1
+        for name, n in asked.items():
+            self.runs.lanes[name].took_claim(n, got[name])
+
     def outcome(self, claimed: Claimed, outcome: Outcome) -> None:
         """Keep a run's outcome to send (a lost lease: forget the job)."""
         if isinstance(outcome, Ack):

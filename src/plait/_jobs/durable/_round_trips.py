@@ -64,6 +64,7 @@ class RoundTrips:
                 now,
                 stopping=not worker.claiming,
             )
+            ledger.took_claims(claims, result.claimed)
             for claimed in result.claimed:
                 ledger.hold(claimed)
 

@@ -34,11 +34,12 @@ import anyio
 from anyio import CancelScope, Event, get_cancelled_exc_class
 from anyio.abc import TaskGroup
 
-from .._model import JobHandlers
+from .._model import JobHandler, JobHandlers
 from ._engine import Ack, Claimed
 from ._outcome import cancelled, failed, make_job, no_handler, succeeded, timed_out
 
 Why = Literal["lost", "cancel", "stop"]
+MAX_AHEAD = 16
 
 
 class Handoff(enum.Enum):
@@ -73,6 +74,14 @@ class Lane:
         self.waking = False
         self.closed = False
 
+    def took_claim(self, asked: int, got: int) -> None:
+        """Claim further ahead if the runners ran out of jobs before a full
+        claim came back; less far once a concurrency's worth still waits."""
+        if got >= asked and self.idle and not self.jobs:
+            self.ahead = min(self.ahead * 2, self.limit * MAX_AHEAD)
+        elif len(self.jobs) >= self.limit:
+            self.ahead = max(self.limit, self.ahead // 2)
+
     @property
     def free(self) -> int:
         """Jobs the next round trip may claim."""
@@ -104,6 +113,12 @@ class Lane:
                     self.waking = False
                 else:
                     self.idle.remove(wake)
+        return self.take()
+
+    def take(self) -> Claimed | None:
+        """The next job if one waits, without waiting."""
+        if not self.jobs:
+            return None
         claimed = self.jobs.popleft()
         if self.jobs:
             self.wake_one()
@@ -181,7 +196,8 @@ class Runs:
             self.cancel(job_id, why)
 
     async def _runner(self, lane: Lane) -> None:
-        while (claimed := await lane.next_job()) is not None:
+        claimed = await lane.next_job()
+        while claimed is not None:
             if _worker_cancelled():
                 # Start nothing once the worker is cancelled (a checkpoint may
                 # not raise yet on asyncio): the worker releases the jobs it
@@ -189,51 +205,113 @@ class Runs:
                 # cancellation, or, raising its own first, be taken for
                 # cancelled and released as if it had never run.
                 return
-            await self._run(claimed)
+            claimed = await self._run_in_scope(lane, claimed)
+            if claimed is None:
+                claimed = await lane.next_job()
 
-    async def _run(self, claimed: Claimed) -> None:
-        """Run one job and report its outcome."""
-        started = time.time()
-        handler = self.handlers.find(claimed.type)
-        if handler is None:
-            outcome: Outcome = no_handler(claimed, self.worker, self.handlers.types())
-        elif claimed.id in self.cancel_first:
-            self.cancel_first.discard(claimed.id)
-            outcome = cancelled(claimed, handler, started)
-        else:
-            job_id = claimed.id
-            scope = CancelScope()
-            if handler.timeout is not None:
-                scope.deadline = anyio.current_time() + handler.timeout
-            self.scopes[job_id] = scope
-            error: BaseException | None = None
-            value: object = None
-            try:
-                payload = json.loads(claimed.payload)
-                with scope:
-                    value = await handler.fn(make_job(claimed, payload))
-            except BaseException as exc:
-                if _cancelled_from_outside(exc):
-                    del self.scopes[job_id]
-                    self.why.pop(job_id, None)
-                    self.on_outcome(claimed, RELEASE)
-                    raise
-                error = exc
+    async def _run_in_scope(self, lane: Lane, claimed: Claimed) -> Claimed | None:
+        """Run *claimed*, then the jobs waiting in *lane* after it, in one
+        cancel scope; return the job to run next in a new scope, if any.
+
+        A run needs a scope of its own only once it is cancelled (timed out,
+        cancelled on request, its lease lost, the worker stopping), and
+        entering one cost about as much as a small job: jobs share a scope
+        until one of them has it cancelled, which ends the scope with that run.
+        """
+        scope = CancelScope()
+        run: _Run | None = None
+        try:
+            with scope:
+                while True:
+                    run = _Run(claimed, self.handlers.find(claimed.type))
+                    if self._ready(run):
+                        await self._call(run, scope)
+                        if scope.cancel_called:
+                            # Ended by its cancellation, or finished as it came:
+                            # its outcome says which once the scope has ended.
+                            break
+                    outcome, run = run.outcome(None), None
+                    self.on_outcome(claimed, outcome)
+                    if _worker_cancelled() or (next_job := lane.take()) is None:
+                        return None
+                    claimed = next_job
+        except BaseException as exc:
+            if run is None:
+                raise
+            if _cancelled_from_outside(exc):
+                self.on_outcome(run.claimed, RELEASE)
+                raise
+            run.error = exc
+        if run is not None:
+            self.on_outcome(run.claimed, run.outcome(scope))
+        return lane.take()
+
+    def _ready(self, run: _Run) -> bool:
+        """Whether *run* is to be called; if not, its outcome is set."""
+        if run.handler is None:
+            run.result = no_handler(run.claimed, self.worker, self.handlers.types())
+            return False
+        if run.claimed.id in self.cancel_first:
+            self.cancel_first.discard(run.claimed.id)
+            run.result = cancelled(run.claimed, run.handler, run.started)
+            return False
+        return True
+
+    async def _call(self, run: _Run, scope: CancelScope) -> None:
+        """Call *run*'s handler in *scope*, under its timeout; a cancellation
+        of the scope leaves it, for the scope to take."""
+        handler, job_id = run.handler, run.claimed.id
+        assert handler is not None
+        if handler.timeout is not None:
+            scope.deadline = anyio.current_time() + handler.timeout
+        elif scope.deadline != math.inf:
+            scope.deadline = math.inf
+        self.scopes[job_id] = scope
+        try:
+            payload = json.loads(run.claimed.payload)
+            run.value = await handler.fn(make_job(run.claimed, payload))
+        except BaseException as exc:
+            ours = scope.cancel_called and isinstance(exc, get_cancelled_exc_class())
+            if ours or _cancelled_from_outside(exc):
+                raise
+            run.error = exc
+        finally:
             del self.scopes[job_id]
-            why = self.why.pop(job_id, None)
-            if why == "lost":
-                outcome = LOST
-            elif why == "cancel" and (error is not None or scope.cancelled_caught):
-                outcome = cancelled(claimed, handler, started, error)
-            elif error is not None:
-                outcome = failed(claimed, handler, error, started)
-            elif not scope.cancelled_caught:
-                outcome = succeeded(claimed, handler, value, started)
-            elif why == "stop":
-                outcome = RELEASE
-            else:
-                outcome = timed_out(claimed, handler, started)
-        self.on_outcome(claimed, outcome)
+            run.why = self.why.pop(job_id, None)
+
+
+class _Run:
+    """One run of a claimed job: what its handler returned or raised."""
+
+    __slots__ = ("claimed", "error", "handler", "result", "started", "value", "why")
+
+    def __init__(self, claimed: Claimed, handler: JobHandler | None) -> None:
+        self.claimed = claimed
+        self.handler = handler
+        self.started = time.time()
+        self.value: object = None
+        self.error: BaseException | None = None
+        self.why: Why | None = None
+        self.result: Outcome | None = None
+
+    def outcome(self, scope: CancelScope | None) -> Outcome:
+        """The run's outcome; *scope*, its cancel scope if the run ended it."""
+        if self.result is not None:
+            return self.result
+        claimed, handler, error, why = self.claimed, self.handler, self.error, self.why
+        assert handler is not None
+        caught = scope is not None and scope.cancelled_caught
+        if why == "lost":
+            return LOST
+        if why == "cancel" and (error is not None or caught):
+            return cancelled(claimed, handler, self.started, error)
+        if error is not None:
+            return failed(claimed, handler, error, self.started)
+        if not caught:
+            return succeeded(claimed, handler, self.value, self.started)
+        if why == "stop":
+            return RELEASE
+        return timed_out(claimed, handler, self.started)
 
 
 def _cancelled_from_outside(exc: BaseException) -> bool:

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ._engine import (
-    CLAIMED_COLUMNS,
     Ack,
     Claimed,
     DatabaseUnavailableError,
@@ -44,10 +43,14 @@ from ._sql import (
     verdicts,
 )
 from ._sql_manage import ManagedQueries
+from ._sqlite_tx import Transaction, WriterTurn
 
 T = TypeVar("T")
 
-CLAIM = f"""
+# The claim returns what the lease fences; the rest of a claimed row, which
+# only its insert wrote, is read after the commit (DETAILS), so the write
+# lock other workers wait for is not held while those values are copied.
+CLAIM = """
 UPDATE plait_jobs SET state = 'running', attempts = attempts + 1,
     lease_token = lease_token + 1, lease_owner = ?, lease_expires = ?,
     started_at = ?, worker = ?
@@ -56,7 +59,7 @@ WHERE id IN (
     WHERE queue = ? AND state IN ('queued', 'retrying') AND not_before <= ?
     ORDER BY priority DESC, not_before, id LIMIT ?
 )
-RETURNING {CLAIMED_COLUMNS}
+RETURNING id, lease_token, attempts
 """
 
 # Acks and releases go in batches, as a VALUES list joined to the jobs:
@@ -82,11 +85,12 @@ FROM v WHERE {ACK_WHERE}
 RETURNING id, lease_token
 """
 
-# Most acks: done, nothing but a result. ACK_MANY with state 'done' and no
-# error, not_before or max_attempts sets exactly this, binding less.
+# Most acks: done, with a result and the handler's attempts. ACK_MANY with
+# state 'done' and no error or not_before sets exactly this, binding less.
 ACK_DONE = f"""
-{_values("id, token, result")}
+{_values("id, token, result, ma")}
 UPDATE plait_jobs AS j SET state = 'done', finished_at = ?, result = v.result,
+    max_attempts = coalesce(v.ma, j.max_attempts),
     lease_owner = NULL, lease_expires = NULL
 FROM v WHERE {ACK_WHERE}
 RETURNING id, lease_token
@@ -96,6 +100,12 @@ RELEASE = f"""
 {_values("id, token")}
 UPDATE plait_jobs AS j SET {RELEASE_SET}
 FROM v WHERE j.id = v.id AND j.state = 'running' AND j.lease_token = v.token
+"""
+
+DETAILS = f"""
+{_values("id")}
+SELECT j.id, type, payload, priority, not_before, idempotency_key, queue
+FROM plait_jobs AS j JOIN v ON j.id = v.id
 """
 
 
@@ -138,6 +148,7 @@ class SQLiteEngine(ManagedQueries):
         self._path = sqlite_path(dsn)
         self._lock = threading.Lock()
         self._busy_timeout = busy_timeout
+        self._turn = WriterTurn(self._path)
         try:
             self._conn = connect_file(self._path, create=create, timeout=busy_timeout)
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
@@ -152,15 +163,18 @@ class SQLiteEngine(ManagedQueries):
                 lambda tx: ensure_schema(tx.rows, "sqlite", where=repr(self._path))
             )
         except BaseException:
-            self._conn.close()
+            self.close()
             raise
 
     def _write(self, fn: Callable[[Tx], T]) -> T:
-        with _Transaction(self._conn, self._lock, self._busy_timeout) as cur:
+        with self._writing() as cur:
             return fn(_SQLiteTx(cur))
 
+    def _writing(self) -> Transaction:
+        return Transaction(self._conn, self._lock, self._busy_timeout, self._turn)
+
     def _read(self, fn: Callable[[Tx], T]) -> T:
-        with _Transaction(self._conn, self._lock, None) as cur:
+        with Transaction(self._conn, self._lock, None) as cur:
             return fn(_SQLiteTx(cur))
 
     def _hint(self, index: str) -> str:
@@ -193,17 +207,14 @@ class SQLiteEngine(ManagedQueries):
         lease: float,
         now: float,
     ) -> Exchange:
-        # Everything but the statements is done before taking the lock.
+        # Everything but the statements is done before taking the write lock
+        # or after leaving it: other workers wait for it.
         done: list[tuple[Any, ...]] = []
         other: list[tuple[Any, ...]] = []
+        failures: list[Ack] = []
         for a in distinct_acks(acks):
-            if (
-                a.kind == "done"
-                and a.error is None
-                and a.max_attempts is None
-                and a.not_before is None
-            ):
-                done.append((a.id, a.token, a.result))
+            if a.kind == "done" and a.error is None and a.not_before is None:
+                done.append((a.id, a.token, a.result, a.max_attempts))
             else:
                 other.append(
                     (
@@ -211,26 +222,57 @@ class SQLiteEngine(ManagedQueries):
                         *(a.error, a.not_before, a.max_attempts),
                     )
                 )
+                if a.kind != "done":
+                    failures.append(a)
         batches = [(ACK_DONE, p) for p in chunked(done, now, now)]
         batches += [(ACK_MANY, p) for p in chunked(other, now, now)]
         releases = chunked(release, now)
         queues = [(q, n) for q, n in claims.items() if n > 0]
         ok: set[tuple[int, int]] = set()
-        claimed: list[Claimed] = []
-        with _Transaction(self._conn, self._lock, self._busy_timeout) as cur:
+        leases: list[Any] = []
+        with self._writing() as cur:
             for sql, params in batches:
                 ok.update(cur.execute(sql, params).fetchall())
-            accepted, rejected = verdicts(acks, ok)
-            insert_attempts(_SQLiteTx(cur), accepted, owner, now)
+            if failures:
+                recorded = [a for a in failures if (a.id, a.token) in ok]
+                insert_attempts(_SQLiteTx(cur), recorded, owner, now)
             for params in releases:
                 cur.execute(RELEASE, params)
             for queue, n in queues:
-                rows = cur.execute(
+                leases += cur.execute(
                     CLAIM, (owner, now + lease, now, owner, queue, now, n)
                 ).fetchall()
-                claimed += map(Claimed._make, rows)
-        claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
+        accepted, rejected = verdicts(acks, ok)
+        claimed = self._claimed(leases)
         return Exchange(tuple(a.id for a in accepted), tuple(rejected), tuple(claimed))
+
+    def _claimed(self, leases: Sequence[tuple[int, int, int]]) -> list[Claimed]:
+        """The claimed jobs of *leases* (id, token, attempts), highest
+        priority first, with the rest of their rows.
+
+        Only a job finished by another worker (its lease expired), then
+        deleted, since the claim committed is missing: it is not ours.
+        """
+        if not leases:
+            return []
+        with Transaction(self._conn, self._lock, None) as cur:
+            details = {
+                row[0]: row
+                for params in chunked([lease[:1] for lease in leases])
+                for row in cur.execute(DETAILS, params)
+            }
+        claimed: list[Claimed] = []
+        for job_id, token, attempts in leases:
+            if (row := details.get(job_id)) is not None:
+                _, type, payload, priority, not_before, key, queue = row
+                claimed.append(
+                    Claimed(
+                        *(job_id, type, payload, priority, not_before, key),
+                        *(attempts, token, queue),
+                    )
+                )
+        claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
+        return claimed
 
     def explain_claim(self) -> list[str]:
         """Return SQLite's plan for the claim query (for tests)."""
@@ -252,7 +294,10 @@ class SQLiteEngine(ManagedQueries):
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            try:
+                self._conn.close()
+            finally:
+                self._turn.close()
 
 
 class SQLiteWatch:
@@ -295,85 +340,3 @@ class _SQLiteTx:
 
     def many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         self._cur.executemany(sql, params)
-
-
-# How often a writer waiting for the write lock tries again. SQLite's own
-# busy handler sleeps in growing steps, up to 100 ms: a worker that commits
-# and begins its next round trip at once keeps the lock while the others
-# sleep (one of three worker processes did 59,600 of 60,000 jobs so).
-# Trying every half millisecond shares the lock among them.
-WRITE_RETRY = 0.0005
-
-
-class _Transaction:
-    """A transaction on *conn*: a write (``BEGIN IMMEDIATE``, waiting up to
-    *write_wait* seconds for the write lock) or, with ``None``, a read."""
-
-    def __init__(
-        self, conn: sqlite3.Connection, lock: threading.Lock, write_wait: float | None
-    ) -> None:
-        self._conn = conn
-        self._lock = lock
-        self._write_wait = write_wait
-
-    def __enter__(self) -> sqlite3.Cursor:
-        self._lock.acquire()
-        try:
-            if self._write_wait is None:
-                self._conn.execute("BEGIN")
-            else:
-                self._begin_write(self._write_wait)
-        except BaseException as exc:
-            try:
-                # An interrupt just after BEGIN must not leave the write lock
-                # held by a transaction nobody will end.
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-            finally:
-                self._lock.release()
-            if isinstance(exc, sqlite3.Error):
-                raise _unavailable(exc) from exc
-            raise
-        return self._conn.cursor()
-
-    def _begin_write(self, wait: float) -> None:
-        conn = self._conn
-        try:
-            conn.execute("PRAGMA busy_timeout = 0")
-            deadline = time.monotonic() + wait
-            while True:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as exc:
-                    if "locked" not in str(exc) or time.monotonic() >= deadline:
-                        raise
-                time.sleep(WRITE_RETRY)
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        try:
-            if exc_type is None:
-                self._conn.execute("COMMIT")
-            elif self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-        except sqlite3.OperationalError as error:
-            raise _unavailable(error) from error
-        finally:
-            self._lock.release()
-        if isinstance(exc, sqlite3.OperationalError) and _is_outage(exc):
-            raise _unavailable(exc) from exc
-
-
-_OUTAGE_WORDS = ("locked", "busy", "unable to open", "disk", "i/o", "readonly")
-
-
-def _is_outage(exc: sqlite3.OperationalError) -> bool:
-    """Tell a database that is busy or gone from a bug in a statement."""
-    text = str(exc).lower()
-    return any(word in text for word in _OUTAGE_WORDS)
-
-
-def _unavailable(exc: sqlite3.Error) -> DatabaseUnavailableError:
-    return DatabaseUnavailableError(f"SQLite job database: {exc}")

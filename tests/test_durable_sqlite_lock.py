@@ -1,5 +1,7 @@
-"""A SQLite write waiting for the write lock tries again often, up to the
-engine's busy timeout, and leaves the connection's own timeout as it was."""
+"""A SQLite write waits for its turn among plait's writers (a lock file
+beside the database), then for the write lock, trying again often, up to
+the engine's busy timeout; it leaves the connection's own timeout as it was
+and gives the turn back on every path."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 
 from plait._jobs.durable._engine import DatabaseUnavailableError
 from plait._jobs.durable._sqlite import SQLiteEngine
-from plait._jobs.durable._sqlite_tx import Transaction
+from plait._jobs.durable._sqlite_tx import Transaction, WriterTurn
 
 
 def hold_write_lock(path: Path) -> sqlite3.Connection:
@@ -84,13 +86,84 @@ def test_an_interrupt_while_beginning_a_write_leaves_nothing_held(
     assert isinstance(conn, InterruptedConnection)
     conn.after = after
     lock = threading.Lock()
-    with pytest.raises(KeyboardInterrupt), Transaction(conn, lock, 2.0):
+    turn = WriterTurn(str(path))
+    with pytest.raises(KeyboardInterrupt), Transaction(conn, lock, 2.0, turn):
         pass  # pragma: no cover
     assert not conn.in_transaction
     assert not lock.locked()
+    assert turn_is_free(path)
+    turn.close()
     assert conn.execute("PRAGMA busy_timeout").fetchall() == [(2000,)]
     other = sqlite3.connect(path, isolation_level=None, timeout=0)
     other.execute("BEGIN IMMEDIATE")  # the write lock is free
     other.execute("ROLLBACK")
     other.close()
     conn.close()
+
+
+def turn_is_free(path: Path) -> bool:
+    other = WriterTurn(str(path))
+    try:
+        taken = other.take(deadline=0.0)
+        other.give_back()
+        return taken
+    finally:
+        other.close()
+
+
+def test_a_write_waits_for_another_writers_turn(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    engine = SQLiteEngine(str(path), busy_timeout=30.0)
+    other = WriterTurn(str(path))
+    assert other.take(deadline=0.0)
+    done = threading.Event()
+    outcome: list[object] = []
+
+    def write() -> None:
+        outcome.append(engine.purge("done", before=0.0))
+        done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    assert not done.wait(0.2)  # the other writer's turn: the write waits
+    other.give_back()
+    assert done.wait(10)
+    thread.join()
+    assert outcome == [0]
+    assert turn_is_free(path)  # given back after the commit
+    other.close()
+    engine.close()
+
+
+def test_a_write_gives_up_waiting_for_its_turn_after_the_busy_timeout(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.db"
+    engine = SQLiteEngine(str(path), busy_timeout=0.2)
+    other = WriterTurn(str(path))
+    assert other.take(deadline=0.0)
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="locked"):
+            engine.purge("done", before=0.0)
+    finally:
+        other.give_back()
+        other.close()
+    assert engine.purge("done", before=0.0) == 0
+    engine.close()
+
+
+def test_a_failed_write_gives_its_turn_back(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    engine = SQLiteEngine(str(path))
+    with pytest.raises(sqlite3.OperationalError):
+        engine.execute("UPDATE no_such_table SET x = 1")
+    assert turn_is_free(path)
+    engine.close()
+
+
+def test_writes_go_on_where_the_turn_file_cannot_be_opened(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    (tmp_path / "jobs.db-plait-writer").mkdir()  # not a file: cannot be opened
+    engine = SQLiteEngine(str(path))
+    assert engine.purge("done", before=0.0) == 0
+    engine.close()

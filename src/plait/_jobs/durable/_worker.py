@@ -73,9 +73,11 @@ class JobWorker:
             ``concurrency``, or a mapping of name to concurrency. Default:
             ``"default"`` and every queue a handler names.
         concurrency: jobs of one queue run at once, unless ``queues`` maps
-            it. The worker holds up to twice as many: the next batch is
-            claimed while the current one runs (their leases are kept alive
-            meanwhile, and a stopping worker releases them at once).
+            it. The worker claims ahead: the next batch, as many again, is
+            claimed while the current one runs, and further (doubling, up to
+            16 times the concurrency) while jobs finish before a round trip
+            to the database brings more. The leases of jobs claimed ahead are
+            kept alive, and a stopping worker releases them at once.
         lease: seconds a claim is valid without a heartbeat.
         grace: seconds ``stop()`` waits for running jobs before releasing them.
         poll_interval: longest wait between claims when idle, a safety net:

@@ -76,25 +76,28 @@ def _values(columns: str) -> str:
     return f"WITH v({columns}) AS (VALUES {', '.join([row] * CHUNK)})"
 
 
-# RETURNING names the target's columns unqualified: SQLite does not take
-# its alias there. The token tells apart two acks of one job.
 ACK_MANY = f"""
 {_values("id, token, state, result, error, nb, ma")}
 UPDATE plait_jobs AS j SET {ACK_SET}
 FROM v WHERE {ACK_WHERE}
-RETURNING id, lease_token
 """
 
 # Most acks: done, with a result and the handler's attempts. ACK_MANY with
-# state 'done' and no error or not_before sets exactly this, binding less.
+# state 'done' and no error or not_before sets exactly this, binding less:
+# the attempts are one value per statement (acks are grouped by it), which
+# cost an eighth of the statement as a column of the VALUES list.
 ACK_DONE = f"""
-{_values("id, token, result, ma")}
+{_values("id, token, result")}
 UPDATE plait_jobs AS j SET state = 'done', finished_at = ?, result = v.result,
-    max_attempts = coalesce(v.ma, j.max_attempts),
+    max_attempts = coalesce(?, j.max_attempts),
     lease_owner = NULL, lease_expires = NULL
 FROM v WHERE {ACK_WHERE}
-RETURNING id, lease_token
 """
+
+# Which acks a batch wrote, when its row count says not all: RETURNING
+# names the target's columns unqualified (SQLite does not take its alias
+# there), and the token tells apart two acks of one job.
+WRITTEN = "RETURNING id, lease_token"
 
 RELEASE = f"""
 {_values("id, token")}
@@ -120,6 +123,51 @@ def chunked(rows: Sequence[Sequence[Any]], *tail: Any) -> list[list[Any]]:
         params += tail
         chunks.append(params)
     return chunks
+
+
+# One ack statement: its text, its parameters, and the claims (id, token)
+# it acknowledges.
+Batch = tuple[str, list[Any], list[tuple[int, int]]]
+
+
+def _batches(sql: str, rows: Sequence[Sequence[Any]], *tail: Any) -> list[Batch]:
+    """The statements acknowledging *rows* (id and token first), ``CHUNK``
+    rows each."""
+    claims = [(row[0], row[1]) for row in rows]
+    starts = range(0, len(rows), CHUNK)
+    return [
+        (sql, params, claims[start : start + CHUNK])
+        for start, params in zip(starts, chunked(rows, *tail), strict=True)
+    ]
+
+
+def _record(
+    conn: sqlite3.Connection, cur: sqlite3.Cursor, batches: Sequence[Batch]
+) -> set[tuple[int, int]]:
+    """Run the ack *batches*; return the claims (id, token) they wrote.
+
+    Nearly every batch is written whole, and then its count of changed rows
+    says so: returning a row per ack cost a sixth of the statement, in the
+    write lock. If any count falls short, the batches run again from a
+    savepoint, returning which claims they wrote.
+    """
+    if not batches:
+        return set()
+    cur.execute("SAVEPOINT plait_acks")
+    for sql, params, claims in batches:
+        before = conn.total_changes
+        cur.execute(sql, params)
+        if conn.total_changes - before != len(claims):
+            break
+    else:
+        cur.execute("RELEASE plait_acks")
+        return {claim for _, _, claims in batches for claim in claims}
+    cur.execute("ROLLBACK TO plait_acks")
+    cur.execute("RELEASE plait_acks")
+    written: set[tuple[int, int]] = set()
+    for sql, params, _ in batches:
+        written.update(cur.execute(sql + WRITTEN, params).fetchall())
+    return written
 
 
 def connect_file(path: str, *, create: bool, timeout: float) -> sqlite3.Connection:
@@ -209,12 +257,12 @@ class SQLiteEngine(ManagedQueries):
     ) -> Exchange:
         # Everything but the statements is done before taking the write lock
         # or after leaving it: other workers wait for it.
-        done: list[tuple[Any, ...]] = []
+        done: dict[int | None, list[tuple[Any, ...]]] = {}
         other: list[tuple[Any, ...]] = []
         failures: list[Ack] = []
         for a in distinct_acks(acks):
             if a.kind == "done" and a.error is None and a.not_before is None:
-                done.append((a.id, a.token, a.result, a.max_attempts))
+                done.setdefault(a.max_attempts, []).append((a.id, a.token, a.result))
             else:
                 other.append(
                     (
@@ -224,15 +272,17 @@ class SQLiteEngine(ManagedQueries):
                 )
                 if a.kind != "done":
                     failures.append(a)
-        batches = [(ACK_DONE, p) for p in chunked(done, now, now)]
-        batches += [(ACK_MANY, p) for p in chunked(other, now, now)]
+        batches = [
+            batch
+            for attempts, rows in done.items()
+            for batch in _batches(ACK_DONE, rows, now, attempts, now)
+        ]
+        batches += _batches(ACK_MANY, other, now, now)
         releases = chunked(release, now)
         queues = [(q, n) for q, n in claims.items() if n > 0]
-        ok: set[tuple[int, int]] = set()
         leases: list[Any] = []
         with self._writing() as cur:
-            for sql, params in batches:
-                ok.update(cur.execute(sql, params).fetchall())
+            ok = _record(self._conn, cur, batches)
             if failures:
                 recorded = [a for a in failures if (a.id, a.token) in ok]
                 insert_attempts(_SQLiteTx(cur), recorded, owner, now)

@@ -236,28 +236,3 @@ def test_sqlite_claim_fails_loudly_without_its_index(tmp_path: Path) -> None:
             claim(engine, 1, "a")
     finally:
         engine.close()
-
-
-def test_sqlite_claims_carry_every_column_read_after_the_commit(
-    tmp_path: Path,
-) -> None:
-    # The claim returns the lease; the rest of each row is read afterwards.
-    engine = SQLiteEngine(str(tmp_path / "jobs.db"))
-    fields = {"payload": '{"a": 1}', "priority": 3, "idempotency_key": "k"}
-    (job_id,) = engine.insert([job("mail", **fields, not_before=12.5)])
-    (claimed,) = claim(engine, 5, "a").claimed
-    assert claimed._asdict() == {
-        "id": job_id,
-        "type": "mail",
-        "payload": '{"a": 1}',
-        "priority": 3,
-        "not_before": 12.5,
-        "idempotency_key": "k",
-        "attempts": 1,
-        "token": 1,
-        "queue": "default",
-    }
-    # A claimed row gone before its details were read (finished by another
-    # worker once its lease expired, then deleted) is not the worker's.
-    assert engine._claimed([(job_id + 1, 1, 1), (job_id, 1, 1)]) == [claimed]
-    engine.close()

@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import pytest
+from anyio.abc import TaskGroup
 
 import plait
 from durable_scripts.support import ENGINES, make_dsn
@@ -90,6 +92,7 @@ class Lane1:
         self.outcomes: dict[int, Outcome] = {}
         self.all_in = anyio.Event()
         self.expected = 0
+        self.watcher: TaskGroup | None = None
         self.runs = Runs(handlers, "w", {"default": 1}, self._outcome)
 
     def _outcome(self, claimed: Claimed, outcome: Outcome) -> None:
@@ -104,8 +107,9 @@ class Lane1:
         }
 
     async def run(self, *rows: Claimed, then: Callable[[], Awaitable[None]]) -> None:
-        self.expected = len(rows)
+        self.expected = max(self.expected, len(rows))
         async with anyio.create_task_group() as tg:
+            self.watcher = tg
             with self.runs.running(tg):
                 for row in rows:
                     self.runs.dispatch(row)
@@ -191,8 +195,8 @@ async def test_a_lane_claims_further_ahead_only_while_its_runners_starve() -> No
     lane.idle.append(anyio.Event())  # a runner waits, and no job does
     lane.took_claim(asked=20, got=20)
     assert lane.ahead == 20
-    lane.took_claim(asked=30, got=29)  # the queue ran short: no further
-    assert lane.ahead == 20
+    lane.took_claim(asked=30, got=29)  # the queue ran short: back to 10
+    assert lane.ahead == 10
     for _ in range(10):
         lane.took_claim(asked=30, got=30)
     assert lane.ahead == 10 * MAX_AHEAD
@@ -201,8 +205,10 @@ async def test_a_lane_claims_further_ahead_only_while_its_runners_starve() -> No
     lane.took_claim(asked=30, got=30)  # busy, under a concurrency's worth waits
     assert lane.ahead == 10 * MAX_AHEAD
     lane.jobs.append(claimed_row(9, "t"))
+    lane.took_claim(asked=30, got=30)  # a concurrency's worth waits: halved
+    assert lane.ahead == 10 * MAX_AHEAD // 2
     for _ in range(20):
-        lane.took_claim(asked=30, got=30)  # a concurrency's worth waits
+        lane.took_claim(asked=30, got=30)
     assert lane.ahead == 10
 
 
@@ -219,6 +225,63 @@ def test_the_ledger_tells_each_lane_what_its_claim_brought() -> None:
     rows = [claimed_row(1, "t")._replace(queue="b")]
     ledger.took_claims({"a": 2, "b": 2}, rows)
     assert told == [("a", 2, 0), ("b", 2, 1)]
+
+
+async def test_stop_hands_back_the_jobs_not_started_and_starts_none() -> None:
+    handlers = plait.JobHandlers()
+    started: list[int] = []
+    first_running = anyio.Event()
+    finish = anyio.Event()
+
+    @handlers.register("t")
+    async def slow(job: plait.Job) -> None:
+        started.append(int(str(job.id)))
+        first_running.set()
+        await finish.wait()
+
+    lane = Lane1(handlers)
+
+    async def stop_while_the_first_runs() -> None:
+        await first_running.wait()
+        lane.runs.stop()
+        lane.runs.dispatch(claimed_row(4, "t"))  # claimed by a round trip in flight
+        finish.set()
+
+    rows = [claimed_row(i, "t") for i in (1, 2, 3)]
+    lane.expected = 4
+    await lane.run(*rows, then=stop_while_the_first_runs)
+    assert started == [1]
+    assert lane.kinds() == {1: "done", 2: "release", 3: "release", 4: "release"}
+
+
+async def test_jobs_that_never_suspend_let_the_loop_run_every_slice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("plait._jobs.durable._runs.SLICE", 0.0)
+    handlers = plait.JobHandlers()
+    between: list[int] = []
+
+    @handlers.register("t")
+    async def busy(job: plait.Job) -> None:
+        pass  # never suspends
+
+    lane = Lane1(handlers)
+
+    async def watch() -> None:
+        # Runs only when the runner lets the loop run: after every job here
+        # (trio may run it a job later, never less often).
+        while len(lane.outcomes) < 5:
+            between.append(len(lane.outcomes))
+            await anyio.lowlevel.checkpoint()
+
+    async def watched() -> None:
+        assert lane.watcher is not None
+        lane.watcher.start_soon(watch)
+
+    rows = [claimed_row(i, "t") for i in range(1, 6)]
+    await lane.run(*rows, then=watched)
+    assert lane.kinds() == dict.fromkeys(range(1, 6), "done")
+    assert len(between) >= 4
 
 
 async def noop() -> None:

@@ -5,6 +5,7 @@ and gives the turn back on every path."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -167,3 +168,70 @@ def test_writes_go_on_where_the_turn_file_cannot_be_opened(tmp_path: Path) -> No
     engine = SQLiteEngine(str(path))
     assert engine.purge("done", before=0.0) == 0
     engine.close()
+
+
+class CommitInterrupted(sqlite3.Connection):
+    """Raises KeyboardInterrupt instead of running COMMIT, once."""
+
+    armed = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        return super().execute(sql, *args)
+
+
+def test_an_interrupt_at_commit_rolls_back_and_gives_everything_back(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.db"
+    conn = sqlite3.connect(path, isolation_level=None, factory=CommitInterrupted)
+    assert isinstance(conn, CommitInterrupted)
+    conn.execute("CREATE TABLE t (x)")
+    lock = threading.Lock()
+    turn = WriterTurn(str(path))
+    conn.armed = True
+    with pytest.raises(KeyboardInterrupt), Transaction(conn, lock, 2.0, turn) as cur:
+        cur.execute("INSERT INTO t VALUES (1)")
+    assert not conn.in_transaction  # rolled back: the write lock is free
+    assert conn.execute("SELECT count(*) FROM t").fetchall() == [(0,)]
+    assert not lock.locked()
+    assert turn_is_free(path)
+    turn.close()
+    conn.close()
+
+
+def test_a_database_reached_through_a_link_shares_the_turn(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    link = tmp_path / "link.db"
+    path.touch()
+    link.symlink_to(path)
+    direct, linked = WriterTurn(str(path)), WriterTurn(str(link))
+    assert direct.path == linked.path
+    assert direct.take(deadline=0.0)
+    assert not linked.take(deadline=0.0)
+    direct.give_back()
+    direct.close()
+    linked.close()
+
+
+def test_a_turn_file_that_cannot_be_written_is_locked_read_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "jobs.db"
+    (tmp_path / "jobs.db-plait-writer").touch()
+    real_open = os.open
+
+    def no_write(file: str, flags: int, *args: Any) -> int:
+        if flags & os.O_RDWR:
+            raise PermissionError(13, "another user's file", file)
+        return real_open(file, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_write)
+    turn = WriterTurn(str(path))
+    assert turn.take(deadline=0.0)
+    monkeypatch.undo()
+    assert not turn_is_free(path)  # a read-only descriptor still locks
+    turn.give_back()
+    turn.close()

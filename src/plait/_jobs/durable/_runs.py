@@ -33,6 +33,7 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Literal
 
 import anyio
+import anyio.lowlevel
 from anyio import CancelScope, Event, get_cancelled_exc_class
 from anyio.abc import TaskGroup
 
@@ -52,6 +53,10 @@ Why = Literal["lost", "cancel", "stop"]
 # a second at twice the concurrency, 69,000 at up to 16 times). It halves
 # again while a concurrency's worth of claimed jobs still waits.
 MAX_AHEAD = 16
+
+# The longest a runner runs jobs one after the other without letting the
+# event loop run anything else, in seconds (a job that suspends lets it).
+SLICE = 0.01
 
 
 class Handoff(enum.Enum):
@@ -89,8 +94,11 @@ class Lane:
 
     def took_claim(self, asked: int, got: int) -> None:
         """Claim further ahead if the runners ran out of jobs before a full
-        claim came back; less far once a concurrency's worth still waits."""
-        if got >= asked and self.idle and not self.jobs:
+        claim came back; less far once a concurrency's worth still waits,
+        and no further than the concurrency once the queue runs short."""
+        if got < asked:
+            self.ahead = self.limit
+        elif self.idle and not self.jobs:
             self.ahead = min(self.ahead * 2, self.limit * MAX_AHEAD)
         elif len(self.jobs) >= self.limit:
             self.ahead = max(self.limit, self.ahead // 2)
@@ -171,11 +179,24 @@ class Runs:
                 lane.close()
 
     def dispatch(self, claimed: Claimed) -> None:
-        """Hand a claimed job to its lane's runners."""
+        """Hand a claimed job to its lane's runners (once stopped: back)."""
         lane = self.lanes[claimed.queue]
         lane.held += 1
+        if lane.closed:
+            self.on_outcome(claimed, RELEASE)
+            return
         lane.jobs.append(claimed)
         lane.wake_one()
+
+    def stop(self) -> None:
+        """Start no more jobs: hand back those claimed and not started, and
+        let each runner end once its run is done."""
+        for lane in self.lanes.values():
+            waiting = list(lane.jobs)
+            lane.jobs.clear()
+            lane.close()
+            for claimed in waiting:
+                self.on_outcome(claimed, RELEASE)
 
     def finishing(self, claimed: Claimed) -> None:
         """Count a held job whose outcome is ready to be sent."""
@@ -221,6 +242,11 @@ class Runs:
             claimed = await self._run_in_scope(lane, claimed)
             if claimed is None:
                 claimed = await lane.next_job()
+            else:
+                # Its scope ended with a cancelled run, or with its time
+                # slice: the rest of the event loop (the worker's round trips
+                # and heartbeats, other lanes) runs before the next job.
+                await anyio.lowlevel.checkpoint()
 
     async def _run_in_scope(self, lane: Lane, claimed: Claimed) -> Claimed | None:
         """Run *claimed*, then the jobs waiting in *lane* after it, in one
@@ -229,10 +255,13 @@ class Runs:
         A run needs a scope of its own only once it is cancelled (timed out,
         cancelled on request, its lease lost, the worker stopping), and
         entering one cost about as much as a small job: jobs share a scope
-        until one of them has it cancelled, which ends the scope with that run.
+        until one of them has it cancelled, which ends the scope with that
+        run, or for at most ``SLICE`` seconds, so that jobs that never
+        suspend do not keep the rest of the event loop waiting.
         """
         scope = CancelScope()
         run: _Run | None = None
+        ends = time.monotonic() + SLICE
         try:
             with scope:
                 while True:
@@ -247,6 +276,8 @@ class Runs:
                     self.on_outcome(claimed, outcome)
                     if _worker_cancelled() or (next_job := lane.take()) is None:
                         return None
+                    if time.monotonic() >= ends:
+                        return next_job
                     claimed = next_job
         except BaseException as exc:
             if run is None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from ._engine import (
+    CLAIMED_COLUMNS,
     Ack,
     Claimed,
     DatabaseUnavailableError,
@@ -47,10 +48,7 @@ from ._sqlite_tx import Transaction, WriterTurn
 
 T = TypeVar("T")
 
-# The claim returns what the lease fences; the rest of a claimed row, which
-# only its insert wrote, is read after the commit (DETAILS), so the write
-# lock other workers wait for is not held while those values are copied.
-CLAIM = """
+CLAIM = f"""
 UPDATE plait_jobs SET state = 'running', attempts = attempts + 1,
     lease_token = lease_token + 1, lease_owner = ?, lease_expires = ?,
     started_at = ?, worker = ?
@@ -59,7 +57,7 @@ WHERE id IN (
     WHERE queue = ? AND state IN ('queued', 'retrying') AND not_before <= ?
     ORDER BY priority DESC, not_before, id LIMIT ?
 )
-RETURNING id, lease_token, attempts
+RETURNING {CLAIMED_COLUMNS}
 """
 
 # Acks and releases go in batches, as a VALUES list joined to the jobs:
@@ -103,12 +101,6 @@ RELEASE = f"""
 {_values("id, token")}
 UPDATE plait_jobs AS j SET {RELEASE_SET}
 FROM v WHERE j.id = v.id AND j.state = 'running' AND j.lease_token = v.token
-"""
-
-DETAILS = f"""
-{_values("id")}
-SELECT j.id, type, payload, priority, not_before, idempotency_key, queue
-FROM plait_jobs AS j JOIN v ON j.id = v.id
 """
 
 
@@ -199,20 +191,37 @@ class SQLiteEngine(ManagedQueries):
         self._turn = WriterTurn(self._path)
         try:
             self._conn = connect_file(self._path, create=create, timeout=busy_timeout)
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
-            raise DatabaseUnavailableError(
-                f"cannot open the SQLite job database {self._path!r}: {exc}"
-            ) from exc
+            raise self._cannot_open(exc) from exc
         try:
+            self._set_up()
             self._write(
                 lambda tx: ensure_schema(tx.rows, "sqlite", where=repr(self._path))
             )
         except BaseException:
             self.close()
             raise
+
+    def _set_up(self) -> None:
+        """Set the connection's pragmas, in the writers' turn: switching a
+        file to WAL takes its lock, and SQLite refused the switch at once,
+        without waiting, while another connection migrated the file."""
+        timeout = self._busy_timeout
+        if not self._turn.take(time.monotonic() + timeout):
+            raise self._cannot_open("another plait writer kept its turn")
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            raise self._cannot_open(exc) from exc
+        finally:
+            self._turn.give_back()
+
+    def _cannot_open(self, why: object) -> DatabaseUnavailableError:
+        return DatabaseUnavailableError(
+            f"cannot open the SQLite job database {self._path!r}: {why}"
+        )
 
     def _write(self, fn: Callable[[Tx], T]) -> T:
         with self._writing() as cur:
@@ -280,7 +289,7 @@ class SQLiteEngine(ManagedQueries):
         batches += _batches(ACK_MANY, other, now, now)
         releases = chunked(release, now)
         queues = [(q, n) for q, n in claims.items() if n > 0]
-        leases: list[Any] = []
+        rows: list[Any] = []
         with self._writing() as cur:
             ok = _record(self._conn, cur, batches)
             if failures:
@@ -289,40 +298,13 @@ class SQLiteEngine(ManagedQueries):
             for params in releases:
                 cur.execute(RELEASE, params)
             for queue, n in queues:
-                leases += cur.execute(
+                rows += cur.execute(
                     CLAIM, (owner, now + lease, now, owner, queue, now, n)
                 ).fetchall()
         accepted, rejected = verdicts(acks, ok)
-        claimed = self._claimed(leases)
-        return Exchange(tuple(a.id for a in accepted), tuple(rejected), tuple(claimed))
-
-    def _claimed(self, leases: Sequence[tuple[int, int, int]]) -> list[Claimed]:
-        """The claimed jobs of *leases* (id, token, attempts), highest
-        priority first, with the rest of their rows.
-
-        Only a job finished by another worker (its lease expired), then
-        deleted, since the claim committed is missing: it is not ours.
-        """
-        if not leases:
-            return []
-        with Transaction(self._conn, self._lock, None) as cur:
-            details = {
-                row[0]: row
-                for params in chunked([lease[:1] for lease in leases])
-                for row in cur.execute(DETAILS, params)
-            }
-        claimed: list[Claimed] = []
-        for job_id, token, attempts in leases:
-            if (row := details.get(job_id)) is not None:
-                _, type, payload, priority, not_before, key, queue = row
-                claimed.append(
-                    Claimed(
-                        *(job_id, type, payload, priority, not_before, key),
-                        *(attempts, token, queue),
-                    )
-                )
+        claimed = list(map(Claimed._make, rows))
         claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
-        return claimed
+        return Exchange(tuple(a.id for a in accepted), tuple(rejected), tuple(claimed))
 
     def explain_claim(self) -> list[str]:
         """Return SQLite's plan for the claim query (for tests)."""

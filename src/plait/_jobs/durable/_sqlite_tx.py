@@ -57,9 +57,14 @@ class WriterTurn:
     """The turn to write *database*, among plait's connections to it.
 
     The lock file is opened at the first write, so a connection that only
-    reads creates nothing. Where it cannot be opened (a read-only folder),
-    the turn is always free and SQLite's lock alone orders the writers.
-    Not thread-safe: the engine takes it under its own lock.
+    reads creates nothing. It is named after the database's real path, so
+    connections through a symbolic link share it; one that another user
+    created is opened read-only (``flock`` needs no more). Where it cannot
+    be opened at all (a read-only folder), the turn is always free and
+    SQLite's lock alone orders the writers. Not thread-safe: the engine
+    takes it under its own lock. A child forked after the first write shares
+    its parent's lock, as it would share its SQLite connection: open the
+    engine again in the child.
 
     Example:
         >>> import os, tempfile
@@ -77,7 +82,7 @@ class WriterTurn:
     """
 
     def __init__(self, database: str) -> None:
-        self.path = database + "-plait-writer"
+        self.path = os.path.realpath(database) + "-plait-writer"
         self._fd: int | None = None
         self._opened = False
 
@@ -108,9 +113,18 @@ class WriterTurn:
             self._opened = True
             try:
                 self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except PermissionError:
+                self._fd = _open_existing(self.path)
             except OSError:
                 self._fd = None
         return self._fd
+
+
+def _open_existing(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
 
 
 class Transaction:
@@ -173,10 +187,14 @@ class Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
-            if exc_type is None:
-                self._conn.execute("COMMIT")
-            elif self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            try:
+                if exc_type is None:
+                    self._conn.execute("COMMIT")
+            finally:
+                # A failed or interrupted COMMIT, or the block's error: the
+                # write lock must not stay held by a transaction nobody ends.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
         except sqlite3.OperationalError as error:
             raise unavailable(error) from error
         finally:

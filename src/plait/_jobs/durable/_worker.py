@@ -54,9 +54,10 @@ class JobWorker:
     job whose cancellation is asked for while it runs has its handler
     cancelled at the next heartbeat and ends ``cancelled``, not retried.
 
-    ``worker.stop()`` (the CLI calls it on SIGTERM) stops claiming, lets
-    running jobs finish for up to ``grace`` seconds, then cancels the rest
-    and releases them so another worker takes them at once. Cancelling
+    ``worker.stop()`` (the CLI calls it on SIGTERM) stops claiming, releases
+    the jobs claimed ahead and not started, lets running jobs finish for up
+    to ``grace`` seconds, then cancels the rest and releases them so another
+    worker takes them at once. Cancelling
     ``run()`` from outside (a cancel scope, or asyncio's ``Task.cancel()``)
     does the same without the grace period: no job starts once it is
     cancelled, outcomes already known are recorded, and every job it holds,
@@ -169,7 +170,8 @@ class JobWorker:
     def stop(self, *, grace: float | None = None) -> None:
         """Stop claiming; release what still runs after *grace* seconds.
 
-        Safe to call from the worker's event loop at any time, more than once
+        Jobs claimed ahead and not yet started are released at once. Safe
+        to call from the worker's event loop at any time, more than once
         (a later call can only shorten the grace period).
         """
         grace = self.grace if grace is None else grace
@@ -179,6 +181,9 @@ class JobWorker:
         self._stop_at = (
             deadline if self._stop_at is None else min(self._stop_at, deadline)
         )
+        # Jobs claimed ahead and not started go back at once, for another
+        # worker to run; only the running ones have the grace period.
+        self._runs.stop()
         self._kick()
 
     @property

@@ -135,8 +135,9 @@ def _batches(sql: str, rows: Sequence[Sequence[Any]], *tail: Any) -> list[Batch]
 
 def _record(
     conn: sqlite3.Connection, cur: sqlite3.Cursor, batches: Sequence[Batch]
-) -> set[tuple[int, int]]:
-    """Run the ack *batches*; return the claims (id, token) they wrote.
+) -> set[tuple[int, int]] | None:
+    """Run the ack *batches*; return the claims (id, token) they wrote, or
+    None if they wrote every one.
 
     Nearly every batch is written whole, and then its count of changed rows
     says so: returning a row per ack cost a sixth of the statement, in the
@@ -144,7 +145,7 @@ def _record(
     savepoint, returning which claims they wrote.
     """
     if not batches:
-        return set()
+        return None
     cur.execute("SAVEPOINT plait_acks")
     for sql, params, claims in batches:
         before = conn.total_changes
@@ -153,7 +154,7 @@ def _record(
             break
     else:
         cur.execute("RELEASE plait_acks")
-        return {claim for _, _, claims in batches for claim in claims}
+        return None
     cur.execute("ROLLBACK TO plait_acks")
     cur.execute("RELEASE plait_acks")
     written: set[tuple[int, int]] = set()
@@ -269,7 +270,8 @@ class SQLiteEngine(ManagedQueries):
         done: dict[int | None, list[tuple[Any, ...]]] = {}
         other: list[tuple[Any, ...]] = []
         failures: list[Ack] = []
-        for a in distinct_acks(acks):
+        distinct = distinct_acks(acks)
+        for a in distinct:
             if a.kind == "done" and a.error is None and a.not_before is None:
                 done.setdefault(a.max_attempts, []).append((a.id, a.token, a.result))
             else:
@@ -291,17 +293,24 @@ class SQLiteEngine(ManagedQueries):
         queues = [(q, n) for q, n in claims.items() if n > 0]
         rows: list[Any] = []
         with self._writing() as cur:
-            ok = _record(self._conn, cur, batches)
+            written = _record(self._conn, cur, batches)
             if failures:
-                recorded = [a for a in failures if (a.id, a.token) in ok]
-                insert_attempts(_SQLiteTx(cur), recorded, owner, now)
+                if written is not None:
+                    failures = [a for a in failures if (a.id, a.token) in written]
+                insert_attempts(_SQLiteTx(cur), failures, owner, now)
             for params in releases:
                 cur.execute(RELEASE, params)
             for queue, n in queues:
                 rows += cur.execute(
                     CLAIM, (owner, now + lease, now, owner, queue, now, n)
                 ).fetchall()
-        accepted, rejected = verdicts(acks, ok)
+        rejected: list[int] = []
+        if written is None and len(distinct) == len(acks):
+            accepted = list(acks)  # each ack written once: the usual case
+        else:
+            if written is None:
+                written = {(a.id, a.token) for a in distinct}
+            accepted, rejected = verdicts(acks, written)
         claimed = list(map(Claimed._make, rows))
         claimed.sort(key=lambda c: (-c.priority, c.not_before, c.id))
         return Exchange(tuple(a.id for a in accepted), tuple(rejected), tuple(claimed))

@@ -76,6 +76,41 @@ async def test_jobs_that_never_suspend_run_in_one_runner(dsn: str) -> None:
     assert len(set(tasks)) == 1
 
 
+async def test_stop_hands_back_the_jobs_claimed_ahead_at_once(dsn: str) -> None:
+    handlers = plait.JobHandlers()
+    started: list[str] = []
+    running = anyio.Event()
+    finish = anyio.Event()
+
+    @handlers.register("slow")
+    async def slow(job: plait.Job) -> None:
+        started.append(str(job.id))
+        running.set()
+        await finish.wait()
+
+    async with plait.DurableBackend(dsn, work=False) as backend:
+        ids = await backend.submit_many([plait.Job("slow") for _ in range(3)])
+        worker = plait.JobWorker(
+            dsn, handlers, concurrency=1, grace=30, poll_interval=0.02
+        )
+
+        async def states() -> list[str]:
+            records = [await backend.get(job_id) for job_id in ids]
+            return [record.state if record else "?" for record in records]
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.run)
+            with anyio.fail_after(10):
+                await running.wait()
+                worker.stop()
+                # The jobs claimed ahead go back while the first still runs.
+                while await states() != ["running", "queued", "queued"]:
+                    await anyio.sleep(0.01)
+            finish.set()
+        assert started == [ids[0]]
+        assert await states() == ["done", "queued", "queued"]
+
+
 # Runs alone, fed claimed rows by hand: a lane of one runner runs every job
 # below one after the other, sharing one cancel scope until a run has it
 # cancelled.

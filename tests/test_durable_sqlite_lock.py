@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,8 @@ def hold_write_lock(path: Path) -> sqlite3.Connection:
     return other
 
 
-def test_a_write_waits_for_the_lock_and_goes_through(tmp_path: Path) -> None:
-    path = tmp_path / "jobs.db"
-    engine = SQLiteEngine(str(path), busy_timeout=30.0)
-    other = hold_write_lock(path)
+def assert_a_write_waits_until(engine: SQLiteEngine, free: Callable[[], None]) -> None:
+    """A write begun now waits until *free* runs, then goes through."""
     done = threading.Event()
     outcome: list[object] = []
 
@@ -38,11 +37,22 @@ def test_a_write_waits_for_the_lock_and_goes_through(tmp_path: Path) -> None:
     thread = threading.Thread(target=write)
     thread.start()
     assert not done.wait(0.2)  # held: the write waits
-    other.execute("COMMIT")
-    other.close()
+    free()
     assert done.wait(10)
     thread.join()
     assert outcome == [0]
+
+
+def test_a_write_waits_for_the_lock_and_goes_through(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.db"
+    engine = SQLiteEngine(str(path), busy_timeout=30.0)
+    other = hold_write_lock(path)
+
+    def commit() -> None:
+        other.execute("COMMIT")
+        other.close()
+
+    assert_a_write_waits_until(engine, commit)
     ((timeout,),) = engine.execute("PRAGMA busy_timeout")
     assert timeout == 30_000
     engine.close()
@@ -117,20 +127,7 @@ def test_a_write_waits_for_another_writers_turn(tmp_path: Path) -> None:
     engine = SQLiteEngine(str(path), busy_timeout=30.0)
     other = WriterTurn(str(path))
     assert other.take(deadline=0.0)
-    done = threading.Event()
-    outcome: list[object] = []
-
-    def write() -> None:
-        outcome.append(engine.purge("done", before=0.0))
-        done.set()
-
-    thread = threading.Thread(target=write)
-    thread.start()
-    assert not done.wait(0.2)  # the other writer's turn: the write waits
-    other.give_back()
-    assert done.wait(10)
-    thread.join()
-    assert outcome == [0]
+    assert_a_write_waits_until(engine, other.give_back)
     assert turn_is_free(path)  # given back after the commit
     other.close()
     engine.close()

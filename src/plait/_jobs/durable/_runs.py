@@ -243,18 +243,17 @@ class Runs:
                 # cancellation, or, raising its own first, be taken for
                 # cancelled and released as if it had never run.
                 return
-            claimed = await self._run_in_scope(lane, claimed)
-            if claimed is None:
-                claimed = await lane.next_job()
-            else:
+            if await self._run_in_scope(lane, claimed):
                 # Its scope ended with a cancelled run, or with its time
                 # slice: the rest of the event loop (the worker's round trips
-                # and heartbeats, other lanes) runs before the next job.
+                # and heartbeats, other lanes, a stop()) runs before the next
+                # job is taken.
                 await anyio.lowlevel.checkpoint()
+            claimed = await lane.next_job()
 
-    async def _run_in_scope(self, lane: Lane, claimed: Claimed) -> Claimed | None:
+    async def _run_in_scope(self, lane: Lane, claimed: Claimed) -> bool:
         """Run *claimed*, then the jobs waiting in *lane* after it, in one
-        cancel scope; return the job to run next in a new scope, if any.
+        cancel scope; return whether it ended before the lane was empty.
 
         A run needs a scope of its own only once it is cancelled (timed out,
         cancelled on request, its lease lost, the worker stopping), and
@@ -278,10 +277,12 @@ class Runs:
                             break
                     outcome, run = run.outcome(None), None
                     self.on_outcome(claimed, outcome)
-                    if _worker_cancelled() or (next_job := lane.take()) is None:
-                        return None
+                    if _worker_cancelled():
+                        return False
                     if time.monotonic() >= ends:
-                        return next_job
+                        return True
+                    if (next_job := lane.take()) is None:
+                        return False
                     claimed = next_job
         except BaseException as exc:
             if run is None:
@@ -292,7 +293,7 @@ class Runs:
             run.error = exc
         if run is not None:
             self.on_outcome(run.claimed, run.outcome(scope))
-        return lane.take()
+        return True
 
     def _ready(self, run: _Run) -> bool:
         """Whether *run* is to be called; if not, its outcome is set."""

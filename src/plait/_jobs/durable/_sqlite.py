@@ -134,23 +134,24 @@ def _batches(sql: str, rows: Sequence[Sequence[Any]], *tail: Any) -> list[Batch]
 
 
 def _record(
-    conn: sqlite3.Connection, cur: sqlite3.Cursor, batches: Sequence[Batch]
+    cur: sqlite3.Cursor, batches: Sequence[Batch]
 ) -> set[tuple[int, int]] | None:
     """Run the ack *batches*; return the claims (id, token) they wrote, or
     None if they wrote every one.
 
     Nearly every batch is written whole, and then its count of changed rows
-    says so: returning a row per ack cost a sixth of the statement, in the
-    write lock. If any count falls short, the batches run again from a
-    savepoint, returning which claims they wrote.
+    (``changes()``, which leaves out rows a trigger wrote) says so: returning
+    a row per ack cost a sixth of the statement, in the write lock. If any
+    count falls short, the batches run again from a savepoint, returning
+    which claims they wrote.
     """
     if not batches:
         return None
     cur.execute("SAVEPOINT plait_acks")
     for sql, params, claims in batches:
-        before = conn.total_changes
         cur.execute(sql, params)
-        if conn.total_changes - before != len(claims):
+        ((changed,),) = cur.execute("SELECT changes()").fetchall()
+        if changed != len(claims):
             break
     else:
         cur.execute("RELEASE plait_acks")
@@ -293,7 +294,7 @@ class SQLiteEngine(ManagedQueries):
         queues = [(q, n) for q, n in claims.items() if n > 0]
         rows: list[Any] = []
         with self._writing() as cur:
-            written = _record(self._conn, cur, batches)
+            written = _record(cur, batches)
             if failures:
                 if written is not None:
                     failures = [a for a in failures if (a.id, a.token) in written]

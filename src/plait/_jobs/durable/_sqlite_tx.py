@@ -92,10 +92,16 @@ class WriterTurn:
         fd = self._file()
         if fd is None:
             return True
-        while not _try_lock(fd):
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(WRITE_RETRY)
+        try:
+            while not _try_lock(fd):
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(WRITE_RETRY)
+        except OSError:
+            # Not lockable here (NFS emulates flock with fcntl, which a
+            # read-only descriptor cannot take): the turn is always free.
+            self.close()
+            return True
         return True
 
     def give_back(self) -> None:

@@ -209,9 +209,8 @@ class SQLiteEngine(ManagedQueries):
         file to WAL takes its lock, and SQLite refused the switch at once,
         without waiting, while another connection migrated the file."""
         timeout = self._busy_timeout
-        if not self._turn.take(time.monotonic() + timeout):
-            raise self._cannot_open("another plait writer kept its turn")
         try:
+            self._turn.wait_for(time.monotonic() + timeout)
             self._conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")

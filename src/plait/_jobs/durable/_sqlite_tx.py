@@ -104,6 +104,14 @@ class WriterTurn:
             return True
         return True
 
+    def wait_for(self, deadline: float) -> None:
+        """Take the turn, or raise SQLite's own "database is locked" error
+        once *deadline* (``time.monotonic()``) passes without it."""
+        if not self.take(deadline):
+            raise sqlite3.OperationalError(
+                "database is locked (another plait writer kept its turn)"
+            )
+
     def give_back(self) -> None:
         """Let the next writer go (harmless if the turn is not held)."""
         if self._fd is not None:
@@ -157,10 +165,8 @@ class Transaction:
                 self._conn.execute("BEGIN")
             else:
                 deadline = time.monotonic() + self._write_wait
-                if self._turn is not None and not self._turn.take(deadline):
-                    raise sqlite3.OperationalError(
-                        "database is locked (another plait writer kept its turn)"
-                    )
+                if self._turn is not None:
+                    self._turn.wait_for(deadline)
                 self._begin_write(self._write_wait, deadline)
         except BaseException as exc:
             try:
